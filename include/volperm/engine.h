@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#ifndef VOLPERM_ENGINE_H
+#define VOLPERM_ENGINE_H
+
+#include <stdbool.h>
+#include <sys/stat.h>
+
+#include "volperm/exit.h"
+#include "volperm/journal.h"
+#include "volperm/policy.h"
+#include "volperm/report.h"
+
+/* plan, check and apply: one walk, one decision function, and for apply the
+ * write-ahead journal and fd-pinned changes. The dry run shares the path up
+ * to the first syscall that would change something. */
+
+enum vp_cmd { VP_CMD_PLAN, VP_CMD_CHECK, VP_CMD_APPLY };
+
+struct vp_run {
+	enum vp_cmd cmd;
+	const char *root;            /* resolved absolute path */
+	int root_fd;                 /* O_PATH fd of root, borrowed */
+	struct stat root_st;         /* fstat(root_fd) */
+	const struct vp_policy *policy;
+	int jdir_fd;                 /* journal directory; -1 with --no-journal */
+	bool keep_going;
+	size_t batch_max;            /* entries per journal batch (and open fds) */
+	struct vp_reporter rep;
+	/* recover --forward: append to this open journal (named journal[])
+	 * instead of creating one. Borrowed; the caller closes it. */
+	struct vp_jwriter *resume;
+	/* out */
+	char journal[128];           /* name of the journal written, "" if none */
+	char why[512];               /* one sentence when the run failed as a whole */
+};
+
+/* Run it. Returns the exit status (enum vp_exit); fills *st and, for a
+ * failure of the whole run, run->why. */
+enum vp_exit vp_engine_run(struct vp_run *run, struct vp_stats *st);
+
+#endif

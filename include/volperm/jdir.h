@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#ifndef VOLPERM_JDIR_H
+#define VOLPERM_JDIR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "volperm/journal.h"
+
+/* The journal directory: where journals live, how they are named and found,
+ * the per-volume lock, and what makes a directory safe to hold them
+ * (invariant 6). */
+
+#define VP_JOURNAL_DIR_DEFAULT "/var/lib/volperm"
+#define VP_JNAME_MAX 96
+
+/* Open (and with create, mkdir 0700 when missing) the journal directory.
+ *   -ENOENT missing   -ELOOP it is a symlink   -ENOTDIR not a directory
+ *   -EPERM  owned by someone other than root or the caller
+ *   -EACCES writable by group or others */
+int vp_jdir_open(const char *path, bool create, int *ret_fd);
+
+/* 1 if the journal directory is the volume root or inside it, 0 if not. */
+int vp_jdir_inside(int jdir_fd, uint64_t root_dev, uint64_t root_ino);
+
+/* "vp-<dev>-<ino>-<created_ns>.vpj", each as 16 hex digits. */
+void vp_jdir_name(char buf[VP_JNAME_MAX], uint64_t dev, uint64_t ino, uint64_t created_ns);
+
+/* Take the per-volume lock (LOCK_EX|LOCK_NB on vp-<dev>-<ino>.lock).
+ * -EWOULDBLOCK when another volperm holds it. */
+int vp_jdir_lock(int jdir_fd, uint64_t dev, uint64_t ino, int *ret_fd);
+
+struct vp_jinfo {
+	char name[VP_JNAME_MAX];
+	uint64_t dev, ino, created_ns;
+	enum vp_jstate state;  /* from the last record (quick look) */
+	bool live;             /* someone holds its lock right now */
+	bool hot;              /* active or rolling-back and not live */
+	bool unreadable;       /* not even the header could be read */
+};
+
+/* Journals for (dev, ino), or all with all=true, oldest first. *ret is
+ * malloc()ed. Looks at the header and the last record only: O(1) each. */
+int vp_jdir_list(int jdir_fd, bool all, uint64_t dev, uint64_t ino, struct vp_jinfo **ret,
+                 size_t *n);
+
+#endif

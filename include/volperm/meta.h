@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#ifndef VOLPERM_META_H
+#define VOLPERM_META_H
+
+#include <stddef.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+/* Metadata of one pinned entry: reading its before-image xattrs and changing
+ * it, always through an O_PATH fd. O_PATH fds refuse f*xattr() and fchmod(),
+ * so those go through /proc/self/fd/N, which names exactly the pinned inode
+ * (the magic link cannot be redirected by a rename). */
+
+#define VP_XATTR_ACL_ACCESS "system.posix_acl_access"
+#define VP_XATTR_ACL_DEFAULT "system.posix_acl_default"
+#define VP_XATTR_CAPS "security.capability"
+
+struct vp_xattrs {
+	void *acl_access;  size_t acl_access_len;
+	void *acl_default; size_t acl_default_len;
+	void *caps;        size_t caps_len;
+};
+
+/* Read the three xattrs of a regular file or directory (others have none
+ * that matter and are not touched). Absent ones stay NULL/0. */
+int vp_xattrs_read(int fd, mode_t mode, struct vp_xattrs *x);
+void vp_xattrs_free(struct vp_xattrs *x);
+
+/* Read one xattr; *ret malloc()ed. Returns 0 with *ret NULL if absent. */
+int vp_fd_getxattr(int fd, const char *name, void **ret, size_t *len);
+/* Set, or with val NULL remove (absent is fine). */
+int vp_fd_setxattr(int fd, const char *name, const void *val, size_t len);
+
+/* fchownat(fd, "", uid, gid, AT_EMPTY_PATH|AT_SYMLINK_NOFOLLOW). */
+int vp_fd_chown(int fd, uid_t uid, gid_t gid);
+/* chmod through /proc/self/fd/N; -ELOOP for symlinks (never chmod those). */
+int vp_fd_chmod(int fd, mode_t mode);
+
+/* Check that /proc/self/fd works (a container without /proc mounted). */
+int vp_proc_fd_usable(void);
+
+#endif

@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#ifndef VOLPERM_OUTPUT_H
+#define VOLPERM_OUTPUT_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "volperm/report.h"
+
+/* Presentation: human text, --list lines, or NDJSON (docs/volperm.1, JSON
+ * OUTPUT). The only module besides cli.c that prints. */
+
+struct vp_output {
+	FILE *out;            /* stdout */
+	FILE *err;            /* stderr */
+	bool json, list, quiet;
+	const char *command;  /* "plan", "apply", ... */
+};
+
+/* The vp_reporter callback: userdata is a struct vp_output. */
+void vp_output_event(void *userdata, const struct vp_event *ev);
+
+void vp_output_start(const struct vp_output *o, const char *root, const char *policy);
+
+/* The closing summary. journal: full path or NULL; why: NULL or the one
+ * sentence that explains a failed run (also printed to stderr). */
+void vp_output_summary(const struct vp_output *o, const char *root, const char *policy,
+                       const struct vp_stats *st, const char *journal, int exit_status,
+                       const char *why);
+
+/* "volperm: <message>" on stderr, and an error event in JSON mode. */
+void vp_output_error(const struct vp_output *o, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* A full path (root + relpath), shell-quoted, to f. */
+void vp_output_path(FILE *f, const char *root, const char *relpath, size_t len);
+
+#endif

@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#ifndef VOLPERM_ROLLBACK_H
+#define VOLPERM_ROLLBACK_H
+
+#include <stdbool.h>
+
+#include "volperm/exit.h"
+#include "volperm/journal.h"
+#include "volperm/report.h"
+
+/* Undo what a journal recorded (invariant 5): newest entry first, so every
+ * directory is restored before anything below it is reached again. Each
+ * entry is pinned by path from the root with no symlink or mount crossing,
+ * and its dev/ino must be the journal's. An entry is restored only if it is
+ * still what volperm set (or already restored: then it is left as is); any
+ * other state is a conflict, reported and left alone unless force. */
+
+struct vp_rollback {
+	int root_fd;            /* O_PATH fd of the volume root (borrowed) */
+	const char *root;       /* for reports */
+	bool force;
+	struct vp_reporter rep;
+	char why[512];          /* one sentence when it failed as a whole */
+};
+
+/* r: a validated reader of the journal; w: a writer on the same journal (it
+ * holds the journal lock) for the state marks. Returns VP_EXIT_OK when
+ * everything was restored, VP_EXIT_ROLLBACK_FAIL when some entries could not
+ * be (reported as events; conflicts leave the journal rolled back, errors
+ * leave it rolling-back so that a re-run can finish). */
+enum vp_exit vp_rollback_run(struct vp_rollback *rb, struct vp_jreader *r, struct vp_jwriter *w,
+                             struct vp_stats *st);
+
+/* Open a read-only fd on which syncfs() works (O_PATH fds do not), or -errno.
+ * Falls back to nothing: callers use sync() when this fails. */
+int vp_sync_fd_open(int root_fd);
+/* syncfs(fd) if fd >= 0, else sync(). Returns 0 or -errno. */
+int vp_sync_volume(int fd);
+
+#endif

@@ -1,0 +1,884 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The command line (see cli.h and docs/volperm.1). Everything the user typed
+ * is validated here, before any module touches the volume; the options live
+ * in one struct, the only mutable state outside the modules' own objects. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <time.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <popt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "volperm/cli.h"
+#include "volperm/engine.h"
+#include "volperm/exit.h"
+#include "volperm/export.h"
+#include "volperm/idspec.h"
+#include "volperm/jdir.h"
+#include "volperm/journal.h"
+#include "volperm/output.h"
+#include "volperm/policy.h"
+#include "volperm/quote.h"
+#include "volperm/rollback.h"
+
+enum {
+	OPT_OWNER = 1, OPT_MAP, OPT_MAP_GID, OPT_EXCLUDE, OPT_VERSION,
+};
+
+struct opts {
+	char *owner;
+	int cross_mounts, include_devices, allow_external_links, allow_system_path;
+	char *journal_dir, *journal;
+	int no_journal, keep_going, list, json, quiet, recover, force, forward;
+	char *format;
+	struct vp_policy policy;
+	int bad;               /* an option value was refused (already reported) */
+};
+
+static const char *const system_paths[] = {
+	"/", "/etc", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/boot",
+	"/proc", "/sys", "/dev", "/var", "/home", "/root", NULL,
+};
+
+static void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void usage_error(const char *fmt, ...)
+{
+	va_list ap;
+	fputs("volperm: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\nTry 'volperm --help' for more information.\n", stderr);
+}
+
+static const char *id_error(int r)
+{
+	return r == -ERANGE ? "ids must be between 0 and 4294967294 (4294967295 and -1 mean \"no change\" to chown and are refused)"
+	                    : "expected a decimal id (or a known name)";
+}
+
+static int parse_option(struct opts *o, int val, const char *arg)
+{
+	uint32_t a, b;
+	int r;
+
+	switch (val) {
+	case OPT_OWNER: {
+		struct vp_owner ow;
+		r = vp_parse_owner(arg, &ow);
+		if (r < 0) {
+			usage_error("invalid owner '%s': %s%s", arg, id_error(r),
+			            strchr(arg, ':') && arg[strlen(arg) - 1] == ':' ? "; give the group too, as UID:GID" : "");
+			return -1;
+		}
+		o->policy.has_uid = ow.has_uid;
+		o->policy.uid = ow.uid;
+		o->policy.has_gid = ow.has_gid;
+		o->policy.gid = ow.gid;
+		return 0;
+	}
+	case OPT_MAP:
+	case OPT_MAP_GID:
+		r = val == OPT_MAP ? vp_parse_uid_map(arg, &a, &b) : vp_parse_gid_map(arg, &a, &b);
+		if (r < 0) {
+			usage_error("invalid %s '%s': expected OLD:NEW; %s",
+			            val == OPT_MAP ? "--map" : "--map-gid", arg, id_error(r));
+			return -1;
+		}
+		r = val == OPT_MAP ? vp_policy_add_uid_map(&o->policy, a, b)
+		                   : vp_policy_add_gid_map(&o->policy, a, b);
+		return r < 0 ? -1 : 0;
+	case OPT_EXCLUDE:
+		if (!*arg) {
+			usage_error("--exclude needs a non-empty glob");
+			return -1;
+		}
+		return vp_policy_add_exclude(&o->policy, arg) < 0 ? -1 : 0;
+	}
+	return 0;
+}
+
+/* ---- popt tables: they are the --help text; keep docs/volperm.1 in step ---- */
+
+static struct opts O;  /* popt tables need static addresses; only cli.c sees it */
+
+static struct poptOption target_table[] = {
+	{ "owner", 'o', POPT_ARG_STRING, NULL, OPT_OWNER, "give every entry this owner (and group)", "UID[:GID]" },
+	{ "map", 0, POPT_ARG_STRING, NULL, OPT_MAP, "change only entries owned by uid OLD, to NEW (repeatable)", "OLD:NEW" },
+	{ "map-gid", 0, POPT_ARG_STRING, NULL, OPT_MAP_GID, "change only entries of group OLD, to NEW (repeatable)", "OLD:NEW" },
+	POPT_TABLEEND
+};
+
+static struct poptOption scope_table[] = {
+	{ "exclude", 0, POPT_ARG_STRING, NULL, OPT_EXCLUDE, "skip entries matching GLOB (a name, or a path below PATH if it has '/'; repeatable)", "GLOB" },
+	{ "cross-mounts", 0, POPT_ARG_NONE, &O.cross_mounts, 0, "enter nested mount points (default: stay on one filesystem)", NULL },
+	{ "include-devices", 0, POPT_ARG_NONE, &O.include_devices, 0, "change device nodes too (default: skip them)", NULL },
+	{ "allow-external-links", 0, POPT_ARG_NONE, &O.allow_external_links, 0, "change files with hard links outside PATH (unsafe)", NULL },
+	{ "allow-system-path", 0, POPT_ARG_NONE, &O.allow_system_path, 0, "allow PATH to be /, /etc, /usr, /var, /home, ...", NULL },
+	POPT_TABLEEND
+};
+
+static struct poptOption journal_table[] = {
+	{ "journal-dir", 0, POPT_ARG_STRING, &O.journal_dir, 0, "where journals live (env VOLPERM_JOURNAL_DIR; default " VP_JOURNAL_DIR_DEFAULT ")", "DIR" },
+	{ "no-journal", 0, POPT_ARG_NONE, &O.no_journal, 0, "apply without a journal: no rollback possible", NULL },
+	{ "keep-going", 0, POPT_ARG_NONE, &O.keep_going, 0, "do not stop at the first error; no automatic rollback; exit 5", NULL },
+	{ "recover", 0, POPT_ARG_NONE, &O.recover, 0, "apply: roll back an interrupted apply first", NULL },
+	{ "journal", 0, POPT_ARG_STRING, &O.journal, 0, "rollback: use this journal file", "FILE" },
+	{ "force", 0, POPT_ARG_NONE, &O.force, 0, "rollback: restore entries changed since volperm set them", NULL },
+	{ "forward", 0, POPT_ARG_NONE, &O.forward, 0, "recover: finish the interrupted apply instead of rolling it back", NULL },
+	{ "format", 0, POPT_ARG_STRING, &O.format, 0, "journal export: getfacl or json", "FORMAT" },
+	POPT_TABLEEND
+};
+
+static struct poptOption output_table[] = {
+	{ "list", 0, POPT_ARG_NONE, &O.list, 0, "print one line per change or skip", NULL },
+	{ "json", 0, POPT_ARG_NONE, &O.json, 0, "print NDJSON events instead of text", NULL },
+	{ "quiet", 'q', POPT_ARG_NONE, &O.quiet, 0, "print errors only", NULL },
+	POPT_TABLEEND
+};
+
+static struct poptOption main_table[] = {
+	{ NULL, 0, POPT_ARG_INCLUDE_TABLE, target_table, 0, "Target (plan, check, apply):", NULL },
+	{ NULL, 0, POPT_ARG_INCLUDE_TABLE, scope_table, 0, "Scope:", NULL },
+	{ NULL, 0, POPT_ARG_INCLUDE_TABLE, journal_table, 0, "Journal and safety:", NULL },
+	{ NULL, 0, POPT_ARG_INCLUDE_TABLE, output_table, 0, "Output:", NULL },
+	{ "version", 0, POPT_ARG_NONE, NULL, OPT_VERSION, "print the version", NULL },
+	POPT_AUTOHELP
+	POPT_TABLEEND
+};
+
+static const char usage_text[] =
+	"[plan|check|apply] [OPTIONS] PATH\n"
+	"  or:  volperm rollback [--journal FILE] [--force] [PATH]\n"
+	"  or:  volperm recover [--forward] PATH\n"
+	"  or:  volperm journal list|show|export [--format getfacl|json] [FILE|PATH]";
+
+/* ---- shared steps ---- */
+
+static const char *journal_dir_path(void)
+{
+	const char *env = getenv("VOLPERM_JOURNAL_DIR");
+	if (O.journal_dir)
+		return O.journal_dir;
+	return env && *env ? env : VP_JOURNAL_DIR_DEFAULT;
+}
+
+static int open_jdir(const char *path, bool create, int *fd)
+{
+	int r = vp_jdir_open(path, create, fd);
+
+	switch (r) {
+	case 0:
+		return 0;
+	case -ENOENT:
+		return -ENOENT; /* callers decide whether a missing dir matters */
+	case -ELOOP:
+		fprintf(stderr, "volperm: journal directory %s is a symbolic link; refusing it (give the real directory)\n", path);
+		break;
+	case -ENOTDIR:
+		fprintf(stderr, "volperm: journal directory %s is not a directory\n", path);
+		break;
+	case -EPERM:
+		fprintf(stderr, "volperm: journal directory %s is not owned by root; refusing it (someone else could plant or edit journals there)\n", path);
+		break;
+	case -EACCES:
+		fprintf(stderr, "volperm: journal directory %s is writable by group or others; refusing it (chmod go-w it, or use another --journal-dir)\n", path);
+		break;
+	default:
+		fprintf(stderr, "volperm: cannot open journal directory %s: %s\n", path, strerror(-r));
+	}
+	return r;
+}
+
+struct root {
+	char *path;     /* resolved */
+	int fd;         /* O_PATH */
+	struct stat st;
+};
+
+static int open_root(const char *arg, struct root *rt)
+{
+	rt->fd = -1;
+	rt->path = realpath(arg, NULL);
+	if (!rt->path) {
+		fprintf(stderr, "volperm: %s: %s\n", arg, strerror(errno));
+		return -1;
+	}
+	if (!O.allow_system_path)
+		for (const char *const *s = system_paths; *s; s++)
+			if (strcmp(rt->path, *s) == 0) {
+				fprintf(stderr, "volperm: %s%s%s is a system path; refusing to change it (use --allow-system-path if you really mean it)\n",
+				        arg, strcmp(arg, rt->path) ? " resolves to " : "",
+				        strcmp(arg, rt->path) ? rt->path : "");
+				return -1;
+			}
+	rt->fd = open(rt->path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (rt->fd < 0 || fstat(rt->fd, &rt->st) < 0) {
+		fprintf(stderr, "volperm: %s: %s\n", rt->path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static void close_root(struct root *rt)
+{
+	if (rt->fd >= 0)
+		close(rt->fd);
+	free(rt->path);
+}
+
+/* Newest journal for the root that still describes changes on the tree. */
+static int find_journal(int jdir, const struct root *rt, bool hot_only, char name[VP_JNAME_MAX])
+{
+	struct vp_jinfo *v = NULL;
+	size_t n = 0;
+	int r = vp_jdir_list(jdir, false, rt->st.st_dev, rt->st.st_ino, &v, &n);
+
+	if (r < 0)
+		return r;
+	r = 0;
+	for (size_t i = n; i-- > 0;) {
+		if (v[i].unreadable && !hot_only) {
+			memcpy(name, v[i].name, VP_JNAME_MAX);
+			r = 1;
+			break;
+		}
+		if (hot_only ? v[i].hot : v[i].state != VP_JSTATE_ROLLED_BACK) {
+			memcpy(name, v[i].name, VP_JNAME_MAX);
+			r = 1;
+			break;
+		}
+	}
+	free(v);
+	return r;
+}
+
+/* Invariant 4: every command on a root sees a hot journal. Returns 0, or
+ * VP_EXIT_HOT after saying why. hot_name gets the hot journal, if any. */
+static int check_hot(int jdir, const char *jdir_path, const struct root *rt, bool allow_hot,
+                     char hot_name[VP_JNAME_MAX])
+{
+	struct vp_jinfo *v = NULL;
+	size_t n = 0;
+	int ex = 0;
+
+	hot_name[0] = 0;
+	if (jdir < 0 || vp_jdir_list(jdir, false, rt->st.st_dev, rt->st.st_ino, &v, &n) < 0)
+		return 0;
+	for (size_t i = 0; i < n && !ex; i++) {
+		if (v[i].live && (v[i].state == VP_JSTATE_ACTIVE || v[i].state == VP_JSTATE_ROLLING_BACK)) {
+			fprintf(stderr, "volperm: another volperm is changing %s right now (journal %s/%s); try again when it has finished\n",
+			        rt->path, jdir_path, v[i].name);
+			ex = VP_EXIT_HOT;
+		} else if (v[i].hot) {
+			memcpy(hot_name, v[i].name, VP_JNAME_MAX);
+			if (!allow_hot) {
+				fprintf(stderr, "volperm: an interrupted apply left %s half changed (journal %s/%s); run 'volperm recover %s' first (or 'apply --recover')\n",
+				        rt->path, jdir_path, v[i].name, rt->path);
+				ex = VP_EXIT_HOT;
+			}
+		}
+	}
+	free(v);
+	return ex;
+}
+
+static size_t batch_size(void)
+{
+	struct rlimit rl;
+	size_t b = 1024;
+
+	/* Each entry of a batch holds a pinned fd until the batch is applied. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		if (rl.rlim_cur < rl.rlim_max && rl.rlim_cur < 4096) {
+			rlim_t want = rl.rlim_max < 4096 ? rl.rlim_max : 4096;
+			struct rlimit nl = { want, rl.rlim_max };
+			if (setrlimit(RLIMIT_NOFILE, &nl) == 0)
+				rl.rlim_cur = want;
+		}
+		if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur / 2 < b)
+			b = rl.rlim_cur / 2 > 16 ? rl.rlim_cur / 2 - 16 : 1;
+	}
+	return b;
+}
+
+static struct vp_output make_output(const char *command)
+{
+	return (struct vp_output){ .out = stdout, .err = stderr, .json = O.json, .list = O.list,
+		                   .quiet = O.quiet, .command = command };
+}
+
+static char *journal_path(const char *dir, const char *name)
+{
+	char *p = NULL;
+	if (name && *name && asprintf(&p, "%s/%s", dir, name) < 0)
+		p = NULL;
+	return p;
+}
+
+/* Roll back one journal under the volume lock. */
+static int do_rollback(int jdir, const char *jdir_path, const char *name, const struct root *rt,
+                       const char *command, bool force)
+{
+	struct vp_output out = make_output(command);
+	struct vp_jreader *r = NULL;
+	struct vp_jwriter *w = NULL;
+	struct vp_stats st = { 0 };
+	char *jp = journal_path(jdir_path, name);
+	int e, ex;
+
+	e = vp_jw_open(jdir, name, 1, &w);
+	if (e == -EWOULDBLOCK) {
+		fprintf(stderr, "volperm: journal %s is in use by another volperm\n", jp);
+		ex = VP_EXIT_HOT;
+		goto out;
+	}
+	if (e == 0)
+		e = vp_jr_open_at(jdir, name, &r);
+	if (e == -EBADMSG) {
+		fprintf(stderr, "volperm: journal %s is corrupt (%s); refusing to use it, nothing was changed\n",
+		        jp, r ? vp_jr_error(r) : "bad header or checksum");
+		ex = VP_EXIT_USAGE;
+		goto out;
+	}
+	if (e < 0) {
+		fprintf(stderr, "volperm: cannot read journal %s: %s\n", jp,
+		        e == -EPROTO ? "written by an incompatible volperm version" : strerror(-e));
+		ex = VP_EXIT_USAGE;
+		goto out;
+	}
+	const struct vp_jheader *h = vp_jr_header(r);
+	/* Invariant 3: a journal only ever touches the tree it was made on. */
+	if (h->root_dev != (uint64_t)rt->st.st_dev || h->root_ino != (uint64_t)rt->st.st_ino) {
+		fprintf(stderr, "volperm: journal %s belongs to %s (device %llu, inode %llu), not to %s (device %llu, inode %llu); refusing it, nothing was changed\n",
+		        jp, h->root, (unsigned long long)h->root_dev, (unsigned long long)h->root_ino,
+		        rt->path, (unsigned long long)rt->st.st_dev, (unsigned long long)rt->st.st_ino);
+		ex = VP_EXIT_USAGE;
+		goto out;
+	}
+	if (vp_jr_state(r) == VP_JSTATE_ROLLED_BACK && !force) {
+		fprintf(stderr, "volperm: journal %s was already rolled back (use --force to run it again)\n", jp);
+		ex = VP_EXIT_USAGE;
+		goto out;
+	}
+	vp_output_start(&out, rt->path, NULL);
+	if (!O.json && !O.quiet)
+		fprintf(stdout, "journal:   %s (%s, %llu entries)\n", jp, vp_jstate_name(vp_jr_state(r)),
+		        (unsigned long long)vp_jr_entries(r));
+	struct vp_rollback rb = {
+		.root_fd = rt->fd, .root = rt->path, .force = force,
+		.rep = { vp_output_event, &out },
+	};
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ex = vp_rollback_run(&rb, r, w, &st);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	st.seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	vp_output_summary(&out, rt->path, NULL, &st, NULL, ex, rb.why);
+out:
+	vp_jr_close(r);
+	vp_jw_close(w);
+	free(jp);
+	return ex;
+}
+
+static int lock_volume(int jdir, const struct root *rt, int *lock_fd)
+{
+	int r = vp_jdir_lock(jdir, rt->st.st_dev, rt->st.st_ino, lock_fd);
+	if (r == -EWOULDBLOCK) {
+		fprintf(stderr, "volperm: another volperm is working on %s right now; try again when it has finished\n", rt->path);
+		return VP_EXIT_HOT;
+	}
+	if (r < 0) {
+		fprintf(stderr, "volperm: cannot take the volume lock in the journal directory: %s\n", strerror(-r));
+		return VP_EXIT_USAGE;
+	}
+	return 0;
+}
+
+/* ---- commands ---- */
+
+static int cmd_run(enum vp_cmd cmd, const char *command, const char *arg)
+{
+	struct vp_output out = make_output(command);
+	const char *jdir_path = journal_dir_path();
+	struct root rt = { .fd = -1 };
+	struct vp_stats st;
+	char hot[VP_JNAME_MAX], *desc = NULL, *jp = NULL;
+	int jdir = -1, lock = -1, ex, r;
+	bool journaled = cmd == VP_CMD_APPLY && !O.no_journal;
+
+	if (vp_policy_is_empty(&O.policy)) {
+		usage_error("nothing to do: give --owner, --map or --map-gid");
+		return VP_EXIT_USAGE;
+	}
+	if (O.no_journal && O.recover) {
+		usage_error("--recover needs the journal: it cannot go with --no-journal");
+		return VP_EXIT_USAGE;
+	}
+	O.policy.cross_mounts = O.cross_mounts;
+	O.policy.include_devices = O.include_devices;
+	O.policy.allow_external_links = O.allow_external_links;
+	if (open_root(arg, &rt) < 0) {
+		ex = VP_EXIT_USAGE;
+		goto out;
+	}
+	r = open_jdir(jdir_path, journaled, &jdir);
+	if (r < 0 && (r != -ENOENT || journaled)) {
+		if (r == -ENOENT)
+			fprintf(stderr, "volperm: cannot create journal directory %s\n", jdir_path);
+		ex = VP_EXIT_USAGE;
+		goto out;
+	}
+	if (jdir >= 0 && vp_jdir_inside(jdir, rt.st.st_dev, rt.st.st_ino) == 1) {
+		fprintf(stderr, "volperm: the journal directory %s is inside %s; put it outside the volume (apps may refuse a volume with extra files, and a journal must not change with the tree it describes)\n",
+		        jdir_path, rt.path);
+		ex = VP_EXIT_USAGE;
+		goto out;
+	}
+	if (cmd == VP_CMD_APPLY && jdir >= 0) {
+		ex = lock_volume(jdir, &rt, &lock);
+		if (ex)
+			goto out;
+	}
+	ex = check_hot(jdir, jdir_path, &rt, cmd == VP_CMD_APPLY && O.recover, hot);
+	if (ex)
+		goto out;
+	if (hot[0]) {
+		ex = do_rollback(jdir, jdir_path, hot, &rt, "recover", false);
+		if (ex != VP_EXIT_OK)
+			goto out;
+	}
+	if (vp_policy_describe(&O.policy, &desc) < 0)
+		desc = NULL;
+	struct vp_run run = {
+		.cmd = cmd, .root = rt.path, .root_fd = rt.fd, .root_st = rt.st,
+		.policy = &O.policy, .jdir_fd = journaled ? jdir : -1, .keep_going = O.keep_going,
+		.batch_max = batch_size(), .rep = { vp_output_event, &out },
+	};
+	vp_output_start(&out, rt.path, desc);
+	ex = vp_engine_run(&run, &st);
+	jp = journal_path(jdir_path, run.journal);
+	vp_output_summary(&out, rt.path, desc, &st, jp, ex, run.why);
+out:
+	free(desc);
+	free(jp);
+	if (lock >= 0)
+		close(lock);
+	if (jdir >= 0)
+		close(jdir);
+	close_root(&rt);
+	return ex;
+}
+
+/* Split FILE into its directory (validated like any journal dir) and name. */
+static int open_journal_file(const char *file, int *jdir, char **dir, char name[VP_JNAME_MAX])
+{
+	const char *slash = strrchr(file, '/');
+	const char *base = slash ? slash + 1 : file;
+	int r;
+
+	if (strlen(base) >= VP_JNAME_MAX || !*base) {
+		fprintf(stderr, "volperm: %s: not a volperm journal file name\n", file);
+		return VP_EXIT_USAGE;
+	}
+	*dir = slash ? (slash == file ? strdup("/") : strndup(file, (size_t)(slash - file))) : strdup(".");
+	if (!*dir)
+		return VP_EXIT_USAGE;
+	r = open_jdir(*dir, false, jdir);
+	if (r == -ENOENT)
+		fprintf(stderr, "volperm: %s: no such directory\n", *dir);
+	if (r < 0)
+		return VP_EXIT_USAGE;
+	memcpy(name, base, strlen(base) + 1);
+	return 0;
+}
+
+static int cmd_rollback(const char *arg)
+{
+	const char *jdir_path = journal_dir_path();
+	struct root rt = { .fd = -1 };
+	char name[VP_JNAME_MAX], *dir = NULL;
+	int jdir = -1, lock = -1, ex, r;
+
+	if (O.journal) {
+		ex = open_journal_file(O.journal, &jdir, &dir, name);
+		if (ex)
+			goto out;
+		jdir_path = dir;
+		if (!arg) {
+			/* The root comes from the journal; the identity check
+			 * in do_rollback still compares dev/ino. */
+			struct vp_jreader *jr = NULL;
+			r = vp_jr_open_at(jdir, name, &jr);
+			if (r < 0) {
+				fprintf(stderr, "volperm: %s: %s\n", O.journal,
+				        r == -EBADMSG ? "corrupt journal; refusing it" : strerror(-r));
+				vp_jr_close(jr);
+				ex = VP_EXIT_USAGE;
+				goto out;
+			}
+			char *root = strdup(vp_jr_header(jr)->root);
+			vp_jr_close(jr);
+			bool sys = O.allow_system_path;
+			O.allow_system_path = 1; /* it was allowed when applied */
+			r = root ? open_root(root, &rt) : -1;
+			O.allow_system_path = sys;
+			free(root);
+			if (r < 0) {
+				ex = VP_EXIT_USAGE;
+				goto out;
+			}
+		}
+	} else {
+		if (!arg) {
+			usage_error("rollback needs PATH or --journal FILE");
+			return VP_EXIT_USAGE;
+		}
+		r = open_jdir(jdir_path, false, &jdir);
+		if (r == -ENOENT)
+			fprintf(stderr, "volperm: no journal directory %s: nothing to roll back\n", jdir_path);
+		if (r < 0) {
+			ex = VP_EXIT_USAGE;
+			goto out;
+		}
+	}
+	if (rt.fd < 0 && open_root(arg, &rt) < 0) {
+		ex = VP_EXIT_USAGE;
+		goto out;
+	}
+	ex = lock_volume(jdir, &rt, &lock);
+	if (ex)
+		goto out;
+	if (!O.journal) {
+		r = find_journal(jdir, &rt, false, name);
+		if (r <= 0) {
+			fprintf(stderr, "volperm: no journal to roll back for %s in %s\n", rt.path, jdir_path);
+			ex = VP_EXIT_USAGE;
+			goto out;
+		}
+	}
+	ex = do_rollback(jdir, jdir_path, name, &rt, "rollback", O.force);
+out:
+	if (lock >= 0)
+		close(lock);
+	if (jdir >= 0)
+		close(jdir);
+	free(dir);
+	close_root(&rt);
+	return ex;
+}
+
+static int recover_forward(int jdir, const char *jdir_path, const char *name, const struct root *rt)
+{
+	struct vp_output out = make_output("recover");
+	struct vp_jwriter *w = NULL;
+	struct vp_policy pol;
+	struct vp_stats st;
+	char *desc = NULL, *jp = journal_path(jdir_path, name);
+	int r, ex;
+
+	r = vp_jw_open(jdir, name, batch_size(), &w);
+	if (r < 0) {
+		fprintf(stderr, "volperm: cannot open journal %s: %s\n", jp,
+		        r == -EBADMSG ? "it is corrupt" : strerror(-r));
+		free(jp);
+		return r == -EWOULDBLOCK ? VP_EXIT_HOT : VP_EXIT_USAGE;
+	}
+	const struct vp_jheader *h = vp_jw_header(w);
+	if (h->root_dev != (uint64_t)rt->st.st_dev || h->root_ino != (uint64_t)rt->st.st_ino ||
+	    vp_policy_from_text(h->policy, h->policy_len, &pol) < 0) {
+		fprintf(stderr, "volperm: journal %s does not belong to %s or has a policy this volperm cannot read; refusing it\n",
+		        jp, rt->path);
+		vp_jw_close(w);
+		free(jp);
+		return VP_EXIT_USAGE;
+	}
+	(void)vp_policy_describe(&pol, &desc);
+	struct vp_run run = {
+		.cmd = VP_CMD_APPLY, .root = rt->path, .root_fd = rt->fd, .root_st = rt->st,
+		.policy = &pol, .jdir_fd = jdir, .keep_going = false, .batch_max = batch_size(),
+		.rep = { vp_output_event, &out }, .resume = w,
+	};
+	snprintf(run.journal, sizeof(run.journal), "%s", name);
+	vp_output_start(&out, rt->path, desc);
+	ex = vp_engine_run(&run, &st);
+	vp_output_summary(&out, rt->path, desc, &st, jp, ex, run.why);
+	vp_jw_close(w);
+	vp_policy_free(&pol);
+	free(desc);
+	free(jp);
+	return ex;
+}
+
+static int cmd_recover(const char *arg)
+{
+	const char *jdir_path = journal_dir_path();
+	struct root rt = { .fd = -1 };
+	char name[VP_JNAME_MAX];
+	int jdir = -1, lock = -1, ex = 0, r;
+
+	if (!arg) {
+		usage_error("recover needs PATH");
+		return VP_EXIT_USAGE;
+	}
+	if (open_root(arg, &rt) < 0) {
+		ex = VP_EXIT_USAGE;
+		goto out;
+	}
+	r = open_jdir(jdir_path, false, &jdir);
+	if (r == -ENOENT) {
+		if (!O.quiet)
+			printf("volperm: nothing to recover on %s (no journal directory %s)\n", rt.path, jdir_path);
+		goto out;
+	}
+	if (r < 0) {
+		ex = VP_EXIT_USAGE;
+		goto out;
+	}
+	ex = lock_volume(jdir, &rt, &lock);
+	if (ex)
+		goto out;
+	/* Oldest first: there is normally at most one hot journal. */
+	char last[VP_JNAME_MAX] = "";
+	while (ex == 0 && (r = find_journal(jdir, &rt, true, name)) > 0) {
+		enum vp_jstate state = VP_JSTATE_ACTIVE;
+		bool live = false;
+		if (strcmp(name, last) == 0) {
+			fprintf(stderr, "volperm: journal %s/%s is still hot after recovery\n", jdir_path, name);
+			ex = VP_EXIT_ROLLBACK_FAIL;
+			break;
+		}
+		memcpy(last, name, sizeof(last));
+		(void)vp_jr_peek(jdir, name, &state, &live);
+		if (O.forward && state == VP_JSTATE_ACTIVE)
+			ex = recover_forward(jdir, jdir_path, name, &rt);
+		else
+			ex = do_rollback(jdir, jdir_path, name, &rt, "recover", false);
+	}
+	if (r == 0 && ex == 0 && !O.quiet && !O.json)
+		printf("volperm: nothing (more) to recover on %s\n", rt.path);
+out:
+	if (lock >= 0)
+		close(lock);
+	if (jdir >= 0)
+		close(jdir);
+	close_root(&rt);
+	return ex;
+}
+
+static int cmd_journal(const char *sub, const char *arg)
+{
+	const char *jdir_path = journal_dir_path();
+	struct root rt = { .fd = -1 };
+	char name[VP_JNAME_MAX], *dir = NULL;
+	struct vp_jreader *r = NULL;
+	int jdir = -1, ex = VP_EXIT_OK, e;
+	struct stat st;
+
+	if (!sub || (strcmp(sub, "list") && strcmp(sub, "show") && strcmp(sub, "export"))) {
+		usage_error("journal needs list, show or export");
+		return VP_EXIT_USAGE;
+	}
+	if (O.format && strcmp(sub, "export")) {
+		usage_error("--format goes with journal export");
+		return VP_EXIT_USAGE;
+	}
+	if (O.format && strcmp(O.format, "getfacl") && strcmp(O.format, "json")) {
+		usage_error("unknown export format '%s': use getfacl or json", O.format);
+		return VP_EXIT_USAGE;
+	}
+	if (!strcmp(sub, "list")) {
+		struct vp_jinfo *v = NULL;
+		size_t n = 0;
+		e = open_jdir(jdir_path, false, &jdir);
+		if (e == -ENOENT) {
+			if (!O.json)
+				printf("no journals (no directory %s)\n", jdir_path);
+			return VP_EXIT_OK;
+		}
+		if (e < 0)
+			return VP_EXIT_USAGE;
+		if (arg && open_root(arg, &rt) < 0) {
+			ex = VP_EXIT_USAGE;
+			goto out;
+		}
+		if (vp_jdir_list(jdir, !arg, (uint64_t)rt.st.st_dev, (uint64_t)rt.st.st_ino, &v, &n) < 0) {
+			ex = VP_EXIT_USAGE;
+			goto out;
+		}
+		for (size_t i = 0; i < n; i++) {
+			struct vp_jreader *jr = NULL;
+			e = vp_jr_open_at(jdir, v[i].name, &jr);
+			const char *state = e == -EBADMSG ? "corrupt" : e < 0 ? "unreadable"
+			                    : v[i].live ? "running" : v[i].hot ? "hot" : vp_jstate_name(vp_jr_state(jr));
+			if (O.json) {
+				printf("{\"journal\":\"%s/%s\",\"state\":\"%s\",\"entries\":%llu,\"root\":", jdir_path,
+				       v[i].name, state, e == 0 ? (unsigned long long)vp_jr_entries(jr) : 0ull);
+				const char *root = e == 0 ? vp_jr_header(jr)->root : "";
+				vp_quote_json(stdout, root, strlen(root));
+				printf("}\n");
+			} else {
+				printf("%s/%s  %-12s %8llu entries  ", jdir_path, v[i].name, state,
+				       e == 0 ? (unsigned long long)vp_jr_entries(jr) : 0ull);
+				if (e == 0)
+					vp_output_path(stdout, vp_jr_header(jr)->root, NULL, 0);
+				putchar('\n');
+			}
+			vp_jr_close(jr);
+		}
+		if (!n && !O.json)
+			printf("no journals\n");
+		free(v);
+		goto out;
+	}
+	/* show / export: FILE, or PATH meaning its newest journal. */
+	if (!arg) {
+		usage_error("journal %s needs a journal FILE or a volume PATH", sub);
+		return VP_EXIT_USAGE;
+	}
+	if (stat(arg, &st) == 0 && S_ISREG(st.st_mode)) {
+		ex = open_journal_file(arg, &jdir, &dir, name);
+		if (ex)
+			goto out;
+		jdir_path = dir;
+	} else {
+		if (open_root(arg, &rt) < 0 || open_jdir(jdir_path, false, &jdir) < 0) {
+			if (rt.fd >= 0 && jdir < 0)
+				fprintf(stderr, "volperm: no journal directory %s\n", jdir_path);
+			ex = VP_EXIT_USAGE;
+			goto out;
+		}
+		if (find_journal(jdir, &rt, false, name) <= 0) {
+			fprintf(stderr, "volperm: no journal for %s in %s\n", rt.path, jdir_path);
+			ex = VP_EXIT_USAGE;
+			goto out;
+		}
+	}
+	e = vp_jr_open_at(jdir, name, &r);
+	if (e < 0) {
+		fprintf(stderr, "volperm: %s/%s: %s%s\n", jdir_path, name,
+		        e == -EBADMSG ? "corrupt journal: " : strerror(-e),
+		        e == -EBADMSG && r ? vp_jr_error(r) : "");
+		ex = VP_EXIT_USAGE;
+		goto out;
+	}
+	char *jp = journal_path(jdir_path, name);
+	if (!strcmp(sub, "show"))
+		e = vp_export_show(stdout, jp, r);
+	else if (!O.format || !strcmp(O.format, "getfacl"))
+		e = vp_export_getfacl(stdout, r);
+	else
+		e = vp_export_json(stdout, r);
+	free(jp);
+	if (e < 0) {
+		fprintf(stderr, "volperm: %s/%s: %s\n", jdir_path, name, strerror(-e));
+		ex = VP_EXIT_USAGE;
+	}
+out:
+	vp_jr_close(r);
+	if (jdir >= 0)
+		close(jdir);
+	free(dir);
+	close_root(&rt);
+	return ex;
+}
+
+static const char *const commands[] = { "plan", "check", "apply", "rollback", "recover", "journal", NULL };
+
+int vp_cli_main(int argc, char **argv)
+{
+	const char *command = "plan";
+	poptContext ctx;
+	int rc, ex;
+
+	vp_policy_init(&O.policy);
+	if (argc > 1)
+		for (const char *const *c = commands; *c; c++)
+			if (strcmp(argv[1], *c) == 0) {
+				command = *c;
+				argv[1] = argv[0];
+				argv++;
+				argc--;
+				break;
+			}
+	ctx = poptGetContext("volperm", argc, (const char **)argv, main_table, 0);
+	poptSetOtherOptionHelp(ctx, usage_text);
+	while ((rc = poptGetNextOpt(ctx)) > 0) {
+		if (rc == OPT_VERSION) {
+			printf("volperm " VOLPERM_VERSION "\n");
+			poptFreeContext(ctx);
+			vp_policy_free(&O.policy);
+			return VP_EXIT_OK;
+		}
+		/* poptGetOptArg() hands over a malloc()ed copy, once. */
+		char *optarg_ = poptGetOptArg(ctx);
+		if (parse_option(&O, rc, optarg_ ? optarg_ : "") < 0)
+			O.bad = 1;
+		free(optarg_);
+	}
+	if (rc < -1) {
+		usage_error("%s: %s", poptBadOption(ctx, POPT_BADOPTION_NOALIAS), poptStrerror(rc));
+		ex = VP_EXIT_USAGE;
+		goto out;
+	}
+	if (O.bad) {
+		ex = VP_EXIT_USAGE;
+		goto out;
+	}
+	const char **args = poptGetArgs(ctx);
+	int nargs = 0;
+	while (args && args[nargs])
+		nargs++;
+	bool is_run = !strcmp(command, "plan") || !strcmp(command, "check") || !strcmp(command, "apply");
+	if (O.json && O.list) {
+		usage_error("--json and --list do not go together (JSON has every event)");
+		ex = VP_EXIT_USAGE;
+		goto out;
+	}
+	if ((O.forward && strcmp(command, "recover")) || (O.force && strcmp(command, "rollback")) ||
+	    (O.journal && strcmp(command, "rollback")) || (O.recover && strcmp(command, "apply")) ||
+	    (!is_run && !vp_policy_is_empty(&O.policy))) {
+		usage_error("an option was given that '%s' does not take", command);
+		ex = VP_EXIT_USAGE;
+		goto out;
+	}
+	if (!strcmp(command, "journal")) {
+		if (nargs > 2) {
+			usage_error("too many arguments");
+			ex = VP_EXIT_USAGE;
+		} else {
+			ex = cmd_journal(nargs > 0 ? args[0] : NULL, nargs > 1 ? args[1] : NULL);
+		}
+		goto out;
+	}
+	if (nargs > 1) {
+		usage_error("too many arguments: volperm works on one PATH at a time");
+		ex = VP_EXIT_USAGE;
+		goto out;
+	}
+	if (is_run && nargs != 1) {
+		usage_error("missing PATH");
+		ex = VP_EXIT_USAGE;
+		goto out;
+	}
+	if (!strcmp(command, "rollback"))
+		ex = cmd_rollback(nargs ? args[0] : NULL);
+	else if (!strcmp(command, "recover"))
+		ex = cmd_recover(nargs ? args[0] : NULL);
+	else
+		ex = cmd_run(!strcmp(command, "plan") ? VP_CMD_PLAN
+		             : !strcmp(command, "check") ? VP_CMD_CHECK : VP_CMD_APPLY,
+		             command, args[0]);
+out:
+	poptFreeContext(ctx);
+	vp_policy_free(&O.policy);
+	return ex;
+}

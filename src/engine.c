@@ -1,0 +1,517 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * plan, check and apply (see engine.h).
+ *
+ * Apply, entry by entry, in walk order (directories after their contents):
+ *   1. decide from the walk's lstat (no syscall);
+ *   2. pin: openat2 from the root fd, no symlinks, no mount crossing, and
+ *      the fd's dev/ino must be what the walk saw;
+ *   3. decide again from the pinned fstat (that is what gets journaled);
+ *   4. read the xattrs that make up the before-image, add it to the batch;
+ * and when the batch is full (and at the end):
+ *   5. write the batch to the journal and fdatasync it (write-ahead);
+ *   6. chown each entry of the batch through its pinned fd.
+ * At the end: syncfs the volume, then write the COMMIT mark. Any failure
+ * (without --keep-going) stops the walk and rolls back through rollback.c.
+ *
+ * The journal and the first change wait for the first entry that needs one:
+ * a compliant volume creates no journal and needs no capability.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
+#include <sys/xattr.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "volperm/caps.h"
+#include "volperm/decide.h"
+#include "volperm/engine.h"
+#include "volperm/jdir.h"
+#include "volperm/journal.h"
+#include "volperm/links.h"
+#include "volperm/meta.h"
+#include "volperm/pin.h"
+#include "volperm/rollback.h"
+
+struct pending {
+	int fd;
+	struct stat st;          /* pinned fstat: the before-image */
+	struct vp_decision d;
+	char *relpath;
+	size_t relpath_len;
+};
+
+struct ctx {
+	struct vp_run *run;
+	struct vp_stats *st;
+	struct vp_links *links;
+	struct vp_jwriter *jw;
+	struct pending *batch;
+	size_t n;
+	bool started;            /* preflight done, journal open */
+	bool safety_skip;
+	enum vp_exit fail;       /* the exit status of an abort */
+	int sync_fd;
+};
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void count_type(struct vp_stats *st, mode_t mode)
+{
+	st->scanned++;
+	if (S_ISDIR(mode))
+		st->dirs++;
+	else if (S_ISREG(mode))
+		st->files++;
+	else if (S_ISLNK(mode))
+		st->symlinks++;
+	else
+		st->other++;
+}
+
+static void count_change(struct vp_stats *st, unsigned ch)
+{
+	st->changes++;
+	st->ch_uid += !!(ch & VP_CH_UID);
+	st->ch_gid += !!(ch & VP_CH_GID);
+	st->drop_suid += !!(ch & VP_CH_DROP_SUID);
+	st->drop_sgid += !!(ch & VP_CH_DROP_SGID);
+	st->drop_caps += !!(ch & VP_CH_DROP_CAPS);
+}
+
+static void report_change(struct ctx *c, const char *relpath, size_t len, const struct stat *st,
+                          const struct vp_decision *d)
+{
+	struct vp_event ev = {
+		.type = VP_EV_CHANGE, .root = c->run->root, .relpath = relpath, .relpath_len = len,
+		.mode = st->st_mode, .uid = st->st_uid, .gid = st->st_gid,
+		.new_uid = d->uid, .new_gid = d->gid, .new_mode = d->mode, .changes = d->changes,
+	};
+	vp_report(&c->run->rep, &ev);
+}
+
+static void report_skip(struct ctx *c, const char *relpath, size_t len, mode_t mode,
+                        enum vp_skip why, const char *detail)
+{
+	struct vp_event ev = {
+		.type = VP_EV_SKIP, .root = c->run->root, .relpath = relpath, .relpath_len = len,
+		.mode = mode, .skip = why, .detail = detail,
+	};
+	c->st->skipped++;
+	c->st->skip[why]++;
+	if (vp_skip_is_safety(why))
+		c->safety_skip = true;
+	vp_report(&c->run->rep, &ev);
+}
+
+/* An operation failed on one entry. Returns 0 to go on (--keep-going, or a
+ * dry run, which reports every problem), or -ECANCELED to stop. */
+static int entry_error(struct ctx *c, const char *relpath, size_t len, mode_t mode,
+                       const char *op, int err)
+{
+	struct vp_event ev = {
+		.type = VP_EV_ERROR, .root = c->run->root, .relpath = relpath, .relpath_len = len,
+		.mode = mode, .op = op, .err = err,
+	};
+	c->st->errors++;
+	vp_report(&c->run->rep, &ev);
+	if (c->run->cmd != VP_CMD_APPLY || c->run->keep_going)
+		return 0;
+	snprintf(c->run->why, sizeof(c->run->why), "%s%s%.*s: %s: %s", c->run->root,
+	         strcmp(relpath, ".") ? "/" : "", strcmp(relpath, ".") ? (int)len : 0, relpath, op,
+	         strerror(err));
+	c->fail = VP_EXIT_ROLLED_BACK;
+	return -ECANCELED;
+}
+
+static int fail_run(struct ctx *c, enum vp_exit code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int fail_run(struct ctx *c, enum vp_exit code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(c->run->why, sizeof(c->run->why), fmt, ap);
+	va_end(ap);
+	c->fail = code;
+	return -ECANCELED;
+}
+
+static int check_ids_mapped(struct ctx *c)
+{
+	const struct vp_policy *p = c->run->policy;
+	struct { const char *file, *what; uint32_t id; bool use; } ids[64];
+	size_t n = 0;
+
+	if (p->has_uid)
+		ids[n++] = (typeof(ids[0])){ "uid_map", "uid", p->uid, true };
+	if (p->has_gid)
+		ids[n++] = (typeof(ids[0])){ "gid_map", "gid", p->gid, true };
+	for (size_t i = 0; i < p->n_uid_maps && n < 64; i++)
+		ids[n++] = (typeof(ids[0])){ "uid_map", "uid", p->uid_maps[i].to, true };
+	for (size_t i = 0; i < p->n_gid_maps && n < 64; i++)
+		ids[n++] = (typeof(ids[0])){ "gid_map", "gid", p->gid_maps[i].to, true };
+	for (size_t i = 0; i < n; i++) {
+		int r = vp_id_mapped(ids[i].file, ids[i].id);
+		if (r == 0)
+			return fail_run(c, VP_EXIT_USAGE,
+			                "target %s %u is not mapped in this user namespace (see /proc/self/%s), so no file can be given to it; nothing was changed",
+			                ids[i].what, ids[i].id, ids[i].file);
+	}
+	return 0;
+}
+
+static int create_journal(struct ctx *c)
+{
+	struct vp_run *run = c->run;
+	struct vp_jheader h = { .version = VP_JOURNAL_VERSION };
+	struct timespec ts;
+	struct statfs sfs;
+	char host[256] = "", *policy = NULL;
+	size_t plen = 0;
+	int r;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	h.created_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	h.root_dev = run->root_st.st_dev;
+	h.root_ino = run->root_st.st_ino;
+	if (fstatfs(run->root_fd, &sfs) == 0) {
+		uint32_t v[2];
+		memcpy(v, &sfs.f_fsid, sizeof(v));
+		h.fsid = (uint64_t)v[0] | (uint64_t)v[1] << 32;
+	}
+	if (getrandom(h.nonce, sizeof(h.nonce), 0) != sizeof(h.nonce))
+		return fail_run(c, VP_EXIT_USAGE, "cannot get random bytes for the journal nonce: %s",
+		                strerror(errno));
+	(void)gethostname(host, sizeof(host) - 1);
+	h.host = host;
+	h.root = (char *)run->root;
+	r = vp_policy_to_text(run->policy, &policy, &plen);
+	if (r < 0)
+		return fail_run(c, VP_EXIT_USAGE, "out of memory");
+	h.policy = policy;
+	h.policy_len = plen;
+	vp_jdir_name(run->journal, h.root_dev, h.root_ino, h.created_ns);
+	r = vp_jw_create(run->jdir_fd, run->journal, &h, run->batch_max, &c->jw);
+	free(policy);
+	if (r < 0) {
+		r = fail_run(c, VP_EXIT_USAGE,
+		             "cannot create journal %s in the journal directory: %s; nothing was changed",
+		             run->journal, strerror(-r));
+		run->journal[0] = 0;
+		return r;
+	}
+	return 0;
+}
+
+/* Everything that can make the whole apply impossible is checked here,
+ * once, before the first change: one clear sentence instead of an EPERM
+ * per file, and nothing changed. */
+static int preflight(struct ctx *c)
+{
+	struct statvfs sv;
+	int r;
+
+	if (!vp_cap_effective(CAP_CHOWN))
+		return fail_run(c, VP_EXIT_USAGE,
+		                "volperm needs the CAP_CHOWN capability to change owners and this process does not have it (run it as root, or give the container --cap-add CHOWN); nothing was changed");
+	if (c->run->jdir_fd >= 0 && !vp_cap_effective(CAP_FOWNER))
+		return fail_run(c, VP_EXIT_USAGE,
+		                "volperm needs the CAP_FOWNER capability to restore modes on rollback and this process does not have it (add --cap-add FOWNER, or use --no-journal and give up rollback); nothing was changed");
+	r = check_ids_mapped(c);
+	if (r < 0)
+		return r;
+	if (vp_proc_fd_usable() < 0)
+		return fail_run(c, VP_EXIT_USAGE,
+		                "/proc is not mounted: volperm changes entries through /proc/self/fd and cannot work without it; nothing was changed");
+	if (fstatvfs(c->run->root_fd, &sv) == 0 && (sv.f_flag & ST_RDONLY))
+		return fail_run(c, VP_EXIT_ROLLED_BACK,
+		                "%s is on a read-only file system; nothing was changed", c->run->root);
+	c->sync_fd = vp_sync_fd_open(c->run->root_fd);
+	if (c->run->resume) {
+		c->jw = c->run->resume;
+		return 0;
+	}
+	if (c->run->jdir_fd >= 0)
+		return create_journal(c);
+	return 0;
+}
+
+static void close_batch(struct ctx *c, size_t from)
+{
+	for (size_t i = from; i < c->n; i++) {
+		close(c->batch[i].fd);
+		free(c->batch[i].relpath);
+	}
+	c->n = 0;
+}
+
+static int flush_batch(struct ctx *c)
+{
+	int r;
+
+	if (c->jw) {
+		r = vp_jw_flush(c->jw);
+		if (r < 0) {
+			close_batch(c, 0);
+			return fail_run(c, VP_EXIT_ROLLED_BACK,
+			                "cannot write the journal %s: %s", c->run->journal, strerror(-r));
+		}
+	}
+	/* Only now, with their before-images durable, do these entries change. */
+	for (size_t i = 0; i < c->n; i++) {
+		struct pending *p = &c->batch[i];
+		r = vp_fd_chown(p->fd, p->d.changes & VP_CH_UID ? p->d.uid : (uid_t)-1,
+		                p->d.changes & VP_CH_GID ? p->d.gid : (gid_t)-1);
+		if (r < 0) {
+			r = entry_error(c, p->relpath, p->relpath_len, p->st.st_mode, "chown", -r);
+			if (r < 0) {
+				close_batch(c, i);
+				return r;
+			}
+			continue;
+		}
+		count_change(c->st, p->d.changes);
+		report_change(c, p->relpath, p->relpath_len, &p->st, &p->d);
+		close(p->fd);
+		free(p->relpath);
+		p->relpath = NULL;
+	}
+	c->n = 0;
+	return 0;
+}
+
+static bool tree_changed(int r)
+{
+	/* The entry is not where, or not what, the walk saw. */
+	return r == -ESTALE || r == -ELOOP || r == -EXDEV || r == -ENOENT || r == -ENOTDIR;
+}
+
+static int apply_change(struct ctx *c, const struct vp_walk_entry *e)
+{
+	struct vp_run *run = c->run;
+	struct pending p = { .fd = -1 };
+	struct vp_xattrs x;
+	int r;
+
+	if (!c->started) {
+		r = preflight(c);
+		if (r < 0)
+			return r;
+		c->started = true;
+	}
+	r = vp_pin_ex(run->root_fd, e->relpath, e->st->st_dev, e->st->st_ino, &p.st,
+	              run->policy->cross_mounts);
+	if (r < 0) {
+		if (tree_changed(r)) {
+			report_skip(c, e->relpath, e->relpath_len, e->st->st_mode, VP_SKIP_CHANGED,
+			            strerror(-r));
+			return 0;
+		}
+		return entry_error(c, e->relpath, e->relpath_len, e->st->st_mode, "open", -r);
+	}
+	p.fd = r;
+	vp_decide(run->policy, &p.st, &p.d);
+	if (!p.d.changes) {
+		c->st->unchanged++;
+		close(p.fd);
+		return 0;
+	}
+	r = vp_xattrs_read(p.fd, p.st.st_mode, &x);
+	if (r < 0) {
+		close(p.fd);
+		return entry_error(c, e->relpath, e->relpath_len, e->st->st_mode, "getxattr", -r);
+	}
+	if (x.caps)
+		p.d.changes |= VP_CH_DROP_CAPS;
+	if (c->jw) {
+		struct vp_jentry je = {
+			.dev = p.st.st_dev, .ino = p.st.st_ino,
+			.uid = p.st.st_uid, .gid = p.st.st_gid, .mode = p.st.st_mode,
+			.new_uid = p.d.uid, .new_gid = p.d.gid, .new_mode = p.d.mode,
+			.changes = p.d.changes,
+			.path = e->relpath, .path_len = (uint32_t)e->relpath_len,
+			.acl_access = x.acl_access, .acl_access_len = (uint32_t)x.acl_access_len,
+			.acl_default = x.acl_default, .acl_default_len = (uint32_t)x.acl_default_len,
+			.caps = x.caps, .caps_len = (uint32_t)x.caps_len,
+		};
+		r = vp_jw_add(c->jw, &je);
+	}
+	vp_xattrs_free(&x);
+	p.relpath = strndup(e->relpath, e->relpath_len);
+	p.relpath_len = e->relpath_len;
+	if (r < 0 || !p.relpath) {
+		close(p.fd);
+		free(p.relpath);
+		return fail_run(c, VP_EXIT_ROLLED_BACK, "out of memory");
+	}
+	c->batch[c->n++] = p;
+	if (c->n >= run->batch_max)
+		return flush_batch(c);
+	return 0;
+}
+
+static void plan_change(struct ctx *c, const struct vp_walk_entry *e, struct vp_decision *d)
+{
+	/* The dry run reads (never writes) the one xattr that chown drops. */
+	if (S_ISREG(e->st->st_mode) &&
+	    lgetxattr(e->accpath, VP_XATTR_CAPS, NULL, 0) > 0)
+		d->changes |= VP_CH_DROP_CAPS;
+	count_change(c->st, d->changes);
+	report_change(c, e->relpath, e->relpath_len, e->st, d);
+}
+
+static int on_entry(const struct vp_walk_entry *e, void *userdata)
+{
+	struct ctx *c = userdata;
+	const struct vp_policy *p = c->run->policy;
+	struct vp_decision d;
+
+	switch (e->kind) {
+	case VP_WALK_SKIP:
+		report_skip(c, e->relpath, e->relpath_len, e->st ? e->st->st_mode : 0, e->skip, NULL);
+		return 0;
+	case VP_WALK_ERROR:
+		return entry_error(c, e->relpath, e->relpath_len, e->st ? e->st->st_mode : 0,
+		                   e->st && S_ISDIR(e->st->st_mode) ? "read directory" : "stat", e->err);
+	case VP_WALK_ENTRY:
+		break;
+	}
+	count_type(c->st, e->st->st_mode);
+	vp_decide(p, e->st, &d);
+	if (!d.changes) {
+		c->st->unchanged++;
+		return 0;
+	}
+	if (!S_ISDIR(e->st->st_mode) && e->st->st_nlink > 1) {
+		long seen = vp_links_see(c->links, e->st->st_dev, e->st->st_ino, e->st->st_nlink,
+		                         e->relpath);
+		if (seen < 0)
+			return fail_run(c, VP_EXIT_ROLLED_BACK, "out of memory");
+		/* Change an inode once: on its first link when outside links are
+		 * allowed, else on the visit that finds its last link. */
+		nlink_t due = p->allow_external_links ? 1 : e->st->st_nlink;
+		if ((nlink_t)seen != due)
+			return 0;
+		vp_links_done(c->links, e->st->st_dev, e->st->st_ino);
+	}
+	if (c->run->cmd != VP_CMD_APPLY) {
+		plan_change(c, e, &d);
+		return 0;
+	}
+	return apply_change(c, e);
+}
+
+static void on_incomplete_link(const char *relpath, nlink_t seen, nlink_t nlink, void *userdata)
+{
+	struct ctx *c = userdata;
+	char detail[96];
+
+	snprintf(detail, sizeof(detail), "%lu of %lu hard links inside the tree",
+	         (unsigned long)seen, (unsigned long)nlink);
+	report_skip(c, relpath, strlen(relpath), S_IFREG, VP_SKIP_EXTERNAL_LINK, detail);
+}
+
+static enum vp_exit abort_apply(struct ctx *c)
+{
+	struct vp_run *run = c->run;
+	struct vp_jreader *r = NULL;
+	enum vp_exit ex;
+	int e;
+
+	close_batch(c, 0);
+	if (!c->jw)
+		/* No journal: what was changed stays changed; a re-run converges. */
+		return c->st->changes ? VP_EXIT_PARTIAL : c->fail;
+	vp_jw_discard(c->jw);
+	e = vp_jr_open_at(run->jdir_fd, run->journal, &r);
+	if (e < 0) {
+		size_t l = strlen(run->why);
+		snprintf(run->why + l, sizeof(run->why) - l,
+		         "; and the journal cannot be read back to roll back (%s): run volperm recover",
+		         strerror(-e));
+		vp_jr_close(r);
+		return VP_EXIT_ROLLBACK_FAIL;
+	}
+	struct vp_rollback rb = {
+		.root_fd = run->root_fd, .root = run->root, .rep = run->rep,
+	};
+	struct vp_stats rst = { 0 };
+	ex = vp_rollback_run(&rb, r, c->jw, &rst);
+	vp_jr_close(r);
+	c->st->restored = rst.restored;
+	c->st->already = rst.already;
+	c->st->conflicts = rst.conflicts;
+	if (ex != VP_EXIT_OK) {
+		size_t l = strlen(run->why);
+		snprintf(run->why + l, sizeof(run->why) - l, "; and the rollback was incomplete: %s",
+		         rb.why[0] ? rb.why : "see the errors above");
+		return VP_EXIT_ROLLBACK_FAIL;
+	}
+	return c->fail;
+}
+
+enum vp_exit vp_engine_run(struct vp_run *run, struct vp_stats *st)
+{
+	struct ctx c = { .run = run, .st = st, .sync_fd = -1, .fail = VP_EXIT_ROLLED_BACK };
+	enum vp_exit ex = VP_EXIT_OK;
+	double t0 = now();
+	int r;
+
+	memset(st, 0, sizeof(*st));
+	if (!run->resume)
+		run->journal[0] = 0;
+	run->why[0] = 0;
+	if (run->batch_max == 0)
+		run->batch_max = 1;
+	c.batch = calloc(run->batch_max, sizeof(*c.batch));
+	if (!c.batch || vp_links_new(&c.links) < 0) {
+		free(c.batch);
+		snprintf(run->why, sizeof(run->why), "out of memory");
+		return VP_EXIT_USAGE;
+	}
+	r = vp_walk(run->root, &run->root_st, run->policy, on_entry, &c);
+	if (r == 0)
+		vp_links_each_incomplete(c.links, on_incomplete_link, &c);
+	if (r == 0 && run->cmd == VP_CMD_APPLY)
+		r = flush_batch(&c);
+	if (r == 0 && c.started) {
+		/* Commit only once every change is on stable storage. */
+		r = vp_sync_volume(c.sync_fd);
+		if (r < 0)
+			r = fail_run(&c, VP_EXIT_ROLLED_BACK, "cannot sync %s: %s", run->root,
+			             strerror(-r));
+		else if (c.jw && (r = vp_jw_mark(c.jw, VP_REC_COMMIT)) < 0)
+			r = fail_run(&c, VP_EXIT_ROLLED_BACK, "cannot write the commit mark to %s: %s",
+			             run->journal, strerror(-r));
+	}
+	if (r < 0 && r != -ECANCELED)
+		r = fail_run(&c, VP_EXIT_ROLLED_BACK, "cannot walk %s: %s", run->root, strerror(-r));
+	if (r < 0)
+		ex = run->cmd == VP_CMD_APPLY ? abort_apply(&c) : c.fail;
+	else if (run->cmd == VP_CMD_CHECK)
+		ex = st->errors ? VP_EXIT_PARTIAL
+		     : st->changes || c.safety_skip ? VP_EXIT_CHANGES : VP_EXIT_OK;
+	else if (st->errors || c.safety_skip)
+		ex = VP_EXIT_PARTIAL;
+	if (c.jw != run->resume)
+		vp_jw_close(c.jw);
+	if (c.sync_fd >= 0)
+		close(c.sync_fd);
+	vp_links_free(c.links);
+	free(c.batch);
+	st->seconds = now() - t0;
+	return ex;
+}

@@ -1,0 +1,259 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* journal show / export (see export.h). The ACL xattr layout is the kernel's
+ * (include/uapi/linux/posix_acl_xattr.h): a le32 version 2, then entries of
+ * le16 tag, le16 perm, le32 id. We decode it ourselves because libacl has no
+ * public call that takes a raw xattr value. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "volperm/decide.h"
+#include "volperm/export.h"
+#include "volperm/quote.h"
+
+#define ACL_XATTR_VERSION 2
+enum { T_USER_OBJ = 1, T_USER = 2, T_GROUP_OBJ = 4, T_GROUP = 8, T_MASK = 0x10, T_OTHER = 0x20 };
+
+static uint32_t le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static void perms(FILE *f, unsigned p)
+{
+	fprintf(f, "%c%c%c", p & 4 ? 'r' : '-', p & 2 ? 'w' : '-', p & 1 ? 'x' : '-');
+}
+
+int vp_acl_xattr_to_text(FILE *f, const void *val, size_t len, const char *prefix)
+{
+	const uint8_t *p = val;
+
+	if (len < 4 || (len - 4) % 8 || le32(p) != ACL_XATTR_VERSION)
+		return -EBADMSG;
+	for (size_t off = 4; off < len; off += 8) {
+		unsigned tag = (unsigned)p[off] | (unsigned)p[off + 1] << 8;
+		unsigned perm = (unsigned)p[off + 2] | (unsigned)p[off + 3] << 8;
+		uint32_t id = le32(p + off + 4);
+
+		fputs(prefix, f);
+		switch (tag) {
+		case T_USER_OBJ: fputs("user::", f); break;
+		case T_USER: fprintf(f, "user:%" PRIu32 ":", id); break;
+		case T_GROUP_OBJ: fputs("group::", f); break;
+		case T_GROUP: fprintf(f, "group:%" PRIu32 ":", id); break;
+		case T_MASK: fputs("mask::", f); break;
+		case T_OTHER: fputs("other::", f); break;
+		default: return -EBADMSG;
+		}
+		perms(f, perm);
+		fputc('\n', f);
+	}
+	return 0;
+}
+
+static void iso_time(char buf[64], uint64_t ns)
+{
+	time_t t = (time_t)(ns / 1000000000ull);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(buf, 64, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static void changes_words(FILE *f, unsigned ch, const char *sep0, bool json)
+{
+	static const struct { unsigned bit; const char *name; } w[] = {
+		{ VP_CH_UID, "owner" }, { VP_CH_GID, "group" }, { VP_CH_DROP_SUID, "setuid" },
+		{ VP_CH_DROP_SGID, "setgid" }, { VP_CH_DROP_CAPS, "caps" },
+	};
+	const char *sep = "";
+	for (size_t i = 0; i < sizeof(w) / sizeof(w[0]); i++)
+		if (ch & w[i].bit) {
+			fprintf(f, json ? "%s\"%s\"" : "%s%s", sep, w[i].name);
+			sep = sep0;
+		}
+}
+
+int vp_export_show(FILE *f, const char *file, struct vp_jreader *r)
+{
+	const struct vp_jheader *h = vp_jr_header(r);
+	struct vp_jentry e;
+	char when[64];
+	int n;
+
+	iso_time(when, h->created_ns);
+	fprintf(f, "journal:  %s\n", file);
+	fprintf(f, "state:    %s%s\n", vp_jstate_name(vp_jr_state(r)),
+	        vp_jr_torn(r) ? " (a torn last batch was ignored)" : "");
+	fprintf(f, "root:     ");
+	vp_quote_shell(f, h->root, strlen(h->root));
+	fprintf(f, " (dev %" PRIu64 ", inode %" PRIu64 ", fsid %016" PRIx64 ")\n", h->root_dev,
+	        h->root_ino, h->fsid);
+	fprintf(f, "created:  %s on ", when);
+	vp_quote_shell(f, h->host, strlen(h->host));
+	fputc('\n', f);
+	fputs("nonce:    ", f);
+	for (int i = 0; i < 16; i++)
+		fprintf(f, "%02x", h->nonce[i]);
+	fputc('\n', f);
+	fputs("policy:  ", f);
+	for (const char *p = h->policy; *p;) {
+		const char *nl = strchr(p, '\n');
+		size_t l = nl ? (size_t)(nl - p) : strlen(p);
+		fprintf(f, " %.*s;", (int)l, p);
+		p += l + (nl ? 1 : 0);
+	}
+	fprintf(f, "\nentries:  %" PRIu64 "\n", vp_jr_entries(r));
+	vp_jr_rewind(r);
+	while ((n = vp_jr_next(r, &e)) > 0) {
+		fprintf(f, "%" PRIu64 " %s %u:%u->%u:%u mode %04o->%04o [", e.seq,
+		        vp_type_name(e.mode), e.uid, e.gid, e.new_uid, e.new_gid, e.mode & 07777,
+		        e.new_mode & 07777);
+		changes_words(f, e.changes, ",", false);
+		fputs("]", f);
+		if (e.acl_access_len)
+			fputs(" acl", f);
+		if (e.acl_default_len)
+			fputs(" default-acl", f);
+		if (e.caps_len)
+			fputs(" caps", f);
+		fputc(' ', f);
+		vp_quote_shell(f, e.path, e.path_len);
+		fputc('\n', f);
+	}
+	return n;
+}
+
+int vp_export_getfacl(FILE *f, struct vp_jreader *r)
+{
+	const struct vp_jheader *h = vp_jr_header(r);
+	struct vp_jentry e;
+	uint64_t symlinks = 0;
+	int n, err = 0;
+
+	fputs("# volperm journal export: before-images for setfacl --restore\n# root: ", f);
+	vp_quote_getfacl(f, h->root, strlen(h->root));
+	fputs("\n# run: cd ROOT && setfacl --restore=THIS_FILE\n\n", f);
+	vp_jr_seek_end(r);
+	while ((n = vp_jr_prev(r, &e)) > 0) {
+		if (S_ISLNK(e.mode)) {
+			symlinks++;
+			continue;
+		}
+		fputs("# file: ", f);
+		vp_quote_getfacl(f, e.path, e.path_len);
+		fprintf(f, "\n# owner: %u\n# group: %u\n", e.uid, e.gid);
+		if (e.mode & (S_ISUID | S_ISGID | S_ISVTX))
+			fprintf(f, "# flags: %c%c%c\n", e.mode & S_ISUID ? 's' : '-',
+			        e.mode & S_ISGID ? 's' : '-', e.mode & S_ISVTX ? 't' : '-');
+		if (e.acl_access_len) {
+			if (vp_acl_xattr_to_text(f, e.acl_access, e.acl_access_len, "") < 0)
+				err = -EBADMSG;
+		} else {
+			fputs("user::", f);
+			perms(f, (e.mode >> 6) & 7);
+			fputs("\ngroup::", f);
+			perms(f, (e.mode >> 3) & 7);
+			fputs("\nother::", f);
+			perms(f, e.mode & 7);
+			fputc('\n', f);
+		}
+		if (e.acl_default_len && vp_acl_xattr_to_text(f, e.acl_default, e.acl_default_len,
+		                                              "default:") < 0)
+			err = -EBADMSG;
+		fputc('\n', f);
+	}
+	if (n < 0)
+		return n;
+	if (symlinks) {
+		/* setfacl --restore would chown the target of a symlink. */
+		fprintf(f, "# %" PRIu64 " symlinks (setfacl cannot restore them; volperm rollback can):\n",
+		        symlinks);
+		vp_jr_seek_end(r);
+		while ((n = vp_jr_prev(r, &e)) > 0) {
+			if (!S_ISLNK(e.mode))
+				continue;
+			fprintf(f, "#   chown -h %u:%u ", e.uid, e.gid);
+			vp_quote_getfacl(f, e.path, e.path_len);
+			fputc('\n', f);
+		}
+	}
+	return n < 0 ? n : err;
+}
+
+static void json_blob(FILE *f, const char *key, const void *v, size_t len)
+{
+	fprintf(f, ",\"%s\":", key);
+	if (!len) {
+		fputs("null", f);
+		return;
+	}
+	fputc('"', f);
+	vp_write_base64(f, v, len);
+	fputc('"', f);
+}
+
+static void json_acl_text(FILE *f, const char *key, const void *v, size_t len)
+{
+	char *buf = NULL;
+	size_t n = 0;
+	FILE *m;
+
+	if (!len)
+		return;
+	m = open_memstream(&buf, &n);
+	if (!m)
+		return;
+	int r = vp_acl_xattr_to_text(m, v, len, "");
+	fclose(m);
+	if (r == 0) {
+		fprintf(f, ",\"%s\":", key);
+		vp_quote_json(f, buf, n);
+	}
+	free(buf);
+}
+
+int vp_export_json(FILE *f, struct vp_jreader *r)
+{
+	const struct vp_jheader *h = vp_jr_header(r);
+	struct vp_jentry e;
+	char when[64];
+	int n;
+
+	iso_time(when, h->created_ns);
+	fputs("{\"record\":\"header\",\"root\":", f);
+	vp_quote_json(f, h->root, strlen(h->root));
+	fprintf(f, ",\"root_dev\":%" PRIu64 ",\"root_ino\":%" PRIu64 ",\"fsid\":\"%016" PRIx64
+	           "\",\"created\":\"%s\",\"created_ns\":%" PRIu64 ",\"host\":",
+	        h->root_dev, h->root_ino, h->fsid, when, h->created_ns);
+	vp_quote_json(f, h->host, strlen(h->host));
+	fputs(",\"policy\":", f);
+	vp_quote_json(f, h->policy, h->policy_len);
+	fprintf(f, ",\"state\":\"%s\",\"entries\":%" PRIu64 ",\"torn\":%s}\n",
+	        vp_jstate_name(vp_jr_state(r)), vp_jr_entries(r), vp_jr_torn(r) ? "true" : "false");
+	vp_jr_rewind(r);
+	while ((n = vp_jr_next(r, &e)) > 0) {
+		fprintf(f, "{\"record\":\"entry\",\"seq\":%" PRIu64 ",\"batch\":%u,\"path\":", e.seq,
+		        e.batch);
+		vp_quote_json(f, e.path, e.path_len);
+		if (!vp_utf8_valid(e.path, e.path_len)) {
+			fputs(",\"path_b64\":\"", f);
+			vp_write_base64(f, e.path, e.path_len);
+			fputc('"', f);
+		}
+		fprintf(f, ",\"type\":\"%s\",\"dev\":%" PRIu64 ",\"ino\":%" PRIu64
+		           ",\"uid\":%u,\"gid\":%u,\"mode\":\"%04o\",\"new_uid\":%u,\"new_gid\":%u,\"new_mode\":\"%04o\",\"changes\":[",
+		        vp_type_name(e.mode), e.dev, e.ino, e.uid, e.gid, e.mode & 07777, e.new_uid,
+		        e.new_gid, e.new_mode & 07777);
+		changes_words(f, e.changes, ",", true);
+		fputc(']', f);
+		json_acl_text(f, "acl_access", e.acl_access, e.acl_access_len);
+		json_acl_text(f, "acl_default", e.acl_default, e.acl_default_len);
+		json_blob(f, "acl_access_b64", e.acl_access, e.acl_access_len);
+		json_blob(f, "acl_default_b64", e.acl_default, e.acl_default_len);
+		json_blob(f, "caps_b64", e.caps, e.caps_len);
+		fputs("}\n", f);
+	}
+	return n;
+}

@@ -1,0 +1,174 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Strict parsing of user and group ids. strtoul() accepts " -1" and wraps it
+ * to ULONG_MAX, which is how `chown -1` bugs happen; we accept digits only
+ * and refuse (uid_t)-1, chown's "leave unchanged" value. */
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "volperm/idspec.h"
+
+int vp_parse_id(const char *s, uint32_t *ret)
+{
+	uint64_t v = 0;
+
+	if (!s || !*s)
+		return -EINVAL;
+	for (const char *p = s; *p; p++) {
+		if (*p < '0' || *p > '9')
+			return -EINVAL;
+		v = v * 10 + (uint64_t)(*p - '0');
+		if (v > VP_ID_MAX)
+			return -ERANGE;
+	}
+	*ret = (uint32_t)v;
+	return 0;
+}
+
+static bool all_digits_or_sign(const char *s)
+{
+	if (*s == '-' || *s == '+')
+		s++;
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (*s < '0' || *s > '9')
+			return false;
+	return true;
+}
+
+/* A string that looks numeric is an id and never a name: "-1" must not be
+ * looked up (and silently fail), it must be refused as out of range. */
+static int parse_numeric_or_refuse(const char *s, uint32_t *ret)
+{
+	if (*s == '-' || *s == '+')
+		return *s == '-' ? -ERANGE : -EINVAL;
+	return vp_parse_id(s, ret);
+}
+
+int vp_parse_user(const char *s, uid_t *ret)
+{
+	uint32_t v;
+	int r;
+
+	if (!s || !*s)
+		return -EINVAL;
+	if (all_digits_or_sign(s)) {
+		r = parse_numeric_or_refuse(s, &v);
+		if (r < 0)
+			return r;
+		*ret = v;
+		return 0;
+	}
+	errno = 0;
+	struct passwd *pw = getpwnam(s);
+	if (!pw)
+		return -EINVAL;
+	*ret = pw->pw_uid;
+	return 0;
+}
+
+int vp_parse_group(const char *s, gid_t *ret)
+{
+	uint32_t v;
+	int r;
+
+	if (!s || !*s)
+		return -EINVAL;
+	if (all_digits_or_sign(s)) {
+		r = parse_numeric_or_refuse(s, &v);
+		if (r < 0)
+			return r;
+		*ret = v;
+		return 0;
+	}
+	struct group *gr = getgrnam(s);
+	if (!gr)
+		return -EINVAL;
+	*ret = gr->gr_gid;
+	return 0;
+}
+
+int vp_parse_owner(const char *s, struct vp_owner *ret)
+{
+	struct vp_owner o = { 0 };
+	const char *colon;
+	int r;
+
+	if (!s || !*s)
+		return -EINVAL;
+	colon = strchr(s, ':');
+	if (!colon) {
+		r = vp_parse_user(s, &o.uid);
+		if (r < 0)
+			return r;
+		o.has_uid = true;
+		*ret = o;
+		return 0;
+	}
+	if (strchr(colon + 1, ':') || !colon[1])
+		return -EINVAL;
+	if (colon != s) {
+		char *user = strndup(s, (size_t)(colon - s));
+		if (!user)
+			return -ENOMEM;
+		r = vp_parse_user(user, &o.uid);
+		free(user);
+		if (r < 0)
+			return r;
+		o.has_uid = true;
+	}
+	r = vp_parse_group(colon + 1, &o.gid);
+	if (r < 0)
+		return r;
+	o.has_gid = true;
+	*ret = o;
+	return 0;
+}
+
+static int parse_pair(const char *s, bool group, uint32_t *from, uint32_t *to)
+{
+	const char *colon;
+	char *left;
+	uint32_t a, b;
+	int r;
+
+	if (!s || !(colon = strchr(s, ':')) || colon == s || !colon[1] || strchr(colon + 1, ':'))
+		return -EINVAL;
+	left = strndup(s, (size_t)(colon - s));
+	if (!left)
+		return -ENOMEM;
+	if (group) {
+		gid_t ga = 0, gb = 0;
+		r = vp_parse_group(left, &ga);
+		if (r >= 0)
+			r = vp_parse_group(colon + 1, &gb);
+		a = ga;
+		b = gb;
+	} else {
+		uid_t ua = 0, ub = 0;
+		r = vp_parse_user(left, &ua);
+		if (r >= 0)
+			r = vp_parse_user(colon + 1, &ub);
+		a = ua;
+		b = ub;
+	}
+	free(left);
+	if (r < 0)
+		return r;
+	*from = a;
+	*to = b;
+	return 0;
+}
+
+int vp_parse_uid_map(const char *s, uint32_t *from, uint32_t *to)
+{
+	return parse_pair(s, false, from, to);
+}
+
+int vp_parse_gid_map(const char *s, uint32_t *from, uint32_t *to)
+{
+	return parse_pair(s, true, from, to);
+}

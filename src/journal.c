@@ -1,0 +1,1074 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The rollback journal: format, writer and reader.
+ *
+ * Anyone changing this file reads these rules first. docs/journal-format.md
+ * repeats them for people who do not read C; the two must agree.
+ *
+ * INVARIANTS (numbered as in the product brief; the callers in engine.c and
+ * rollback.c keep the ones that are about ordering)
+ *
+ *  1. Write-ahead. The before-image of an entry (uid, gid, full mode, raw
+ *     access and default ACL xattrs, raw security.capability) is on stable
+ *     storage before the entry changes. The engine buffers up to one batch
+ *     of before-images (vp_jw_add), writes the batch with one pwrite and
+ *     fdatasync()s it (vp_jw_flush), and only then changes that batch.
+ *  2. Self-validating. A versioned header with its own CRC-32C; every record
+ *     carries a CRC-32C seeded with the header's CRC (a record copied from
+ *     another journal never validates). A torn last batch is ignored; bad
+ *     bytes followed by a later batch are corruption and the journal is
+ *     refused.
+ *  3. Bound to its volume. The header holds the root path, the root's
+ *     st_dev/st_ino, the filesystem id (statfs f_fsid), the policy, a random
+ *     nonce, the host name and the creation time. Rollback compares the
+ *     root's dev/ino with the header before touching anything.
+ *  4. States. ACTIVE (no mark yet) -> COMMITTED (COMMIT mark: written only
+ *     after every change was applied and syncfs() returned) -> ROLLING_BACK
+ *     (ROLLBACK_BEGIN mark) -> ROLLED_BACK (ROLLED_BACK mark). A failed apply
+ *     goes ACTIVE -> ROLLING_BACK -> ROLLED_BACK. The state is the last mark.
+ *     A journal in ACTIVE or ROLLING_BACK whose flock() nobody holds is HOT:
+ *     its process died. The writer holds LOCK_EX for its whole life.
+ *  5. Rollback is fd-safe, idempotent and restartable (rollback.c).
+ *  6. Never in the tree by accident. Journal files are created with
+ *     O_CREAT|O_EXCL|O_NOFOLLOW, mode 0600, in a directory that jdir.c has
+ *     checked (root-owned, not group/world-writable, outside the volume).
+ *  7. Streamed. The writer holds one batch; the reader holds one window of
+ *     the file. Memory does not grow with the number of entries.
+ *  8. Exportable. export.c turns the before-images into setfacl --restore
+ *     input or JSON.
+ *
+ * BYTE LAYOUT (all integers little-endian)
+ *
+ * Header, H bytes:
+ *      0  8  magic "VOLPERMJ"
+ *      8  4  version (1)
+ *     12  4  H, the header length including its CRC
+ *     16  8  created, ns since the epoch (CLOCK_REALTIME)
+ *     24  8  root st_dev
+ *     32  8  root st_ino
+ *     40  8  filesystem id (f_fsid: val[0] | val[1] << 32)
+ *     48 16  nonce (getrandom)
+ *     64  4  flags (0)
+ *     68  4  host name length  (h)
+ *     72  4  root path length  (r)
+ *     76  4  policy text length (p)
+ *     80  h  host name, then r bytes root path, then p bytes policy text
+ *    H-4  4  CRC-32C of bytes [0, H-4)
+ *
+ * Record, L bytes (L >= 32), following the header back to back:
+ *      0  4  magic 0x31525056 ("VPR1")
+ *      4  4  L
+ *      8  1  type: 1 ENTRY, 2 COMMIT, 3 ROLLBACK_BEGIN, 4 ROLLED_BACK
+ *      9  3  zero
+ *     12  4  batch number (1, 2, ...; a mark carries the next batch number)
+ *     16  8  sequence number (0, 1, ... over all records)
+ *     24  .  payload (empty for marks)
+ *    L-8  4  CRC-32C of bytes [0, L-8), seeded with the header CRC
+ *    L-4  4  L again, so the file can be read backwards for rollback
+ *
+ * ENTRY payload, 60 bytes + variable:
+ *      0  8  st_dev          8  8  st_ino
+ *     16  4  uid before     20  4  gid before     24  4  mode before (with type)
+ *     28  4  uid after      32  4  gid after      36  4  mode after (predicted)
+ *     40  4  changes (VP_CH_* bits)
+ *     44  4  path length    48  4  access ACL length
+ *     52  4  default ACL length                   56  4  capability length
+ *     60  .  path (relative to the root, "." for the root; no NUL, not
+ *            absolute, no ".." component), then the raw xattr values
+ *
+ * TORN TAIL VS CORRUPTION. The writer never writes batch k+1 before batch k
+ * is synced, and a mark is written alone after the batch before it is synced.
+ * So after a crash only the last batch can be incomplete, and none of its
+ * changes happened (they come after its fdatasync). The reader, meeting a
+ * record that does not validate at offset X after batch b, searches the rest
+ * of the file for any valid record: if one is a mark, or has a batch number
+ * greater than b+1, the damage is in synced data and the journal is refused
+ * (-EBADMSG). Otherwise everything from X on is the torn last batch and is
+ * ignored. (Damage to a synced batch b whose successor b+1 is itself torn
+ * cannot be told from a torn write; docs/journal-format.md says so.)
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "volperm/crc32c.h"
+#include "volperm/journal.h"
+
+#define HDR_FIXED 80u
+#define HDR_MAX (16u << 20)
+#define ENTRY_FIXED 60u
+#define WINDOW (1u << 20)
+
+/* ---- little-endian helpers ---- */
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
+}
+
+const char *vp_jstate_name(enum vp_jstate s)
+{
+	switch (s) {
+	case VP_JSTATE_ACTIVE: return "active";
+	case VP_JSTATE_COMMITTED: return "committed";
+	case VP_JSTATE_ROLLING_BACK: return "rolling-back";
+	case VP_JSTATE_ROLLED_BACK: return "rolled-back";
+	}
+	return "unknown";
+}
+
+void vp_jheader_free(struct vp_jheader *h)
+{
+	if (!h)
+		return;
+	free(h->host);
+	free(h->root);
+	free(h->policy);
+	h->host = h->root = h->policy = NULL;
+}
+
+/* ---- record codec ---- */
+
+size_t vp_jrec_entry_size(const struct vp_jentry *e)
+{
+	return VP_REC_FRAME + ENTRY_FIXED + e->path_len + e->acl_access_len +
+	       e->acl_default_len + e->caps_len;
+}
+
+static void frame(uint8_t *buf, size_t len, int type, uint64_t seq, uint32_t batch)
+{
+	put32(buf, VP_REC_MAGIC);
+	put32(buf + 4, (uint32_t)len);
+	buf[8] = (uint8_t)type;
+	buf[9] = buf[10] = buf[11] = 0;
+	put32(buf + 12, batch);
+	put64(buf + 16, seq);
+}
+
+static void seal(uint8_t *buf, size_t len, uint32_t seed)
+{
+	put32(buf + len - 8, vp_crc32c(seed, buf, len - 8));
+	put32(buf + len - 4, (uint32_t)len);
+}
+
+size_t vp_jrec_encode_entry(uint8_t *buf, const struct vp_jentry *e, uint32_t seed)
+{
+	size_t len = vp_jrec_entry_size(e);
+	uint8_t *p = buf + 24;
+
+	frame(buf, len, VP_REC_ENTRY, e->seq, e->batch);
+	put64(p, e->dev);
+	put64(p + 8, e->ino);
+	put32(p + 16, e->uid);
+	put32(p + 20, e->gid);
+	put32(p + 24, e->mode);
+	put32(p + 28, e->new_uid);
+	put32(p + 32, e->new_gid);
+	put32(p + 36, e->new_mode);
+	put32(p + 40, e->changes);
+	put32(p + 44, e->path_len);
+	put32(p + 48, e->acl_access_len);
+	put32(p + 52, e->acl_default_len);
+	put32(p + 56, e->caps_len);
+	p += ENTRY_FIXED;
+	memcpy(p, e->path, e->path_len);
+	p += e->path_len;
+	if (e->acl_access_len)
+		memcpy(p, e->acl_access, e->acl_access_len);
+	p += e->acl_access_len;
+	if (e->acl_default_len)
+		memcpy(p, e->acl_default, e->acl_default_len);
+	p += e->acl_default_len;
+	if (e->caps_len)
+		memcpy(p, e->caps, e->caps_len);
+	seal(buf, len, seed);
+	return len;
+}
+
+size_t vp_jrec_encode_mark(uint8_t *buf, enum vp_rec_type t, uint64_t seq, uint32_t batch,
+                           uint32_t seed)
+{
+	frame(buf, VP_REC_FRAME, (int)t, seq, batch);
+	seal(buf, VP_REC_FRAME, seed);
+	return VP_REC_FRAME;
+}
+
+/* A path from a journal is used to find an entry below the root. Even with
+ * RESOLVE_BENEATH at use, refuse anything that is not a plain relative path
+ * so a forged journal is rejected early and loudly. */
+static bool path_ok(const char *p, uint32_t n)
+{
+	if (n == 0 || memchr(p, 0, n) || p[0] == '/')
+		return false;
+	if (n == 1 && p[0] == '.')
+		return true;
+	for (uint32_t i = 0; i < n;) {
+		uint32_t j = i;
+		while (j < n && p[j] != '/')
+			j++;
+		if (j == i || (j - i == 1 && p[i] == '.') ||
+		    (j - i == 2 && p[i] == '.' && p[i + 1] == '.'))
+			return false;
+		i = j + 1;
+		if (j + 1 == n)
+			return false; /* trailing slash */
+	}
+	return true;
+}
+
+long vp_jrec_decode(const uint8_t *buf, size_t avail, uint32_t seed, int *type,
+                    struct vp_jentry *e)
+{
+	uint32_t len;
+
+	if (avail < 8)
+		return -ENODATA;
+	if (get32(buf) != VP_REC_MAGIC)
+		return -EBADMSG;
+	len = get32(buf + 4);
+	if (len < VP_REC_FRAME || len > VP_REC_MAX)
+		return -EBADMSG;
+	if (avail < len)
+		return -ENODATA;
+	if (vp_crc32c(seed, buf, len - 8) != get32(buf + len - 8) || get32(buf + len - 4) != len)
+		return -EBADMSG;
+	if (buf[9] || buf[10] || buf[11])
+		return -EBADMSG;
+	*type = buf[8];
+	switch (*type) {
+	case VP_REC_COMMIT:
+	case VP_REC_ROLLBACK_BEGIN:
+	case VP_REC_ROLLED_BACK:
+		if (len != VP_REC_FRAME)
+			return -EBADMSG;
+		if (e) {
+			memset(e, 0, sizeof(*e));
+			e->batch = get32(buf + 12);
+			e->seq = get64(buf + 16);
+		}
+		return len;
+	case VP_REC_ENTRY:
+		break;
+	default:
+		return -EBADMSG;
+	}
+	if (len < VP_REC_FRAME + ENTRY_FIXED)
+		return -EBADMSG;
+	const uint8_t *p = buf + 24;
+	struct vp_jentry d = {
+		.batch = get32(buf + 12),
+		.seq = get64(buf + 16),
+		.dev = get64(p),
+		.ino = get64(p + 8),
+		.uid = get32(p + 16),
+		.gid = get32(p + 20),
+		.mode = get32(p + 24),
+		.new_uid = get32(p + 28),
+		.new_gid = get32(p + 32),
+		.new_mode = get32(p + 36),
+		.changes = get32(p + 40),
+		.path_len = get32(p + 44),
+		.acl_access_len = get32(p + 48),
+		.acl_default_len = get32(p + 52),
+		.caps_len = get32(p + 56),
+	};
+	uint64_t var = (uint64_t)d.path_len + d.acl_access_len + d.acl_default_len + d.caps_len;
+	if (VP_REC_FRAME + ENTRY_FIXED + var != len)
+		return -EBADMSG;
+	p += ENTRY_FIXED;
+	d.path = (const char *)p;
+	p += d.path_len;
+	d.acl_access = d.acl_access_len ? p : NULL;
+	p += d.acl_access_len;
+	d.acl_default = d.acl_default_len ? p : NULL;
+	p += d.acl_default_len;
+	d.caps = d.caps_len ? p : NULL;
+	if (!path_ok(d.path, d.path_len))
+		return -EBADMSG;
+	if (e)
+		*e = d;
+	return len;
+}
+
+/* ---- header codec ---- */
+
+int vp_jheader_encode(const struct vp_jheader *h, uint8_t **ret, size_t *ret_len)
+{
+	size_t hl = h->host ? strlen(h->host) : 0, rl = strlen(h->root), pl = h->policy_len;
+	size_t len = HDR_FIXED + hl + rl + pl + 4;
+	uint8_t *b;
+
+	if (len > HDR_MAX)
+		return -E2BIG;
+	b = calloc(1, len);
+	if (!b)
+		return -ENOMEM;
+	memcpy(b, VP_JOURNAL_MAGIC, 8);
+	put32(b + 8, VP_JOURNAL_VERSION);
+	put32(b + 12, (uint32_t)len);
+	put64(b + 16, h->created_ns);
+	put64(b + 24, h->root_dev);
+	put64(b + 32, h->root_ino);
+	put64(b + 40, h->fsid);
+	memcpy(b + 48, h->nonce, 16);
+	put32(b + 64, h->flags);
+	put32(b + 68, (uint32_t)hl);
+	put32(b + 72, (uint32_t)rl);
+	put32(b + 76, (uint32_t)pl);
+	if (hl)
+		memcpy(b + HDR_FIXED, h->host, hl);
+	memcpy(b + HDR_FIXED + hl, h->root, rl);
+	if (pl)
+		memcpy(b + HDR_FIXED + hl + rl, h->policy, pl);
+	put32(b + len - 4, vp_crc32c(0, b, len - 4));
+	*ret = b;
+	*ret_len = len;
+	return 0;
+}
+
+static char *dup_bytes(const uint8_t *p, size_t n)
+{
+	char *s = malloc(n + 1);
+	if (s) {
+		memcpy(s, p, n);
+		s[n] = 0;
+	}
+	return s;
+}
+
+int vp_jheader_decode(const uint8_t *buf, size_t avail, struct vp_jheader *ret, size_t *hlen)
+{
+	struct vp_jheader h = { 0 };
+	uint32_t len, hl, rl, pl;
+
+	if (avail < HDR_FIXED)
+		return -ENODATA;
+	if (memcmp(buf, VP_JOURNAL_MAGIC, 8) != 0)
+		return -EBADMSG;
+	len = get32(buf + 12);
+	if (len < HDR_FIXED + 4 || len > HDR_MAX)
+		return -EBADMSG;
+	if (avail < len)
+		return -ENODATA;
+	if (vp_crc32c(0, buf, len - 4) != get32(buf + len - 4))
+		return -EBADMSG;
+	h.version = get32(buf + 8);
+	if (h.version != VP_JOURNAL_VERSION)
+		return -EPROTO;
+	hl = get32(buf + 68);
+	rl = get32(buf + 72);
+	pl = get32(buf + 76);
+	if ((uint64_t)HDR_FIXED + hl + rl + pl + 4 != len || rl == 0)
+		return -EBADMSG;
+	h.created_ns = get64(buf + 16);
+	h.root_dev = get64(buf + 24);
+	h.root_ino = get64(buf + 32);
+	h.fsid = get64(buf + 40);
+	memcpy(h.nonce, buf + 48, 16);
+	h.flags = get32(buf + 64);
+	h.host = dup_bytes(buf + HDR_FIXED, hl);
+	h.root = dup_bytes(buf + HDR_FIXED + hl, rl);
+	h.policy = dup_bytes(buf + HDR_FIXED + hl + rl, pl);
+	h.policy_len = pl;
+	h.crc = get32(buf + len - 4);
+	if (!h.host || !h.root || !h.policy) {
+		vp_jheader_free(&h);
+		return -ENOMEM;
+	}
+	if (memchr(h.root, 0, rl)) {
+		vp_jheader_free(&h);
+		return -EBADMSG;
+	}
+	*ret = h;
+	*hlen = len;
+	return 0;
+}
+
+/* ---- reader ---- */
+
+struct vp_jreader {
+	int fd;
+	uint64_t size;
+	struct vp_jheader h;
+	uint64_t hlen;
+	uint64_t valid_end;
+	bool torn;
+	enum vp_jstate state;
+	uint64_t entries;
+	uint64_t last_seq;   /* of the last valid record; UINT64_MAX if none */
+	uint32_t last_batch; /* of the last valid record; 0 if none */
+	char err[160];
+	uint8_t *buf;        /* window: file bytes [wstart, wstart + wlen) */
+	size_t cap, wlen;
+	uint64_t wstart;
+	uint64_t pos;        /* iteration cursor */
+};
+
+static int read_full(int fd, void *buf, size_t len, uint64_t off, size_t *got)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = pread(fd, (uint8_t *)buf + done, len - done, (off_t)(off + done));
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			break;
+		done += (size_t)n;
+	}
+	*got = done;
+	return 0;
+}
+
+/* Make file bytes [off, off+need) available; returns a pointer to off, with
+ * *avail bytes valid from there (may be < need at end of file). */
+static int window_at(struct vp_jreader *r, uint64_t off, size_t need, const uint8_t **ret,
+                     size_t *avail)
+{
+	if (off >= r->wstart && off + need <= r->wstart + r->wlen) {
+		*ret = r->buf + (off - r->wstart);
+		*avail = (size_t)(r->wstart + r->wlen - off);
+		return 0;
+	}
+	size_t want = need > WINDOW ? need : WINDOW;
+	if (want > r->cap) {
+		uint8_t *nb = realloc(r->buf, want);
+		if (!nb)
+			return -ENOMEM;
+		r->buf = nb;
+		r->cap = want;
+	}
+	if (off + want > r->size)
+		want = off < r->size ? (size_t)(r->size - off) : 0;
+	size_t got;
+	int e = read_full(r->fd, r->buf, want, off, &got);
+	if (e < 0)
+		return e;
+	r->wstart = off;
+	r->wlen = got;
+	*ret = r->buf;
+	*avail = got;
+	return 0;
+}
+
+/* Is there any valid record after offset `from` that proves damage lies in
+ * synced data (see TORN TAIL VS CORRUPTION)? Only run on the error path. */
+static int damage_is_in_synced_data(struct vp_jreader *r, uint64_t from, uint32_t last_batch)
+{
+	const uint8_t magic[4] = { 0x56, 0x50, 0x52, 0x31 };
+
+	for (uint64_t off = from + 1; off + VP_REC_FRAME <= r->size;) {
+		const uint8_t *p, *hit;
+		size_t avail;
+		int e = window_at(r, off, VP_REC_FRAME, &p, &avail);
+		if (e < 0)
+			return e;
+		hit = memmem(p, avail, magic, 4);
+		if (!hit) {
+			off += avail > 3 ? avail - 3 : 1;
+			continue;
+		}
+		off += (uint64_t)(hit - p);
+		e = window_at(r, off, VP_REC_FRAME, &p, &avail);
+		if (e < 0)
+			return e;
+		uint32_t len = avail >= 8 ? get32(p + 4) : 0;
+		if (len >= VP_REC_FRAME && len <= VP_REC_MAX && off + len <= r->size) {
+			e = window_at(r, off, len, &p, &avail);
+			if (e < 0)
+				return e;
+			int type;
+			struct vp_jentry d;
+			if (vp_jrec_decode(p, avail, r->h.crc, &type, &d) > 0 &&
+			    (type != VP_REC_ENTRY || d.batch > last_batch + 1))
+				return 1;
+		}
+		off++;
+	}
+	return 0;
+}
+
+static int scan(struct vp_jreader *r)
+{
+	uint64_t off = r->hlen;
+
+	r->state = VP_JSTATE_ACTIVE;
+	r->entries = 0;
+	r->last_seq = UINT64_MAX;
+	r->last_batch = 0;
+	r->torn = false;
+	while (off < r->size) {
+		const uint8_t *p;
+		size_t avail;
+		int type, e;
+		struct vp_jentry d;
+
+		e = window_at(r, off, VP_REC_FRAME + ENTRY_FIXED, &p, &avail);
+		if (e < 0)
+			return e;
+		/* Records larger than the window: fetch the whole record. */
+		if (avail >= 8 && get32(p) == VP_REC_MAGIC && get32(p + 4) > avail &&
+		    get32(p + 4) <= VP_REC_MAX && off + get32(p + 4) <= r->size) {
+			e = window_at(r, off, get32(p + 4), &p, &avail);
+			if (e < 0)
+				return e;
+		}
+		long n = vp_jrec_decode(p, avail, r->h.crc, &type, &d);
+		bool seq_bad = n > 0 && d.seq != r->last_seq + 1; /* UINT64_MAX + 1 == 0 */
+		if (n < 0 || seq_bad) {
+			e = n == -ENODATA ? 0 : damage_is_in_synced_data(r, off, r->last_batch);
+			if (e < 0)
+				return e;
+			if (e > 0) {
+				snprintf(r->err, sizeof(r->err),
+				         "corrupt record at offset %llu (checksum or format mismatch before later synced records)",
+				         (unsigned long long)off);
+				return -EBADMSG;
+			}
+			r->torn = true;
+			break;
+		}
+		switch (type) {
+		case VP_REC_ENTRY:
+			if (r->state != VP_JSTATE_ACTIVE) {
+				snprintf(r->err, sizeof(r->err),
+				         "entry record after a %s mark at offset %llu",
+				         vp_jstate_name(r->state), (unsigned long long)off);
+				return -EBADMSG;
+			}
+			r->entries++;
+			break;
+		case VP_REC_COMMIT:
+			r->state = VP_JSTATE_COMMITTED;
+			break;
+		case VP_REC_ROLLBACK_BEGIN:
+			r->state = VP_JSTATE_ROLLING_BACK;
+			break;
+		case VP_REC_ROLLED_BACK:
+			r->state = VP_JSTATE_ROLLED_BACK;
+			break;
+		}
+		r->last_seq = d.seq;
+		r->last_batch = d.batch;
+		off += (uint64_t)n;
+	}
+	r->valid_end = off;
+	return 0;
+}
+
+static int reader_open_fd(int fd, struct vp_jreader **ret)
+{
+	struct vp_jreader *r;
+	struct stat st;
+	uint8_t fixed[HDR_FIXED];
+	size_t got, hl;
+	int e;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return -EINVAL;
+	e = read_full(fd, fixed, sizeof(fixed), 0, &got);
+	if (e < 0)
+		return e;
+	if (got < HDR_FIXED)
+		return memcmp(fixed, VP_JOURNAL_MAGIC, got < 8 ? got : 8) == 0 ? -ENODATA : -EBADMSG;
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	r->fd = fd;
+	r->size = (uint64_t)st.st_size;
+	uint32_t len = get32(fixed + 12);
+	if (memcmp(fixed, VP_JOURNAL_MAGIC, 8) != 0 || len < HDR_FIXED + 4 || len > HDR_MAX) {
+		e = -EBADMSG;
+		goto fail;
+	}
+	const uint8_t *p;
+	size_t avail;
+	e = window_at(r, 0, len, &p, &avail);
+	if (e < 0)
+		goto fail;
+	e = vp_jheader_decode(p, avail, &r->h, &hl);
+	if (e < 0)
+		goto fail;
+	r->hlen = hl;
+	e = scan(r);
+	if (e < 0 && e != -EBADMSG)
+		goto fail;
+	if (e == -EBADMSG) {
+		/* Keep the message: callers print vp_jr_error() with the path. */
+		*ret = r;
+		return -EBADMSG;
+	}
+	r->pos = r->hlen;
+	*ret = r;
+	return 0;
+fail:
+	vp_jheader_free(&r->h);
+	free(r->buf);
+	free(r);
+	return e;
+}
+
+int vp_jr_open_at(int dirfd, const char *name, struct vp_jreader **ret)
+{
+	struct vp_jreader *r = NULL;
+	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+	int e;
+
+	if (fd < 0)
+		return -errno;
+	e = reader_open_fd(fd, &r);
+	if (e < 0 && !r) {
+		close(fd);
+		return e;
+	}
+	/* On -EBADMSG the reader is handed over too, so that the caller can
+	 * print vp_jr_error(); it must not iterate it. */
+	*ret = r;
+	return e;
+}
+
+void vp_jr_close(struct vp_jreader *r)
+{
+	if (!r)
+		return;
+	if (r->fd >= 0)
+		close(r->fd);
+	vp_jheader_free(&r->h);
+	free(r->buf);
+	free(r);
+}
+
+const struct vp_jheader *vp_jr_header(const struct vp_jreader *r) { return &r->h; }
+enum vp_jstate vp_jr_state(const struct vp_jreader *r) { return r->state; }
+uint64_t vp_jr_entries(const struct vp_jreader *r) { return r->entries; }
+bool vp_jr_torn(const struct vp_jreader *r) { return r->torn; }
+uint64_t vp_jr_valid_end(const struct vp_jreader *r) { return r->valid_end; }
+int vp_jr_fd(const struct vp_jreader *r) { return r->fd; }
+const char *vp_jr_error(const struct vp_jreader *r) { return r->err; }
+
+void vp_jr_rewind(struct vp_jreader *r)
+{
+	r->pos = r->hlen;
+}
+
+void vp_jr_seek_end(struct vp_jreader *r)
+{
+	r->pos = r->valid_end;
+}
+
+int vp_jr_next(struct vp_jreader *r, struct vp_jentry *e)
+{
+	while (r->pos < r->valid_end) {
+		const uint8_t *p;
+		size_t avail;
+		int type, err;
+
+		err = window_at(r, r->pos, VP_REC_FRAME, &p, &avail);
+		if (err < 0)
+			return err;
+		if (avail < 8)
+			return -EIO;
+		err = window_at(r, r->pos, get32(p + 4), &p, &avail);
+		if (err < 0)
+			return err;
+		long n = vp_jrec_decode(p, avail, r->h.crc, &type, e);
+		if (n < 0)
+			return -EIO; /* validated at open: the file changed under us */
+		r->pos += (uint64_t)n;
+		if (type == VP_REC_ENTRY)
+			return 1;
+	}
+	return 0;
+}
+
+int vp_jr_prev(struct vp_jreader *r, struct vp_jentry *e)
+{
+	while (r->pos > r->hlen) {
+		const uint8_t *p;
+		size_t avail;
+		int type, err;
+		uint32_t len;
+
+		if (r->pos - r->hlen < VP_REC_FRAME)
+			return -EIO;
+		/* Read backwards a window at a time: the window ends at pos. */
+		if (!(r->pos - 4 >= r->wstart && r->pos <= r->wstart + r->wlen)) {
+			uint64_t start = r->pos > WINDOW + r->hlen ? r->pos - WINDOW : r->hlen;
+			err = window_at(r, start, (size_t)(r->pos - start), &p, &avail);
+			if (err < 0)
+				return err;
+		}
+		len = get32(r->buf + (r->pos - 4 - r->wstart));
+		if (len < VP_REC_FRAME || len > r->pos - r->hlen)
+			return -EIO;
+		if (r->pos - len < r->wstart) {
+			err = window_at(r, r->pos - len, len, &p, &avail);
+			if (err < 0)
+				return err;
+		}
+		p = r->buf + (r->pos - len - r->wstart);
+		long n = vp_jrec_decode(p, len, r->h.crc, &type, e);
+		if (n != (long)len)
+			return -EIO;
+		r->pos -= len;
+		if (type == VP_REC_ENTRY)
+			return 1;
+	}
+	return 0;
+}
+
+/* ---- writer ---- */
+
+struct vp_jwriter {
+	int fd;
+	struct vp_jheader h;   /* owned copy */
+	uint64_t off;          /* end of the last synced record */
+	uint64_t seq;          /* next sequence number */
+	uint32_t batch;        /* number of the batch being buffered */
+	uint64_t entries;
+	size_t batch_max, pending;
+	uint8_t *buf;
+	size_t len, cap;
+};
+
+static int write_full(int fd, const void *buf, size_t len, uint64_t off)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = pwrite(fd, (const uint8_t *)buf + done, len - done, (off_t)(off + done));
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+static int copy_header(struct vp_jheader *dst, const struct vp_jheader *src)
+{
+	*dst = *src;
+	dst->host = strdup(src->host ? src->host : "");
+	dst->root = strdup(src->root);
+	dst->policy = malloc(src->policy_len + 1);
+	if (!dst->host || !dst->root || !dst->policy) {
+		vp_jheader_free(dst);
+		return -ENOMEM;
+	}
+	if (src->policy_len)
+		memcpy(dst->policy, src->policy, src->policy_len);
+	dst->policy[src->policy_len] = 0;
+	return 0;
+}
+
+int vp_jw_create(int dirfd, const char *name, struct vp_jheader *h, size_t batch_max,
+                 struct vp_jwriter **ret)
+{
+	struct vp_jwriter *w;
+	uint8_t *hb = NULL;
+	size_t hl;
+	int fd, e;
+
+	e = vp_jheader_encode(h, &hb, &hl);
+	if (e < 0)
+		return e;
+	h->crc = get32(hb + hl - 4);
+	fd = openat(dirfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
+	if (fd < 0) {
+		e = -errno;
+		free(hb);
+		return e;
+	}
+	/* Lock before the header exists, so nobody can ever see this journal
+	 * active and unlocked (= hot) while we are alive. */
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0 || fchmod(fd, 0600) < 0) {
+		e = -errno;
+		goto fail_unlink;
+	}
+	e = write_full(fd, hb, hl, 0);
+	if (e == 0 && fsync(fd) < 0)
+		e = -errno;
+	/* The new name must be durable too, or a crash could lose the file
+	 * while the changes it describes survive. */
+	if (e == 0 && fsync(dirfd) < 0)
+		e = -errno;
+	if (e < 0)
+		goto fail_unlink;
+	w = calloc(1, sizeof(*w));
+	if (!w || copy_header(&w->h, h) < 0) {
+		free(w);
+		e = -ENOMEM;
+		goto fail_unlink;
+	}
+	free(hb);
+	w->fd = fd;
+	w->off = hl;
+	w->seq = 0;
+	w->batch = 1;
+	w->batch_max = batch_max ? batch_max : 1;
+	*ret = w;
+	return 0;
+fail_unlink:
+	(void)unlinkat(dirfd, name, 0);
+	close(fd);
+	free(hb);
+	return e;
+}
+
+int vp_jw_open(int dirfd, const char *name, size_t batch_max, struct vp_jwriter **ret)
+{
+	struct vp_jreader *r = NULL;
+	struct vp_jwriter *w;
+	int fd, e;
+
+	fd = openat(dirfd, name, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return -errno;
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		e = -errno;
+		close(fd);
+		return e;
+	}
+	int rfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	if (rfd < 0) {
+		e = -errno;
+		close(fd);
+		return e;
+	}
+	e = reader_open_fd(rfd, &r);
+	if (e < 0) {
+		if (r)
+			vp_jr_close(r);
+		else
+			close(rfd);
+		close(fd);
+		return e;
+	}
+	w = calloc(1, sizeof(*w));
+	if (!w || copy_header(&w->h, &r->h) < 0) {
+		free(w);
+		vp_jr_close(r);
+		close(fd);
+		return -ENOMEM;
+	}
+	w->fd = fd;
+	w->off = r->valid_end;
+	w->seq = r->last_seq + 1;
+	w->batch = r->last_batch + 1;
+	w->entries = r->entries;
+	w->batch_max = batch_max ? batch_max : 1;
+	/* Cut a torn tail so that new records follow valid ones directly. */
+	if (r->valid_end < r->size) {
+		if (ftruncate(fd, (off_t)r->valid_end) < 0 || fsync(fd) < 0)
+			e = -errno;
+	}
+	vp_jr_close(r);
+	if (e < 0) {
+		vp_jw_close(w);
+		return e;
+	}
+	*ret = w;
+	return 0;
+}
+
+int vp_jw_add(struct vp_jwriter *w, const struct vp_jentry *e)
+{
+	struct vp_jentry c = *e;
+	size_t need;
+
+	c.seq = w->seq;
+	c.batch = w->batch;
+	need = vp_jrec_entry_size(&c);
+	if (need > VP_REC_MAX)
+		return -E2BIG;
+	if (w->len + need > w->cap) {
+		size_t ncap = w->cap ? w->cap : 64 * 1024;
+		while (ncap < w->len + need)
+			ncap *= 2;
+		uint8_t *nb = realloc(w->buf, ncap);
+		if (!nb)
+			return -ENOMEM;
+		w->buf = nb;
+		w->cap = ncap;
+	}
+	w->len += vp_jrec_encode_entry(w->buf + w->len, &c, w->h.crc);
+	w->seq++;
+	w->pending++;
+	return 0;
+}
+
+bool vp_jw_full(const struct vp_jwriter *w) { return w->pending >= w->batch_max; }
+size_t vp_jw_pending(const struct vp_jwriter *w) { return w->pending; }
+const struct vp_jheader *vp_jw_header(const struct vp_jwriter *w) { return &w->h; }
+uint64_t vp_jw_entries(const struct vp_jwriter *w) { return w->entries; }
+
+/* Write bytes at the end and make them durable. On failure, cut what may
+ * have been written partly, so the file ends with valid records only. */
+static int append_synced(struct vp_jwriter *w, const uint8_t *buf, size_t len)
+{
+	int e = write_full(w->fd, buf, len, w->off);
+
+	if (e == 0 && fdatasync(w->fd) < 0)
+		e = -errno;
+	if (e < 0) {
+		if (ftruncate(w->fd, (off_t)w->off) == 0)
+			(void)fdatasync(w->fd);
+		return e;
+	}
+	w->off += len;
+	return 0;
+}
+
+int vp_jw_flush(struct vp_jwriter *w)
+{
+	int e;
+
+	if (!w->pending)
+		return 0;
+	e = append_synced(w, w->buf, w->len);
+	if (e < 0) {
+		/* The batch is not durable, so none of it may be changed: drop it,
+		 * and reuse its numbers. */
+		w->seq -= w->pending;
+		w->len = w->pending = 0;
+		return e;
+	}
+	w->entries += w->pending;
+	w->len = w->pending = 0;
+	w->batch++;
+	return 0;
+}
+
+int vp_jw_mark(struct vp_jwriter *w, enum vp_rec_type t)
+{
+	uint8_t rec[VP_REC_FRAME];
+	int e;
+
+	if (w->pending)
+		return -EBUSY; /* a mark must follow synced entries only */
+	vp_jrec_encode_mark(rec, t, w->seq, w->batch, w->h.crc);
+	e = append_synced(w, rec, sizeof(rec));
+	if (e < 0)
+		return e;
+	w->seq++;
+	w->batch++;
+	return 0;
+}
+
+void vp_jw_close(struct vp_jwriter *w)
+{
+	if (!w)
+		return;
+	if (w->fd >= 0)
+		close(w->fd);
+	vp_jheader_free(&w->h);
+	free(w->buf);
+	free(w);
+}
+
+void vp_jw_discard(struct vp_jwriter *w)
+{
+	w->seq -= w->pending;
+	w->len = w->pending = 0;
+}
+
+int vp_jr_peek(int dirfd, const char *name, enum vp_jstate *state, bool *live)
+{
+	uint8_t fixed[HDR_FIXED], tail[VP_REC_FRAME];
+	struct vp_jheader h;
+	struct stat st;
+	size_t got, hl;
+	uint8_t *hb = NULL;
+	int fd, e, type;
+
+	fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return -errno;
+	/* A writer holds LOCK_EX for its whole life: a shared lock that we can
+	 * take means nobody is writing. */
+	if (flock(fd, LOCK_SH | LOCK_NB) < 0) {
+		if (errno != EWOULDBLOCK) {
+			e = -errno;
+			goto out;
+		}
+		*live = true;
+	} else {
+		*live = false;
+		(void)flock(fd, LOCK_UN);
+	}
+	if (fstat(fd, &st) < 0) {
+		e = -errno;
+		goto out;
+	}
+	e = read_full(fd, fixed, sizeof(fixed), 0, &got);
+	if (e < 0)
+		goto out;
+	if (got < HDR_FIXED) {
+		e = -ENODATA;
+		goto out;
+	}
+	uint32_t len = get32(fixed + 12);
+	if (len < HDR_FIXED + 4 || len > HDR_MAX || (uint64_t)st.st_size < len) {
+		e = memcmp(fixed, VP_JOURNAL_MAGIC, 8) == 0 && (uint64_t)st.st_size < len ? -ENODATA
+		                                                                          : -EBADMSG;
+		goto out;
+	}
+	hb = malloc(len);
+	if (!hb) {
+		e = -ENOMEM;
+		goto out;
+	}
+	e = read_full(fd, hb, len, 0, &got);
+	if (e < 0)
+		goto out;
+	e = vp_jheader_decode(hb, got, &h, &hl);
+	if (e < 0)
+		goto out;
+	*state = VP_JSTATE_ACTIVE;
+	if ((uint64_t)st.st_size >= hl + VP_REC_FRAME) {
+		e = read_full(fd, tail, sizeof(tail), (uint64_t)st.st_size - VP_REC_FRAME, &got);
+		if (e == 0 && got == VP_REC_FRAME && vp_jrec_decode(tail, got, h.crc, &type, NULL) > 0) {
+			if (type == VP_REC_COMMIT)
+				*state = VP_JSTATE_COMMITTED;
+			else if (type == VP_REC_ROLLBACK_BEGIN)
+				*state = VP_JSTATE_ROLLING_BACK;
+			else if (type == VP_REC_ROLLED_BACK)
+				*state = VP_JSTATE_ROLLED_BACK;
+		}
+	}
+	vp_jheader_free(&h);
+	e = 0;
+out:
+	free(hb);
+	close(fd);
+	return e;
+}

@@ -1,0 +1,310 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Output formats (see output.h). Human lines quote every path so that a
+ * hostile name cannot forge a line; JSON keeps exact bytes in path_b64. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "volperm/decide.h"
+#include "volperm/output.h"
+#include "volperm/quote.h"
+
+/* Join root and relpath into a malloc()ed buffer ("." is the root itself). */
+static char *join(const char *root, const char *rel, size_t len, size_t *out_len)
+{
+	size_t rl = strlen(root);
+	bool self = !rel || (len == 1 && rel[0] == '.');
+	bool slash = rl > 0 && root[rl - 1] != '/';
+	size_t n = rl + (self ? 0 : len + slash);
+	char *s = malloc(n + 1);
+
+	if (!s)
+		return NULL;
+	memcpy(s, root, rl);
+	if (!self) {
+		if (slash)
+			s[rl] = '/';
+		memcpy(s + rl + slash, rel, len);
+	}
+	s[n] = 0;
+	*out_len = n;
+	return s;
+}
+
+void vp_output_path(FILE *f, const char *root, const char *relpath, size_t len)
+{
+	size_t n;
+	char *p = join(root, relpath, len, &n);
+
+	if (!p) {
+		fputs("(out of memory)", f);
+		return;
+	}
+	vp_quote_shell(f, p, n);
+	free(p);
+}
+
+static void json_path(FILE *f, const char *root, const char *relpath, size_t len)
+{
+	size_t n;
+	char *p = join(root, relpath, len, &n);
+
+	if (!p)
+		return;
+	fputs("\"path\":", f);
+	vp_quote_json(f, p, n);
+	if (!vp_utf8_valid(p, n)) {
+		fputs(",\"path_b64\":\"", f);
+		vp_write_base64(f, p, n);
+		fputc('"', f);
+	}
+	free(p);
+}
+
+static const char *event_name(enum vp_event_type t)
+{
+	switch (t) {
+	case VP_EV_CHANGE: return "change";
+	case VP_EV_SKIP: return "skip";
+	case VP_EV_ERROR: return "error";
+	case VP_EV_RESTORE: return "restore";
+	case VP_EV_CONFLICT: return "conflict";
+	}
+	return "unknown";
+}
+
+static void json_event(const struct vp_output *o, const struct vp_event *ev)
+{
+	FILE *f = o->out;
+
+	fprintf(f, "{\"event\":\"%s\",", event_name(ev->type));
+	json_path(f, ev->root, ev->relpath, ev->relpath_len);
+	fprintf(f, ",\"type\":\"%s\"", ev->mode ? vp_type_name(ev->mode) : "unknown");
+	switch (ev->type) {
+	case VP_EV_CHANGE:
+	case VP_EV_RESTORE:
+		fprintf(f, ",\"uid\":%u,\"gid\":%u,\"mode\":\"%04o\",\"new_uid\":%u,\"new_gid\":%u,\"new_mode\":\"%04o\",\"drops\":[",
+		        (unsigned)ev->uid, (unsigned)ev->gid, (unsigned)(ev->mode & 07777),
+		        (unsigned)ev->new_uid, (unsigned)ev->new_gid, (unsigned)(ev->new_mode & 07777));
+		if (ev->type == VP_EV_CHANGE) {
+			const char *sep = "";
+			if (ev->changes & VP_CH_DROP_SUID)
+				fprintf(f, "%s\"setuid\"", sep), sep = ",";
+			if (ev->changes & VP_CH_DROP_SGID)
+				fprintf(f, "%s\"setgid\"", sep), sep = ",";
+			if (ev->changes & VP_CH_DROP_CAPS)
+				fprintf(f, "%s\"caps\"", sep);
+		}
+		fputc(']', f);
+		break;
+	case VP_EV_SKIP:
+		fprintf(f, ",\"reason\":\"%s\"", vp_skip_name(ev->skip));
+		break;
+	case VP_EV_ERROR:
+	case VP_EV_CONFLICT:
+		if (ev->op)
+			fprintf(f, ",\"op\":\"%s\"", ev->op);
+		fprintf(f, ",\"errno\":%d,\"message\":", ev->err);
+		const char *m = ev->err ? strerror(ev->err) : ev->detail ? ev->detail : "";
+		vp_quote_json(f, m, strlen(m));
+		break;
+	}
+	if (ev->detail) {
+		fputs(",\"detail\":", f);
+		vp_quote_json(f, ev->detail, strlen(ev->detail));
+	}
+	fputs("}\n", f);
+}
+
+static void human_ids(FILE *f, const struct vp_event *ev)
+{
+	fprintf(f, "%u:%u->%u:%u", (unsigned)ev->uid, (unsigned)ev->gid, (unsigned)ev->new_uid,
+	        (unsigned)ev->new_gid);
+	if (!S_ISLNK(ev->mode) && (ev->mode & 07777) != (ev->new_mode & 07777))
+		fprintf(f, " mode %04o->%04o", (unsigned)(ev->mode & 07777),
+		        (unsigned)(ev->new_mode & 07777));
+}
+
+void vp_output_event(void *userdata, const struct vp_event *ev)
+{
+	const struct vp_output *o = userdata;
+
+	if (o->json) {
+		json_event(o, ev);
+		if (ev->type != VP_EV_ERROR && ev->type != VP_EV_CONFLICT)
+			return;
+	}
+	switch (ev->type) {
+	case VP_EV_CHANGE:
+	case VP_EV_RESTORE:
+		if (!o->list || o->json)
+			return;
+		fputs(ev->type == VP_EV_CHANGE ? "chown " : "restore ", o->out);
+		human_ids(o->out, ev);
+		if (ev->changes & VP_CH_DROP_CAPS && ev->type == VP_EV_CHANGE)
+			fputs(" caps-dropped", o->out);
+		fputc(' ', o->out);
+		vp_output_path(o->out, ev->root, ev->relpath, ev->relpath_len);
+		fputc('\n', o->out);
+		return;
+	case VP_EV_SKIP:
+		if (o->list && !o->json) {
+			fprintf(o->out, "skip %s ", vp_skip_name(ev->skip));
+			vp_output_path(o->out, ev->root, ev->relpath, ev->relpath_len);
+			fputc('\n', o->out);
+		}
+		/* Safety skips and unentered mounts need a person's eyes even
+		 * without --list: they are why a volume may not be ready. */
+		if (!o->quiet && !o->json &&
+		    (vp_skip_is_safety(ev->skip) || ev->skip == VP_SKIP_MOUNT)) {
+			fputs("volperm: ", o->err);
+			vp_output_path(o->err, ev->root, ev->relpath, ev->relpath_len);
+			fprintf(o->err, ": skipped (%s)%s%s\n",
+			        ev->skip == VP_SKIP_EXTERNAL_LINK ? "hard link leads outside the tree"
+			        : ev->skip == VP_SKIP_CHANGED     ? "changed while volperm ran"
+			                                          : "nested mount point, not entered",
+			        ev->detail ? ": " : "", ev->detail ? ev->detail : "");
+		}
+		return;
+	case VP_EV_ERROR:
+	case VP_EV_CONFLICT:
+		fputs("volperm: ", o->err);
+		if (ev->relpath)
+			vp_output_path(o->err, ev->root, ev->relpath, ev->relpath_len);
+		else
+			vp_quote_shell(o->err, ev->root, strlen(ev->root));
+		if (ev->type == VP_EV_CONFLICT)
+			fprintf(o->err, ": left alone: %s\n", ev->detail ? ev->detail : "changed since");
+		else
+			fprintf(o->err, ": %s: %s%s%s\n", ev->op ? ev->op : "error", strerror(ev->err),
+			        ev->detail ? ": " : "", ev->detail ? ev->detail : "");
+		return;
+	}
+}
+
+void vp_output_start(const struct vp_output *o, const char *root, const char *policy)
+{
+	if (o->json) {
+		fprintf(o->out, "{\"event\":\"start\",\"command\":\"%s\",\"root\":", o->command);
+		vp_quote_json(o->out, root, strlen(root));
+		fputs(",\"policy\":", o->out);
+		vp_quote_json(o->out, policy ? policy : "", policy ? strlen(policy) : 0);
+		fputs(",\"version\":\"" VOLPERM_VERSION "\"}\n", o->out);
+		return;
+	}
+	if (o->quiet)
+		return;
+	fprintf(o->out, "volperm %s: ", o->command);
+	vp_quote_shell(o->out, root, strlen(root));
+	fputc('\n', o->out);
+	if (policy)
+		fprintf(o->out, "target:    %s\n", policy);
+}
+
+static void json_summary(const struct vp_output *o, const struct vp_stats *st, const char *journal,
+                         int exit_status, const char *why)
+{
+	FILE *f = o->out;
+
+	fprintf(f, "{\"event\":\"summary\",\"command\":\"%s\",\"scanned\":%llu,\"dirs\":%llu,\"files\":%llu,\"symlinks\":%llu,\"other\":%llu,"
+	           "\"changes\":%llu,\"owner\":%llu,\"group\":%llu,\"setuid_cleared\":%llu,\"setgid_cleared\":%llu,\"caps_dropped\":%llu,"
+	           "\"unchanged\":%llu,\"skipped\":%llu,\"skip_reasons\":{",
+	        o->command, (unsigned long long)st->scanned, (unsigned long long)st->dirs,
+	        (unsigned long long)st->files, (unsigned long long)st->symlinks,
+	        (unsigned long long)st->other, (unsigned long long)st->changes,
+	        (unsigned long long)st->ch_uid, (unsigned long long)st->ch_gid,
+	        (unsigned long long)st->drop_suid, (unsigned long long)st->drop_sgid,
+	        (unsigned long long)st->drop_caps, (unsigned long long)st->unchanged,
+	        (unsigned long long)st->skipped);
+	const char *sep = "";
+	for (int i = VP_SKIP_EXCLUDED; i < VP_SKIP__MAX; i++) {
+		fprintf(f, "%s\"%s\":%llu", sep, vp_skip_name((enum vp_skip)i),
+		        (unsigned long long)st->skip[i]);
+		sep = ",";
+	}
+	fprintf(f, "},\"errors\":%llu,\"restored\":%llu,\"already\":%llu,\"conflicts\":%llu,\"seconds\":%.3f,\"journal\":",
+	        (unsigned long long)st->errors, (unsigned long long)st->restored,
+	        (unsigned long long)st->already, (unsigned long long)st->conflicts, st->seconds);
+	if (journal)
+		vp_quote_json(f, journal, strlen(journal));
+	else
+		fputs("null", f);
+	fputs(",\"message\":", f);
+	if (why)
+		vp_quote_json(f, why, strlen(why));
+	else
+		fputs("null", f);
+	fprintf(f, ",\"exit\":%d}\n", exit_status);
+}
+
+void vp_output_summary(const struct vp_output *o, const char *root, const char *policy,
+                       const struct vp_stats *st, const char *journal, int exit_status,
+                       const char *why)
+{
+	FILE *f = o->out;
+	bool rollback = strcmp(o->command, "rollback") == 0 || strcmp(o->command, "recover") == 0;
+
+	(void)root;
+	(void)policy;
+	if (why && *why)
+		fprintf(o->err, "volperm: %s\n", why);
+	if (o->json) {
+		json_summary(o, st, journal, exit_status, why && *why ? why : NULL);
+		return;
+	}
+	if (o->quiet)
+		return;
+	if (rollback) {
+		fprintf(f, "entries:   %llu in the journal\n", (unsigned long long)st->scanned);
+		fprintf(f, "restored:  %llu\n", (unsigned long long)st->restored);
+		fprintf(f, "already:   %llu (already as before)\n", (unsigned long long)st->already);
+		fprintf(f, "conflicts: %llu (changed since; left alone)\n", (unsigned long long)st->conflicts);
+		fprintf(f, "errors:    %llu\n", (unsigned long long)st->errors);
+	} else {
+		fprintf(f, "scanned:   %llu entries (%llu dirs, %llu files, %llu symlinks, %llu other)\n",
+		        (unsigned long long)st->scanned, (unsigned long long)st->dirs,
+		        (unsigned long long)st->files, (unsigned long long)st->symlinks,
+		        (unsigned long long)st->other);
+		fprintf(f, "changes:   %llu entries (owner %llu, group %llu, setuid cleared %llu, setgid cleared %llu, capabilities dropped %llu)\n",
+		        (unsigned long long)st->changes, (unsigned long long)st->ch_uid,
+		        (unsigned long long)st->ch_gid, (unsigned long long)st->drop_suid,
+		        (unsigned long long)st->drop_sgid, (unsigned long long)st->drop_caps);
+		fprintf(f, "unchanged: %llu\n", (unsigned long long)st->unchanged);
+		fprintf(f, "skipped:   %llu", (unsigned long long)st->skipped);
+		const char *sep = " (";
+		for (int i = VP_SKIP_EXCLUDED; i < VP_SKIP__MAX; i++)
+			if (st->skip[i]) {
+				fprintf(f, "%s%s %llu", sep, vp_skip_name((enum vp_skip)i),
+				        (unsigned long long)st->skip[i]);
+				sep = ", ";
+			}
+		fputs(*sep == ',' ? ")\n" : "\n", f);
+		fprintf(f, "errors:    %llu\n", (unsigned long long)st->errors);
+		if (st->restored || st->already || st->conflicts)
+			fprintf(f, "rolled back: %llu restored, %llu already as before, %llu conflicts\n",
+			        (unsigned long long)st->restored, (unsigned long long)st->already,
+			        (unsigned long long)st->conflicts);
+	}
+	fprintf(f, "time:      %.2f s\n", st->seconds);
+	if (journal)
+		fprintf(f, "journal:   %s\n", journal);
+	if (strcmp(o->command, "plan") == 0)
+		fputs("dry run: nothing was changed.\n", f);
+}
+
+void vp_output_error(const struct vp_output *o, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fprintf(o->err, "volperm: %s\n", msg);
+	if (o->json) {
+		fputs("{\"event\":\"error\",\"message\":", o->out);
+		vp_quote_json(o->out, msg, strlen(msg));
+		fputs("}\n", o->out);
+	}
+}

@@ -1,0 +1,257 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Rollback (see rollback.h and invariant 5 in journal.c).
+ *
+ * Order: newest record first. Apply changed every directory after its
+ * contents, so in reverse every directory is restored before anything
+ * below it is reached: if we hold CAP_CHOWN but not CAP_DAC_READ_SEARCH, a
+ * directory is searchable again (it was when apply walked it) before we
+ * need to pass through it.
+ *
+ * Per entry, through an fd pinned like apply pins:
+ *   state == before-image         -> already restored (a re-run): skip
+ *   state == what volperm set     -> restore: chown, then chmod (chown
+ *                                    cleared setuid/setgid), then xattrs
+ *                                    (chown dropped security.capability)
+ *   anything else                 -> conflict: report, leave (unless force)
+ * Every restore is verified with fstat afterwards: chmod silently drops
+ * setgid without CAP_FSETID when we are not in the file's group.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "volperm/caps.h"
+#include "volperm/decide.h"
+#include "volperm/meta.h"
+#include "volperm/pin.h"
+#include "volperm/policy.h"
+#include "volperm/rollback.h"
+
+#define PERM_BITS (S_IRWXU | S_IRWXG | S_IRWXO | S_ISVTX)
+#define ID_BITS (S_ISUID | S_ISGID)
+
+int vp_sync_fd_open(int root_fd)
+{
+	char p[32];
+	struct stat a, b;
+	int fd;
+
+	/* Reopen the pinned root through its magic link: same inode, and an
+	 * fd that syncfs() accepts. Needs read permission; else sync(). */
+	snprintf(p, sizeof(p), "/proc/self/fd/%d", root_fd);
+	fd = open(p, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &a) < 0 || fstat(root_fd, &b) < 0 || a.st_dev != b.st_dev ||
+	    a.st_ino != b.st_ino || !(S_ISDIR(a.st_mode) || S_ISREG(a.st_mode))) {
+		close(fd);
+		return -ESTALE;
+	}
+	return fd;
+}
+
+int vp_sync_volume(int fd)
+{
+	if (fd >= 0)
+		return syncfs(fd) < 0 ? -errno : 0;
+	sync();
+	return 0;
+}
+
+static bool xattr_equal(int fd, const char *name, const void *want, size_t want_len)
+{
+	void *cur = NULL;
+	size_t len = 0;
+	bool eq;
+
+	if (vp_fd_getxattr(fd, name, &cur, &len) < 0)
+		return false;
+	eq = len == want_len && (len == 0 || memcmp(cur, want, len) == 0);
+	free(cur);
+	return eq;
+}
+
+static bool is_before(const struct stat *st, const struct vp_jentry *e, int fd)
+{
+	if (st->st_uid != e->uid || st->st_gid != e->gid)
+		return false;
+	if (!S_ISLNK(st->st_mode) && (st->st_mode & 07777) != (e->mode & 07777))
+		return false;
+	if ((e->changes & VP_CH_DROP_CAPS) && !xattr_equal(fd, VP_XATTR_CAPS, e->caps, e->caps_len))
+		return false;
+	return true;
+}
+
+/* What volperm left: its owner and group, the permission bits untouched,
+ * and setuid/setgid only ever cleared (never added). */
+static bool is_after(const struct stat *st, const struct vp_jentry *e)
+{
+	if (st->st_uid != e->new_uid || st->st_gid != e->new_gid)
+		return false;
+	if (S_ISLNK(st->st_mode))
+		return true;
+	if ((st->st_mode & PERM_BITS) != (e->new_mode & PERM_BITS))
+		return false;
+	return (st->st_mode & ID_BITS & ~e->mode) == 0;
+}
+
+static void report(struct vp_rollback *rb, enum vp_event_type t, const struct vp_jentry *e,
+                   const struct stat *cur, const char *op, int err, const char *detail)
+{
+	struct vp_event ev = {
+		.type = t, .root = rb->root, .relpath = e->path, .relpath_len = e->path_len,
+		.mode = e->mode, .uid = cur ? cur->st_uid : e->new_uid,
+		.gid = cur ? cur->st_gid : e->new_gid, .new_uid = e->uid, .new_gid = e->gid,
+		.new_mode = e->mode, .changes = e->changes, .op = op, .err = err, .detail = detail,
+	};
+	vp_report(&rb->rep, &ev);
+}
+
+/* 1 restored, 0 already fine, 2 conflict, <0 error (reported). */
+static int restore_one(struct vp_rollback *rb, const struct vp_jentry *e, bool allow_xdev)
+{
+	struct stat st;
+	char *path = strndup(e->path, e->path_len);
+	int fd, r = 0;
+
+	if (!path)
+		return -ENOMEM;
+	fd = vp_pin_ex(rb->root_fd, path, e->dev, e->ino, &st, allow_xdev);
+	free(path);
+	if (fd < 0) {
+		report(rb, VP_EV_CONFLICT, e, NULL, "open", -fd,
+		       fd == -ESTALE ? "another file is there now" : "it is gone or moved");
+		return 2;
+	}
+	if ((st.st_mode & S_IFMT) != (e->mode & S_IFMT)) {
+		report(rb, VP_EV_CONFLICT, e, &st, "verify", 0, "the file type differs");
+		r = 2;
+		goto out;
+	}
+	if (is_before(&st, e, fd))
+		goto out;
+	if (!is_after(&st, e) && !rb->force) {
+		report(rb, VP_EV_CONFLICT, e, &st, "verify", 0,
+		       "changed since volperm set it (use --force to restore anyway)");
+		r = 2;
+		goto out;
+	}
+	if (st.st_uid != e->uid || st.st_gid != e->gid) {
+		r = vp_fd_chown(fd, e->uid, e->gid);
+		if (r < 0) {
+			report(rb, VP_EV_ERROR, e, &st, "chown", -r, NULL);
+			goto out;
+		}
+	}
+	if (!S_ISLNK(e->mode)) {
+		r = vp_fd_chmod(fd, e->mode & 07777);
+		if (r < 0) {
+			report(rb, VP_EV_ERROR, e, &st, "chmod", -r, NULL);
+			goto out;
+		}
+	}
+	if (e->caps_len) {
+		r = vp_fd_setxattr(fd, VP_XATTR_CAPS, e->caps, e->caps_len);
+		if (r < 0) {
+			report(rb, VP_EV_ERROR, e, &st, "setxattr security.capability", -r, NULL);
+			goto out;
+		}
+	}
+	if (fstat(fd, &st) < 0 || !is_before(&st, e, fd)) {
+		r = -EPERM;
+		report(rb, VP_EV_ERROR, e, &st, "verify", EPERM,
+		       (e->mode & S_ISGID) && !(st.st_mode & S_ISGID)
+		               ? "setgid could not be restored (needs CAP_FSETID)"
+		               : "the restored state does not match the journal");
+		goto out;
+	}
+	report(rb, VP_EV_RESTORE, e, &st, NULL, 0, NULL);
+	r = 1;
+out:
+	close(fd);
+	return r;
+}
+
+enum vp_exit vp_rollback_run(struct vp_rollback *rb, struct vp_jreader *r, struct vp_jwriter *w,
+                             struct vp_stats *st)
+{
+	const struct vp_jheader *h = vp_jr_header(r);
+	struct vp_policy pol;
+	struct vp_jentry e;
+	bool allow_xdev = false;
+	uint64_t errors = 0;
+	int n, sync_fd;
+
+	rb->why[0] = 0;
+	/* One sentence instead of an EPERM per entry. */
+	if (vp_jr_entries(r) && (!vp_cap_effective(CAP_CHOWN) || !vp_cap_effective(CAP_FOWNER))) {
+		snprintf(rb->why, sizeof(rb->why),
+		         "rollback needs the CAP_CHOWN and CAP_FOWNER capabilities and this process lacks %s; nothing was changed",
+		         vp_cap_effective(CAP_CHOWN) ? "CAP_FOWNER" : "CAP_CHOWN");
+		return VP_EXIT_USAGE;
+	}
+	if (vp_policy_from_text(h->policy, h->policy_len, &pol) == 0) {
+		allow_xdev = pol.cross_mounts;
+		vp_policy_free(&pol);
+	}
+	if (vp_jr_state(r) != VP_JSTATE_ROLLING_BACK) {
+		n = vp_jw_mark(w, VP_REC_ROLLBACK_BEGIN);
+		if (n < 0) {
+			snprintf(rb->why, sizeof(rb->why), "cannot write to the journal: %s", strerror(-n));
+			return VP_EXIT_ROLLBACK_FAIL;
+		}
+	}
+	sync_fd = vp_sync_fd_open(rb->root_fd);
+	vp_jr_seek_end(r);
+	while ((n = vp_jr_prev(r, &e)) > 0) {
+		int x = restore_one(rb, &e, allow_xdev);
+		st->scanned++;
+		if (x == 1)
+			st->restored++;
+		else if (x == 0)
+			st->already++;
+		else if (x == 2)
+			st->conflicts++;
+		else
+			errors++;
+	}
+	st->errors += errors;
+	if (n < 0) {
+		snprintf(rb->why, sizeof(rb->why), "cannot read the journal: %s", strerror(-n));
+		errors++;
+	}
+	int s = vp_sync_volume(sync_fd);
+	if (sync_fd >= 0)
+		close(sync_fd);
+	if (s < 0 && !rb->why[0]) {
+		snprintf(rb->why, sizeof(rb->why), "cannot sync the volume: %s", strerror(-s));
+		errors++;
+	}
+	/* Errors may be passing (EIO, a missing capability): leave the journal
+	 * rolling-back so that a re-run finishes. Conflicts are final: someone
+	 * else owns those entries now. */
+	if (errors) {
+		if (!rb->why[0])
+			snprintf(rb->why, sizeof(rb->why),
+			         "%llu entries could not be restored; fix the cause and run volperm rollback again",
+			         (unsigned long long)errors);
+		return VP_EXIT_ROLLBACK_FAIL;
+	}
+	n = vp_jw_mark(w, VP_REC_ROLLED_BACK);
+	if (n < 0) {
+		snprintf(rb->why, sizeof(rb->why), "cannot write the rolled-back mark: %s", strerror(-n));
+		return VP_EXIT_ROLLBACK_FAIL;
+	}
+	if (st->conflicts) {
+		snprintf(rb->why, sizeof(rb->why),
+		         "%llu entries were left alone because they changed since volperm set them",
+		         (unsigned long long)st->conflicts);
+		return VP_EXIT_ROLLBACK_FAIL;
+	}
+	return VP_EXIT_OK;
+}

@@ -1,0 +1,1349 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Unit tests for include/volperm/journal.h and crc32c.h.
+ *
+ * Codec level: CRC-32C vectors; entry and mark records round-trip exactly
+ * (binary paths, ACL and capability blobs); ANY single flipped byte in a
+ * record is -EBADMSG (never accepted, never mistaken for a torn tail); every
+ * strict prefix of a record is -ENODATA; the header round-trips and refuses
+ * every flipped byte.
+ *
+ * File level (in a mkdtemp() directory, batch_max 4 so there are several
+ * batches): create/add/flush/commit then read forward and backward; states;
+ * a torn tail is ignored (one fewer entry), corruption in the middle or in
+ * the header is refused; vp_jw_open appends after the valid end (cutting a
+ * torn tail); the flock excludes a second writer; O_EXCL|O_NOFOLLOW, 0600.
+ *
+ * The tests use the record codec to find record boundaries in the file, so
+ * they do not depend on the byte layout beyond what journal.h promises:
+ * records follow the header, the header's CRC seeds the record CRCs. */
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "volperm/crc32c.h"
+#include "volperm/decide.h"
+#include "volperm/journal.h"
+#include "volperm/policy.h"
+
+/* ---- test data ---- */
+
+struct ent_store {
+	char path[600];
+	uint8_t acl_a[256], acl_d[256], caps[24];
+	struct vp_jentry e;
+};
+
+/* A deterministic, varied entry i: the root ".", binary names (newline,
+ * 0xff, NUL-free), empty and non-empty ACL/caps blobs. */
+static void make_entry(size_t i, struct ent_store *s)
+{
+	memset(s, 0, sizeof *s);
+	struct vp_jentry *e = &s->e;
+	int n;
+	if (i == 0)
+		n = snprintf(s->path, sizeof s->path, ".");
+	else if (i % 5 == 1)
+		n = snprintf(s->path, sizeof s->path, "dir\nwith newline/\xff\xfe name-%zu", i);
+	else if (i % 11 == 7)
+		n = snprintf(s->path, sizeof s->path, "%0500zu", i); /* long name */
+	else
+		n = snprintf(s->path, sizeof s->path, "d%zu/file-%zu", i % 3, i);
+	assert_true(n > 0);
+	e->path = s->path;
+	e->path_len = (uint32_t)n;
+	e->seq = i + 1;
+	e->batch = (uint32_t)(i / 4);
+	e->dev = 0x0803;
+	e->ino = 100000 + i;
+	e->uid = 1000 + (uint32_t)i;
+	e->gid = 2000 + (uint32_t)i;
+	e->mode = (i % 6 == 4) ? (S_IFREG | 04755) : (i % 2 ? S_IFDIR | 02775 : S_IFREG | 0644);
+	e->new_uid = 5000 + (uint32_t)i;
+	e->new_gid = 6000 + (uint32_t)i;
+	e->new_mode = vp_mode_after_chown(e->mode);
+	e->changes = VP_CH_UID | VP_CH_GID | (e->mode != e->new_mode ? VP_CH_DROP_SUID : 0);
+	if (i % 3 != 0) {
+		e->acl_access_len = 28 + 8 * (uint32_t)(i % 4);
+		for (uint32_t k = 0; k < e->acl_access_len; k++)
+			s->acl_a[k] = (uint8_t)(k * 7 + i);
+		e->acl_access = s->acl_a;
+	}
+	if (i % 4 == 2) {
+		e->acl_default_len = 44;
+		for (uint32_t k = 0; k < e->acl_default_len; k++)
+			s->acl_d[k] = (uint8_t)(0xff - k - i);
+		e->acl_default = s->acl_d;
+	}
+	if (i % 7 == 3) {
+		e->caps_len = 20;
+		for (uint32_t k = 0; k < e->caps_len; k++)
+			s->caps[k] = (uint8_t)(k ^ 0xa5);
+		e->caps = s->caps;
+		e->changes |= VP_CH_DROP_CAPS;
+	}
+}
+
+static void assert_blob_equal(const void *a, uint32_t alen, const void *b, uint32_t blen,
+                              const char *what, size_t i)
+{
+	if (alen != blen)
+		fail_msg("entry %zu: %s length %u, want %u", i, what, blen, alen);
+	if (alen && (!b || memcmp(a, b, alen) != 0))
+		fail_msg("entry %zu: %s bytes differ", i, what);
+}
+
+/* Compare everything the caller gave; seq/batch only when asked (the writer
+ * may number records itself). */
+static void assert_entry_equal(const struct vp_jentry *want, const struct vp_jentry *got, size_t i,
+                               bool seq_batch)
+{
+	if (seq_batch) {
+		if (want->seq != got->seq || want->batch != got->batch)
+			fail_msg("entry %zu: seq/batch %llu/%u, want %llu/%u", i,
+			         (unsigned long long)got->seq, got->batch,
+			         (unsigned long long)want->seq, want->batch);
+	}
+	if (want->dev != got->dev || want->ino != got->ino)
+		fail_msg("entry %zu: dev/ino %llx/%llu, want %llx/%llu", i,
+		         (unsigned long long)got->dev, (unsigned long long)got->ino,
+		         (unsigned long long)want->dev, (unsigned long long)want->ino);
+	if (want->uid != got->uid || want->gid != got->gid || want->mode != got->mode)
+		fail_msg("entry %zu: before %u:%u %o, want %u:%u %o", i, got->uid, got->gid,
+		         got->mode, want->uid, want->gid, want->mode);
+	if (want->new_uid != got->new_uid || want->new_gid != got->new_gid ||
+	    want->new_mode != got->new_mode)
+		fail_msg("entry %zu: after %u:%u %o, want %u:%u %o", i, got->new_uid, got->new_gid,
+		         got->new_mode, want->new_uid, want->new_gid, want->new_mode);
+	if (want->changes != got->changes)
+		fail_msg("entry %zu: changes %#x, want %#x", i, got->changes, want->changes);
+	assert_blob_equal(want->path, want->path_len, got->path, got->path_len, "path", i);
+	assert_blob_equal(want->acl_access, want->acl_access_len, got->acl_access,
+	                  got->acl_access_len, "acl_access", i);
+	assert_blob_equal(want->acl_default, want->acl_default_len, got->acl_default,
+	                  got->acl_default_len, "acl_default", i);
+	assert_blob_equal(want->caps, want->caps_len, got->caps, got->caps_len, "caps", i);
+}
+
+/* ---- CRC-32C ---- */
+
+static void test_crc32c(void **state)
+{
+	(void)state;
+	assert_int_equal(vp_crc32c(0, "123456789", 9), 0xE3069283u);
+	assert_int_equal(vp_crc32c(0, "", 0), 0);
+	assert_int_equal(vp_crc32c(0, "a", 1), 0xC1D04330u);
+	/* RFC 3720 (iSCSI) B.4 vectors */
+	uint8_t b[48];
+	memset(b, 0, 32);
+	assert_int_equal(vp_crc32c(0, b, 32), 0x8A9136AAu);
+	memset(b, 0xff, 32);
+	assert_int_equal(vp_crc32c(0, b, 32), 0x62A8AB43u);
+	for (int i = 0; i < 32; i++)
+		b[i] = (uint8_t)i;
+	assert_int_equal(vp_crc32c(0, b, 32), 0x46DD794Eu);
+	for (int i = 0; i < 32; i++)
+		b[i] = (uint8_t)(31 - i);
+	assert_int_equal(vp_crc32c(0, b, 32), 0x113FDB5Cu);
+	static const uint8_t iscsi_read[48] = {
+		0x01, 0xc0, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+		0x00, 0x00, 0x00, 0x00, 0x14, 0x00, 0x00, 0x00, 0x00, 0x00, 0x04, 0x00,
+		0x00, 0x00, 0x00, 0x14, 0x00, 0x00, 0x00, 0x18, 0x28, 0x00, 0x00, 0x00,
+		0x00, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+	};
+	assert_int_equal(vp_crc32c(0, iscsi_read, 48), 0xD9963A56u);
+
+	/* running value: crc(crc(a), b) == crc(a||b), at every split point, and
+	 * unaligned starts (table/slice implementations get these wrong) */
+	static const char text[] = "The quick brown fox jumps over the lazy dog, 0123456789!";
+	const size_t n = sizeof text - 1;
+	uint32_t whole = vp_crc32c(0, text, n);
+	assert_int_equal(whole, vp_crc32c(0, text, n)); /* deterministic */
+	for (size_t k = 0; k <= n; k++)
+		assert_int_equal(vp_crc32c(vp_crc32c(0, text, k), text + k, n - k), whole);
+	uint32_t c = 0;
+	for (size_t k = 0; k < n; k++)
+		c = vp_crc32c(c, text + k, 1);
+	assert_int_equal(c, whole);
+	uint8_t big[4096 + 16];
+	for (size_t k = 0; k < sizeof big; k++)
+		big[k] = (uint8_t)(k * 131 + 7);
+	for (size_t off = 0; off < 16; off++) {
+		uint8_t *copy = malloc(4096 + 16);
+		assert_non_null(copy);
+		memcpy(copy + off, big, 4096);
+		assert_int_equal(vp_crc32c(0, copy + off, 4096), vp_crc32c(0, big, 4096));
+		free(copy);
+	}
+	/* one flipped bit changes the value */
+	uint32_t ref = vp_crc32c(0, big, 4096);
+	for (size_t k = 0; k < 4096; k += 97) {
+		big[k] ^= 0x10;
+		assert_int_not_equal(vp_crc32c(0, big, 4096), ref);
+		big[k] ^= 0x10;
+	}
+}
+
+/* ---- record codec ---- */
+
+static uint8_t *encode_entry(const struct vp_jentry *e, uint32_t seed, size_t *n)
+{
+	size_t sz = vp_jrec_entry_size(e);
+	assert_true(sz >= VP_REC_FRAME + e->path_len + e->acl_access_len + e->acl_default_len +
+	                          e->caps_len);
+	uint8_t *buf = malloc(sz + 64);
+	assert_non_null(buf);
+	memset(buf, 0xEE, sz + 64);
+	size_t got = vp_jrec_encode_entry(buf, e, seed);
+	assert_int_equal(got, sz);
+	for (size_t k = sz; k < sz + 64; k++)
+		if (buf[k] != 0xEE)
+			fail_msg("vp_jrec_encode_entry wrote past its size (byte %zu)", k);
+	*n = sz;
+	return buf;
+}
+
+static void test_rec_entry_roundtrip(void **state)
+{
+	(void)state;
+	static const uint32_t seeds[] = { 0, 1, 0xdeadbeef, 0xffffffff };
+	for (size_t i = 0; i < 40; i++) {
+		struct ent_store s;
+		make_entry(i, &s);
+		/* widen the values to the type limits on some entries */
+		if (i == 39) {
+			s.e.seq = UINT64_MAX;
+			s.e.batch = UINT32_MAX;
+			s.e.dev = UINT64_MAX;
+			s.e.ino = UINT64_MAX - 1;
+			s.e.uid = s.e.new_uid = 4294967294u;
+			s.e.gid = s.e.new_gid = 4294967294u;
+			s.e.mode = s.e.new_mode = S_IFREG | 07777;
+			s.e.changes = VP_CH_UID | VP_CH_GID | VP_CH_DROP_SUID | VP_CH_DROP_SGID |
+			              VP_CH_DROP_CAPS;
+		}
+		uint32_t seed = seeds[i % 4];
+		size_t n;
+		uint8_t *buf = encode_entry(&s.e, seed, &n);
+		struct vp_jentry d;
+		memset(&d, 0, sizeof d);
+		int type = -1;
+		long r = vp_jrec_decode(buf, n, seed, &type, &d);
+		if (r != (long)n)
+			fail_msg("entry %zu: decode returned %ld, want %zu", i, r, n);
+		assert_int_equal(type, VP_REC_ENTRY);
+		assert_entry_equal(&s.e, &d, i, true);
+		/* trailing bytes after the record are not part of it */
+		memset(&d, 0, sizeof d);
+		r = vp_jrec_decode(buf, n + 64, seed, &type, &d);
+		assert_int_equal(r, (long)n);
+		assert_entry_equal(&s.e, &d, i, true);
+		/* the seed is part of the checksum */
+		r = vp_jrec_decode(buf, n, seed ^ 1, &type, &d);
+		if (r != -EBADMSG)
+			fail_msg("entry %zu: decode with another seed returned %ld, want -EBADMSG", i,
+			         r);
+		/* encoding is deterministic */
+		size_t n2;
+		uint8_t *buf2 = encode_entry(&s.e, seed, &n2);
+		assert_int_equal(n, n2);
+		assert_memory_equal(buf, buf2, n);
+		free(buf2);
+		free(buf);
+	}
+}
+
+/* Large blobs: a 4 KiB path, a big ACL. */
+static void test_rec_entry_large(void **state)
+{
+	(void)state;
+	static char path[4096];
+	static uint8_t acl[65536];
+	for (size_t k = 0; k < sizeof path; k++)
+		path[k] = (char)(k % 255 + 1); /* every non-NUL byte, '/' and '\n' included */
+	for (size_t k = 0; k < sizeof acl; k++)
+		acl[k] = (uint8_t)(k * 13);
+	struct vp_jentry e;
+	memset(&e, 0, sizeof e);
+	e.seq = 7;
+	e.path = path;
+	e.path_len = sizeof path;
+	e.acl_access = acl;
+	e.acl_access_len = sizeof acl;
+	e.acl_default = acl + 1;
+	e.acl_default_len = 1000;
+	e.caps = acl + 2;
+	e.caps_len = 24;
+	e.mode = S_IFDIR | 0755;
+	size_t n;
+	uint8_t *buf = encode_entry(&e, 42, &n);
+	struct vp_jentry d;
+	int type;
+	assert_int_equal(vp_jrec_decode(buf, n, 42, &type, &d), (long)n);
+	assert_int_equal(type, VP_REC_ENTRY);
+	assert_entry_equal(&e, &d, 0, true);
+	/* flip one byte deep inside the ACL */
+	buf[n / 2] ^= 0x01;
+	assert_int_equal(vp_jrec_decode(buf, n, 42, &type, &d), -EBADMSG);
+	free(buf);
+}
+
+/* Every byte, three different flips: -EBADMSG, always. A length byte that
+ * reads as "longer than the buffer" must not pass for a torn tail either. */
+static void check_every_flip(uint8_t *buf, size_t n, uint32_t seed, const char *what)
+{
+	static const uint8_t flips[] = { 0x01, 0x80, 0xff };
+	for (size_t k = 0; k < n; k++) {
+		for (size_t f = 0; f < sizeof flips; f++) {
+			buf[k] ^= flips[f];
+			struct vp_jentry d;
+			int type = -1;
+			long r = vp_jrec_decode(buf, n, seed, &type, &d);
+			buf[k] ^= flips[f];
+			if (r != -EBADMSG)
+				fail_msg("%s (%zu bytes): byte %zu ^ 0x%02x: decode returned %ld, want "
+				         "-EBADMSG (%d)",
+				         what, n, k, flips[f], r, -EBADMSG);
+		}
+	}
+	/* and the original still decodes */
+	struct vp_jentry d;
+	int type;
+	assert_int_equal(vp_jrec_decode(buf, n, seed, &type, &d), (long)n);
+}
+
+static void check_every_prefix(const uint8_t *buf, size_t n, uint32_t seed, const char *what)
+{
+	for (size_t k = 0; k < n; k++) {
+		/* a fresh exact-size copy, so that a read past avail shows up under ASan */
+		uint8_t *p = malloc(k ? k : 1);
+		assert_non_null(p);
+		memcpy(p, buf, k);
+		struct vp_jentry d;
+		int type = -1;
+		long r = vp_jrec_decode(p, k, seed, &type, &d);
+		free(p);
+		if (r != -ENODATA)
+			fail_msg("%s (%zu bytes): prefix of %zu bytes: decode returned %ld, want "
+			         "-ENODATA (%d)",
+			         what, n, k, r, -ENODATA);
+	}
+}
+
+static void test_rec_entry_flips_and_prefixes(void **state)
+{
+	(void)state;
+	static const size_t which[] = { 0, 1, 2, 3, 7 };
+	for (size_t w = 0; w < sizeof which / sizeof which[0]; w++) {
+		struct ent_store s;
+		make_entry(which[w], &s);
+		size_t n;
+		uint8_t *buf = encode_entry(&s.e, 0x12345678, &n);
+		char what[64];
+		snprintf(what, sizeof what, "entry record %zu", which[w]);
+		check_every_flip(buf, n, 0x12345678, what);
+		check_every_prefix(buf, n, 0x12345678, what);
+		free(buf);
+	}
+}
+
+static void test_rec_marks(void **state)
+{
+	(void)state;
+	static const enum vp_rec_type types[] = { VP_REC_COMMIT, VP_REC_ROLLBACK_BEGIN,
+		                                  VP_REC_ROLLED_BACK };
+	for (size_t t = 0; t < 3; t++) {
+		uint8_t buf[4096];
+		memset(buf, 0xEE, sizeof buf);
+		size_t n = vp_jrec_encode_mark(buf, types[t], 99 + t, 5, 0xabcdef01);
+		assert_true(n >= VP_REC_FRAME);
+		assert_true(n < 1024);
+		for (size_t k = n; k < sizeof buf; k++)
+			if (buf[k] != 0xEE)
+				fail_msg("mark %d wrote past its size %zu", types[t], n);
+		int type = -1;
+		struct vp_jentry d;
+		assert_int_equal(vp_jrec_decode(buf, n, 0xabcdef01, &type, &d), (long)n);
+		assert_int_equal(type, types[t]);
+		assert_int_equal(vp_jrec_decode(buf, n, 0xabcdef00, &type, &d), -EBADMSG);
+		char what[32];
+		snprintf(what, sizeof what, "mark record %d", types[t]);
+		check_every_flip(buf, n, 0xabcdef01, what);
+		check_every_prefix(buf, n, 0xabcdef01, what);
+	}
+	/* two different marks do not encode the same */
+	uint8_t a[4096], b[4096];
+	size_t na = vp_jrec_encode_mark(a, VP_REC_COMMIT, 1, 1, 0);
+	size_t nb = vp_jrec_encode_mark(b, VP_REC_ROLLED_BACK, 1, 1, 0);
+	assert_true(na != nb || memcmp(a, b, na) != 0);
+}
+
+/* Records one after the other in a buffer decode one after the other. */
+static void test_rec_stream(void **state)
+{
+	(void)state;
+	uint8_t *stream = malloc(1 << 20);
+	assert_non_null(stream);
+	size_t off = 0;
+	size_t offs[30];
+	for (size_t i = 0; i < 25; i++) {
+		struct ent_store s;
+		make_entry(i, &s);
+		offs[i] = off;
+		off += vp_jrec_encode_entry(stream + off, &s.e, 77);
+	}
+	offs[25] = off;
+	off += vp_jrec_encode_mark(stream + off, VP_REC_COMMIT, 26, 7, 77);
+	size_t pos = 0;
+	for (size_t i = 0; i < 25; i++) {
+		struct ent_store s;
+		make_entry(i, &s);
+		struct vp_jentry d;
+		int type;
+		assert_int_equal(pos, offs[i]);
+		long r = vp_jrec_decode(stream + pos, off - pos, 77, &type, &d);
+		assert_true(r > 0);
+		assert_int_equal(type, VP_REC_ENTRY);
+		assert_entry_equal(&s.e, &d, i, true);
+		pos += (size_t)r;
+	}
+	int type;
+	struct vp_jentry d;
+	long r = vp_jrec_decode(stream + pos, off - pos, 77, &type, &d);
+	assert_int_equal(r, (long)(off - pos));
+	assert_int_equal(type, VP_REC_COMMIT);
+	free(stream);
+}
+
+/* ---- header codec ---- */
+
+static char *policy_text(size_t *len)
+{
+	struct vp_policy p;
+	vp_policy_init(&p);
+	p.has_uid = p.has_gid = true;
+	p.uid = 1001;
+	p.gid = 1001;
+	assert_int_equal(vp_policy_add_uid_map(&p, 1000, 1001), 0);
+	assert_int_equal(vp_policy_add_exclude(&p, "we ird\n%\xff"), 0);
+	char *t = NULL;
+	size_t n = 0;
+	assert_int_equal(vp_policy_to_text(&p, &t, &n), 0);
+	vp_policy_free(&p);
+	char *z = malloc(n + 1); /* NUL-terminated copy, as the header holds it */
+	assert_non_null(z);
+	memcpy(z, t, n);
+	z[n] = 0;
+	free(t);
+	*len = n;
+	return z;
+}
+
+#define TEST_HOST "test-host.example"
+#define TEST_ROOT "/srv/data/with space/\xc3\xa9"
+
+/* A header owned by the caller (free with vp_jheader_free). */
+static void make_header(struct vp_jheader *h)
+{
+	memset(h, 0, sizeof *h);
+	h->version = VP_JOURNAL_VERSION;
+	h->created_ns = 1700000000123456789ull;
+	h->root_dev = 0x0803;
+	h->root_ino = 0x123456789aull;
+	h->fsid = 0xdeadbeefcafef00dull;
+	for (int i = 0; i < 16; i++)
+		h->nonce[i] = (uint8_t)(0xa0 + i);
+	h->flags = 0;
+	h->host = strdup(TEST_HOST);
+	h->root = strdup(TEST_ROOT);
+	assert_non_null(h->host);
+	assert_non_null(h->root);
+	h->policy = policy_text(&h->policy_len);
+}
+
+static void assert_header_equal(const struct vp_jheader *a, const struct vp_jheader *b)
+{
+	assert_int_equal(a->version, b->version);
+	assert_true(a->created_ns == b->created_ns);
+	assert_true(a->root_dev == b->root_dev);
+	assert_true(a->root_ino == b->root_ino);
+	assert_true(a->fsid == b->fsid);
+	assert_memory_equal(a->nonce, b->nonce, 16);
+	assert_int_equal(a->flags, b->flags);
+	assert_non_null(b->host);
+	assert_non_null(b->root);
+	assert_non_null(b->policy);
+	assert_string_equal(a->host, b->host);
+	assert_string_equal(a->root, b->root);
+	assert_int_equal(a->policy_len, b->policy_len);
+	assert_memory_equal(a->policy, b->policy, a->policy_len);
+}
+
+static void test_header_roundtrip(void **state)
+{
+	(void)state;
+	struct vp_jheader h;
+	make_header(&h);
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	assert_int_equal(vp_jheader_encode(&h, &buf, &len), 0);
+	assert_non_null(buf);
+	assert_true(len > strlen(TEST_HOST) + strlen(TEST_ROOT) + h.policy_len);
+	assert_memory_equal(buf, VP_JOURNAL_MAGIC, strlen(VP_JOURNAL_MAGIC));
+
+	struct vp_jheader d;
+	memset(&d, 0, sizeof d);
+	size_t hlen = 0;
+	assert_int_equal(vp_jheader_decode(buf, len, &d, &hlen), 0);
+	assert_int_equal(hlen, len);
+	assert_header_equal(&h, &d);
+	/* the decoded policy is the policy */
+	struct vp_policy p;
+	assert_int_equal(vp_policy_from_text(d.policy, d.policy_len, &p), 0);
+	assert_int_equal(p.uid, 1001);
+	assert_int_equal(p.n_excludes, 1);
+	assert_string_equal(p.excludes[0], "we ird\n%\xff");
+	vp_policy_free(&p);
+
+	/* with records after it, the header length is still the header's */
+	uint8_t *more = malloc(len + 100);
+	assert_non_null(more);
+	memcpy(more, buf, len);
+	memset(more + len, 0x42, 100);
+	struct vp_jheader d2;
+	memset(&d2, 0, sizeof d2);
+	size_t hlen2 = 0;
+	assert_int_equal(vp_jheader_decode(more, len + 100, &d2, &hlen2), 0);
+	assert_int_equal(hlen2, len);
+	assert_header_equal(&h, &d2);
+	assert_int_equal(d.crc, d2.crc);
+	free(more);
+	vp_jheader_free(&d2);
+
+	/* a different nonce gives a different header CRC (it seeds the records:
+	 * records of one journal cannot be spliced into another) */
+	struct vp_jheader h3 = h;
+	h3.nonce[0] ^= 1;
+	uint8_t *buf3 = NULL;
+	size_t len3 = 0;
+	assert_int_equal(vp_jheader_encode(&h3, &buf3, &len3), 0);
+	struct vp_jheader d3;
+	memset(&d3, 0, sizeof d3);
+	assert_int_equal(vp_jheader_decode(buf3, len3, &d3, &hlen2), 0);
+	assert_int_not_equal(d3.crc, d.crc);
+	vp_jheader_free(&d3);
+	free(buf3);
+
+	vp_jheader_free(&d);
+	free(buf);
+	vp_jheader_free(&h);
+}
+
+static void test_header_flips_and_prefixes(void **state)
+{
+	(void)state;
+	struct vp_jheader h;
+	make_header(&h);
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	assert_int_equal(vp_jheader_encode(&h, &buf, &len), 0);
+	static const uint8_t flips[] = { 0x01, 0x80, 0xff };
+	for (size_t k = 0; k < len; k++) {
+		for (size_t f = 0; f < sizeof flips; f++) {
+			buf[k] ^= flips[f];
+			struct vp_jheader d;
+			memset(&d, 0, sizeof d);
+			size_t hlen = 0;
+			int r = vp_jheader_decode(buf, len, &d, &hlen);
+			buf[k] ^= flips[f];
+			/* -EPROTO is the honest answer when the flip hits the version */
+			if (r != -EBADMSG && r != -EPROTO)
+				fail_msg("header byte %zu ^ 0x%02x: decode returned %d, want -EBADMSG",
+				         k, flips[f], r);
+		}
+	}
+	for (size_t k = 0; k < len; k++) {
+		uint8_t *p = malloc(k ? k : 1);
+		assert_non_null(p);
+		memcpy(p, buf, k);
+		struct vp_jheader d;
+		memset(&d, 0, sizeof d);
+		size_t hlen = 0;
+		int r = vp_jheader_decode(p, k, &d, &hlen);
+		free(p);
+		if (r >= 0)
+			fail_msg("header prefix of %zu/%zu bytes: decode returned %d, want an error",
+			         k, len, r);
+	}
+	free(buf);
+	vp_jheader_free(&h);
+}
+
+/* ---- file level ---- */
+
+struct fx {
+	char dir[64];
+	int dfd;
+};
+
+static int fx_setup(void **state)
+{
+	struct fx *x = calloc(1, sizeof *x);
+	if (!x)
+		return -1;
+	strcpy(x->dir, "/tmp/volperm-jtest-XXXXXX");
+	if (!mkdtemp(x->dir)) {
+		free(x);
+		return -1;
+	}
+	x->dfd = open(x->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (x->dfd < 0) {
+		rmdir(x->dir);
+		free(x);
+		return -1;
+	}
+	*state = x;
+	return 0;
+}
+
+static int fx_teardown(void **state)
+{
+	struct fx *x = *state;
+	DIR *d = opendir(x->dir);
+	if (d) {
+		struct dirent *de;
+		while ((de = readdir(d)))
+			if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+				unlinkat(x->dfd, de->d_name, 0);
+		closedir(d);
+	}
+	close(x->dfd);
+	rmdir(x->dir);
+	free(x);
+	return 0;
+}
+
+#define JNAME "vp-0000000000000803-000000123456789a-0000000000000001.vpj"
+
+static uint8_t *slurp(int dfd, const char *name, size_t *size)
+{
+	int fd = openat(dfd, name, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	struct stat st;
+	assert_int_equal(fstat(fd, &st), 0);
+	uint8_t *buf = malloc((size_t)st.st_size + 1);
+	assert_non_null(buf);
+	size_t got = 0;
+	while (got < (size_t)st.st_size) {
+		ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
+		assert_true(r > 0);
+		got += (size_t)r;
+	}
+	close(fd);
+	*size = got;
+	return buf;
+}
+
+static off_t file_size(int dfd, const char *name)
+{
+	struct stat st;
+	assert_int_equal(fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW), 0);
+	return st.st_size;
+}
+
+static void truncate_at(int dfd, const char *name, off_t len)
+{
+	int fd = openat(dfd, name, O_WRONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, len), 0);
+	close(fd);
+}
+
+static void xor_byte_at(int dfd, const char *name, off_t off, uint8_t x)
+{
+	int fd = openat(dfd, name, O_RDWR | O_CLOEXEC);
+	assert_true(fd >= 0);
+	uint8_t b;
+	assert_int_equal(pread(fd, &b, 1, off), 1);
+	b ^= x;
+	assert_int_equal(pwrite(fd, &b, 1, off), 1);
+	close(fd);
+}
+
+struct recinfo {
+	size_t off, len;
+	int type;
+};
+
+/* Find the records in a journal file with the codec: header, then records
+ * seeded with the header's CRC. Returns the number of records. */
+static size_t walk_file(int dfd, const char *name, struct recinfo *out, size_t max,
+                        size_t *hlen_out, size_t *size_out)
+{
+	size_t size;
+	uint8_t *buf = slurp(dfd, name, &size);
+	struct vp_jheader h;
+	memset(&h, 0, sizeof h);
+	size_t hlen = 0;
+	assert_int_equal(vp_jheader_decode(buf, size, &h, &hlen), 0);
+	size_t off = hlen, n = 0;
+	while (off < size) {
+		struct vp_jentry e;
+		int type = -1;
+		long r = vp_jrec_decode(buf + off, size - off, h.crc, &type, &e);
+		if (r <= 0)
+			break;
+		assert_true(n < max);
+		out[n].off = off;
+		out[n].len = (size_t)r;
+		out[n].type = type;
+		n++;
+		off += (size_t)r;
+	}
+	vp_jheader_free(&h);
+	free(buf);
+	if (hlen_out)
+		*hlen_out = hlen;
+	if (size_out)
+		*size_out = size;
+	return n;
+}
+
+/* Write entries [from, to) with the writer, flushing whenever it is full
+ * (and checking vp_jw_full/vp_jw_pending against batch_max on the way). */
+static void add_entries(struct vp_jwriter *w, size_t from, size_t to, size_t batch_max)
+{
+	for (size_t i = from; i < to; i++) {
+		struct ent_store s;
+		make_entry(i, &s);
+		size_t before = vp_jw_pending(w);
+		assert_true(before < batch_max);
+		assert_int_equal(vp_jw_add(w, &s.e), 0);
+		/* the writer copied the entry: scribbling over ours changes nothing */
+		memset(&s, 0x77, sizeof s);
+		assert_int_equal(vp_jw_pending(w), before + 1);
+		if (vp_jw_pending(w) == batch_max) {
+			assert_true(vp_jw_full(w));
+			assert_int_equal(vp_jw_flush(w), 0);
+			assert_int_equal(vp_jw_pending(w), 0);
+		}
+		assert_false(vp_jw_full(w));
+	}
+}
+
+static struct vp_jwriter *create_journal(struct fx *x, const char *name, size_t n_entries,
+                                         size_t batch_max, struct vp_jheader *snap)
+{
+	struct vp_jheader h;
+	make_header(&h);
+	struct vp_jwriter *w = NULL;
+	int r = vp_jw_create(x->dfd, name, &h, batch_max, &w);
+	if (r != 0)
+		fail_msg("vp_jw_create: %d", r);
+	assert_non_null(w);
+	const struct vp_jheader *wh = vp_jw_header(w);
+	assert_non_null(wh);
+	assert_string_equal(wh->root, TEST_ROOT);
+	assert_string_equal(wh->host, TEST_HOST);
+	if (snap) {
+		*snap = *wh;
+		snap->host = strdup(wh->host);
+		snap->root = strdup(wh->root);
+		snap->policy = malloc(wh->policy_len + 1);
+		assert_non_null(snap->policy);
+		memcpy(snap->policy, wh->policy, wh->policy_len);
+		snap->policy[wh->policy_len] = 0;
+	}
+	vp_jheader_free(&h);
+	add_entries(w, 0, n_entries, batch_max);
+	assert_int_equal(vp_jw_flush(w), 0);
+	assert_int_equal(vp_jw_pending(w), 0);
+	assert_int_equal(vp_jw_entries(w), n_entries);
+	return w;
+}
+
+static struct vp_jreader *open_reader(struct fx *x, const char *name)
+{
+	struct vp_jreader *r = NULL;
+	int rc = vp_jr_open_at(x->dfd, name, &r);
+	if (rc != 0)
+		fail_msg("vp_jr_open_at(%s): %d", name, rc);
+	assert_non_null(r);
+	return r;
+}
+
+/* Read all entries forward and backward and compare with make_entry(from..to). */
+static void check_entries(struct vp_jreader *r, size_t n)
+{
+	struct vp_jentry e;
+	uint64_t last_seq = 0;
+	uint32_t last_batch = 0;
+	vp_jr_rewind(r);
+	for (size_t i = 0; i < n; i++) {
+		int rc = vp_jr_next(r, &e);
+		if (rc != 1)
+			fail_msg("vp_jr_next #%zu returned %d, want 1", i, rc);
+		struct ent_store s;
+		make_entry(i, &s);
+		assert_entry_equal(&s.e, &e, i, false);
+		if (i > 0 && e.seq <= last_seq)
+			fail_msg("entry %zu: seq %llu not after %llu", i, (unsigned long long)e.seq,
+			         (unsigned long long)last_seq);
+		if (i > 0 && e.batch < last_batch)
+			fail_msg("entry %zu: batch %u before %u", i, e.batch, last_batch);
+		last_seq = e.seq;
+		last_batch = e.batch;
+	}
+	assert_int_equal(vp_jr_next(r, &e), 0);
+	assert_int_equal(vp_jr_next(r, &e), 0); /* stays at the end */
+
+	vp_jr_seek_end(r);
+	for (size_t i = n; i-- > 0;) {
+		int rc = vp_jr_prev(r, &e);
+		if (rc != 1)
+			fail_msg("vp_jr_prev for entry %zu returned %d, want 1", i, rc);
+		struct ent_store s;
+		make_entry(i, &s);
+		assert_entry_equal(&s.e, &e, i, false);
+	}
+	assert_int_equal(vp_jr_prev(r, &e), 0);
+	assert_int_equal(vp_jr_prev(r, &e), 0);
+
+	/* and forward again after a rewind */
+	vp_jr_rewind(r);
+	size_t count = 0;
+	while (vp_jr_next(r, &e) == 1)
+		count++;
+	assert_int_equal(count, n);
+}
+
+static void test_jstate_names(void **state)
+{
+	(void)state;
+	assert_string_equal(vp_jstate_name(VP_JSTATE_ACTIVE), "active");
+	assert_string_equal(vp_jstate_name(VP_JSTATE_COMMITTED), "committed");
+	assert_string_equal(vp_jstate_name(VP_JSTATE_ROLLING_BACK), "rolling-back");
+	assert_string_equal(vp_jstate_name(VP_JSTATE_ROLLED_BACK), "rolled-back");
+}
+
+static void test_file_commit_read(void **state)
+{
+	struct fx *x = *state;
+	struct vp_jheader snap;
+	struct vp_jwriter *w = create_journal(x, JNAME, 10, 4, &snap);
+	assert_int_equal(vp_jw_mark(w, VP_REC_COMMIT), 0);
+	uint32_t wcrc = vp_jw_header(w)->crc;
+	vp_jw_close(w);
+
+	/* the file: 0600, a regular file, starts with the magic */
+	struct stat st;
+	assert_int_equal(fstatat(x->dfd, JNAME, &st, AT_SYMLINK_NOFOLLOW), 0);
+	assert_true(S_ISREG(st.st_mode));
+	assert_int_equal(st.st_mode & 07777, 0600);
+	size_t size;
+	uint8_t *raw = slurp(x->dfd, JNAME, &size);
+	assert_memory_equal(raw, VP_JOURNAL_MAGIC, strlen(VP_JOURNAL_MAGIC));
+	free(raw);
+
+	/* the records: 10 entries in 3 batches, then COMMIT */
+	struct recinfo ri[64];
+	size_t hlen;
+	size_t nrec = walk_file(x->dfd, JNAME, ri, 64, &hlen, &size);
+	assert_int_equal(nrec, 11);
+	for (size_t i = 0; i < 10; i++)
+		assert_int_equal(ri[i].type, VP_REC_ENTRY);
+	assert_int_equal(ri[10].type, VP_REC_COMMIT);
+	assert_int_equal(ri[10].off + ri[10].len, size);
+
+	struct vp_jreader *r = open_reader(x, JNAME);
+	assert_int_equal(vp_jr_state(r), VP_JSTATE_COMMITTED);
+	assert_int_equal(vp_jr_entries(r), 10);
+	assert_false(vp_jr_torn(r));
+	assert_int_equal(vp_jr_valid_end(r), size);
+	assert_true(vp_jr_fd(r) >= 0);
+	const struct vp_jheader *rh = vp_jr_header(r);
+	assert_non_null(rh);
+	assert_header_equal(&snap, rh);
+	assert_int_equal(rh->crc, wcrc);
+	assert_int_equal(rh->version, VP_JOURNAL_VERSION);
+	assert_true(rh->root_dev == 0x0803);
+	assert_true(rh->root_ino == 0x123456789aull);
+	assert_true(rh->fsid == 0xdeadbeefcafef00dull);
+	check_entries(r, 10);
+	vp_jr_close(r);
+	/* the reader changed nothing */
+	assert_int_equal(file_size(x->dfd, JNAME), (off_t)size);
+	vp_jheader_free(&snap);
+}
+
+static void test_file_many_entries(void **state)
+{
+	struct fx *x = *state;
+	struct vp_jwriter *w = create_journal(x, JNAME, 1000, 64, NULL);
+	assert_int_equal(vp_jw_mark(w, VP_REC_COMMIT), 0);
+	vp_jw_close(w);
+	struct vp_jreader *r = open_reader(x, JNAME);
+	assert_int_equal(vp_jr_entries(r), 1000);
+	assert_int_equal(vp_jr_state(r), VP_JSTATE_COMMITTED);
+	check_entries(r, 1000);
+	vp_jr_close(r);
+}
+
+static void test_file_states(void **state)
+{
+	struct fx *x = *state;
+	static const struct {
+		enum vp_rec_type marks[3];
+		size_t n;
+		enum vp_jstate want;
+	} t[] = {
+		{ { 0 }, 0, VP_JSTATE_ACTIVE },
+		{ { VP_REC_COMMIT }, 1, VP_JSTATE_COMMITTED },
+		{ { VP_REC_ROLLBACK_BEGIN }, 1, VP_JSTATE_ROLLING_BACK },   /* hot journal rollback */
+		{ { VP_REC_ROLLBACK_BEGIN, VP_REC_ROLLED_BACK }, 2, VP_JSTATE_ROLLED_BACK },
+		{ { VP_REC_COMMIT, VP_REC_ROLLBACK_BEGIN }, 2, VP_JSTATE_ROLLING_BACK },
+		{ { VP_REC_COMMIT, VP_REC_ROLLBACK_BEGIN, VP_REC_ROLLED_BACK }, 3,
+		  VP_JSTATE_ROLLED_BACK },
+	};
+	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+		char name[64];
+		snprintf(name, sizeof name, "state-%zu.vpj", i);
+		struct vp_jwriter *w = create_journal(x, name, 6, 4, NULL);
+		for (size_t k = 0; k < t[i].n; k++)
+			assert_int_equal(vp_jw_mark(w, t[i].marks[k]), 0);
+		vp_jw_close(w);
+		struct vp_jreader *r = open_reader(x, name);
+		if (vp_jr_state(r) != t[i].want)
+			fail_msg("case %zu: state %s, want %s", i, vp_jstate_name(vp_jr_state(r)),
+			         vp_jstate_name(t[i].want));
+		assert_int_equal(vp_jr_entries(r), 6);
+		assert_false(vp_jr_torn(r));
+		check_entries(r, 6);
+		vp_jr_close(r);
+
+		/* the marks survive a reopen for appending (rollback marks are
+		 * appended with vp_jw_open) */
+		if (t[i].want == VP_JSTATE_ROLLED_BACK)
+			continue;
+		w = NULL;
+		assert_int_equal(vp_jw_open(x->dfd, name, 4, &w), 0);
+		vp_jw_close(w);
+		r = open_reader(x, name);
+		assert_int_equal(vp_jr_state(r), t[i].want);
+		vp_jr_close(r);
+	}
+}
+
+static void test_file_empty_journal(void **state)
+{
+	struct fx *x = *state;
+	struct vp_jwriter *w = create_journal(x, JNAME, 0, 4, NULL);
+	vp_jw_close(w);
+	struct vp_jreader *r = open_reader(x, JNAME);
+	assert_int_equal(vp_jr_entries(r), 0);
+	assert_int_equal(vp_jr_state(r), VP_JSTATE_ACTIVE);
+	assert_false(vp_jr_torn(r));
+	struct vp_jentry e;
+	vp_jr_rewind(r);
+	assert_int_equal(vp_jr_next(r, &e), 0);
+	vp_jr_seek_end(r);
+	assert_int_equal(vp_jr_prev(r, &e), 0);
+	vp_jr_close(r);
+}
+
+/* Unflushed entries are dropped at close: their changes never happened. */
+static void test_file_unflushed_dropped(void **state)
+{
+	struct fx *x = *state;
+	struct vp_jwriter *w = create_journal(x, JNAME, 3, 4, NULL);
+	struct ent_store s;
+	make_entry(3, &s);
+	assert_int_equal(vp_jw_add(w, &s.e), 0);
+	make_entry(4, &s);
+	assert_int_equal(vp_jw_add(w, &s.e), 0);
+	assert_int_equal(vp_jw_pending(w), 2);
+	vp_jw_close(w);
+	struct vp_jreader *r = open_reader(x, JNAME);
+	assert_int_equal(vp_jr_entries(r), 3);
+	assert_false(vp_jr_torn(r));
+	check_entries(r, 3);
+	vp_jr_close(r);
+}
+
+/* A torn tail: the last record cut anywhere inside it is ignored. */
+static void test_file_torn_tail(void **state)
+{
+	struct fx *x = *state;
+	struct vp_jwriter *w = create_journal(x, JNAME, 9, 4, NULL);
+	vp_jw_close(w);
+	struct recinfo ri[64];
+	size_t size;
+	size_t nrec = walk_file(x->dfd, JNAME, ri, 64, NULL, &size);
+	assert_int_equal(nrec, 9);
+	const struct recinfo last = ri[8];
+	assert_int_equal(last.off + last.len, size);
+
+	/* cut in the middle of the last record */
+	truncate_at(x->dfd, JNAME, (off_t)(last.off + last.len / 2));
+	struct vp_jreader *r = open_reader(x, JNAME);
+	assert_true(vp_jr_torn(r));
+	assert_int_equal(vp_jr_entries(r), 8);
+	assert_int_equal(vp_jr_state(r), VP_JSTATE_ACTIVE);
+	assert_int_equal(vp_jr_valid_end(r), last.off);
+	check_entries(r, 8);
+	vp_jr_close(r);
+	/* the reader does not repair: the file is as it was */
+	assert_int_equal(file_size(x->dfd, JNAME), (off_t)(last.off + last.len / 2));
+
+	/* every other cut inside the record, down to one byte */
+	for (size_t cut = last.len / 2; cut-- > 1;) {
+		truncate_at(x->dfd, JNAME, (off_t)(last.off + cut));
+		struct vp_jreader *r2 = NULL;
+		int rc = vp_jr_open_at(x->dfd, JNAME, &r2);
+		if (rc != 0)
+			fail_msg("cut after %zu of %zu bytes of the last record: open returned %d",
+			         cut, last.len, rc);
+		if (!vp_jr_torn(r2) || vp_jr_entries(r2) != 8 || vp_jr_valid_end(r2) != last.off)
+			fail_msg("cut after %zu bytes: torn=%d entries=%llu valid_end=%llu", cut,
+			         vp_jr_torn(r2), (unsigned long long)vp_jr_entries(r2),
+			         (unsigned long long)vp_jr_valid_end(r2));
+		vp_jr_close(r2);
+	}
+
+	/* cut exactly at the record boundary: nothing torn */
+	truncate_at(x->dfd, JNAME, (off_t)last.off);
+	r = open_reader(x, JNAME);
+	assert_false(vp_jr_torn(r));
+	assert_int_equal(vp_jr_entries(r), 8);
+	vp_jr_close(r);
+}
+
+/* A torn COMMIT mark: the commit did not happen, the journal is active. */
+static void test_file_torn_commit(void **state)
+{
+	struct fx *x = *state;
+	struct vp_jwriter *w = create_journal(x, JNAME, 5, 4, NULL);
+	assert_int_equal(vp_jw_mark(w, VP_REC_COMMIT), 0);
+	vp_jw_close(w);
+	struct recinfo ri[16];
+	size_t size;
+	assert_int_equal(walk_file(x->dfd, JNAME, ri, 16, NULL, &size), 6);
+	assert_int_equal(ri[5].type, VP_REC_COMMIT);
+	truncate_at(x->dfd, JNAME, (off_t)(size - 1));
+	struct vp_jreader *r = open_reader(x, JNAME);
+	assert_int_equal(vp_jr_state(r), VP_JSTATE_ACTIVE);
+	assert_true(vp_jr_torn(r));
+	assert_int_equal(vp_jr_entries(r), 5);
+	assert_int_equal(vp_jr_valid_end(r), ri[5].off);
+	vp_jr_close(r);
+}
+
+/* Any flipped byte in a record followed by later batches: refused. */
+static void test_file_corrupt_middle(void **state)
+{
+	struct fx *x = *state;
+	struct vp_jwriter *w = create_journal(x, JNAME, 12, 4, NULL);
+	assert_int_equal(vp_jw_mark(w, VP_REC_COMMIT), 0);
+	vp_jw_close(w);
+	struct recinfo ri[32];
+	size_t size;
+	assert_int_equal(walk_file(x->dfd, JNAME, ri, 32, NULL, &size), 13);
+
+	/* the brief's case: one byte in the middle of record 5 */
+	xor_byte_at(x->dfd, JNAME, (off_t)(ri[5].off + ri[5].len / 2), 0x20);
+	struct vp_jreader *r = NULL;
+	assert_int_equal(vp_jr_open_at(x->dfd, JNAME, &r), -EBADMSG);
+	xor_byte_at(x->dfd, JNAME, (off_t)(ri[5].off + ri[5].len / 2), 0x20);
+
+	/* every byte of an early record, and of the last entry (followed by the
+	 * COMMIT mark), including the length and magic bytes */
+	static const size_t recs[] = { 1, 11 };
+	for (size_t k = 0; k < 2; k++) {
+		const struct recinfo *q = &ri[recs[k]];
+		for (size_t b = 0; b < q->len; b++) {
+			xor_byte_at(x->dfd, JNAME, (off_t)(q->off + b), 0xff);
+			r = NULL;
+			int rc = vp_jr_open_at(x->dfd, JNAME, &r);
+			xor_byte_at(x->dfd, JNAME, (off_t)(q->off + b), 0xff);
+			if (rc != -EBADMSG) {
+				if (rc == 0)
+					vp_jr_close(r);
+				fail_msg("record %zu byte %zu/%zu flipped: vp_jr_open_at returned %d, "
+				         "want -EBADMSG",
+				         recs[k], b, q->len, rc);
+			}
+		}
+	}
+	/* restored: opens again */
+	r = open_reader(x, JNAME);
+	assert_int_equal(vp_jr_entries(r), 12);
+	vp_jr_close(r);
+
+	/* vp_jw_open validates too */
+	xor_byte_at(x->dfd, JNAME, (off_t)(ri[2].off + 3), 0x01);
+	struct vp_jwriter *w2 = NULL;
+	assert_int_equal(vp_jw_open(x->dfd, JNAME, 4, &w2), -EBADMSG);
+	/* and did not cut the file */
+	assert_int_equal(file_size(x->dfd, JNAME), (off_t)size);
+}
+
+/* A damaged last record is never taken for a COMMIT: it is either refused
+ * or treated as torn (then the journal is active). */
+static void test_file_corrupt_commit_mark(void **state)
+{
+	struct fx *x = *state;
+	struct vp_jwriter *w = create_journal(x, JNAME, 5, 4, NULL);
+	assert_int_equal(vp_jw_mark(w, VP_REC_COMMIT), 0);
+	vp_jw_close(w);
+	struct recinfo ri[16];
+	size_t size;
+	assert_int_equal(walk_file(x->dfd, JNAME, ri, 16, NULL, &size), 6);
+	for (size_t b = 0; b < ri[5].len; b++) {
+		xor_byte_at(x->dfd, JNAME, (off_t)(ri[5].off + b), 0x04);
+		struct vp_jreader *r = NULL;
+		int rc = vp_jr_open_at(x->dfd, JNAME, &r);
+		xor_byte_at(x->dfd, JNAME, (off_t)(ri[5].off + b), 0x04);
+		if (rc == 0) {
+			enum vp_jstate s = vp_jr_state(r);
+			uint64_t n = vp_jr_entries(r);
+			vp_jr_close(r);
+			if (s == VP_JSTATE_COMMITTED || n != 5)
+				fail_msg("COMMIT byte %zu flipped: opened as %s with %llu entries", b,
+				         vp_jstate_name(s), (unsigned long long)n);
+		} else if (rc != -EBADMSG) {
+			fail_msg("COMMIT byte %zu flipped: open returned %d", b, rc);
+		}
+	}
+}
+
+static void test_file_corrupt_header(void **state)
+{
+	struct fx *x = *state;
+	struct vp_jwriter *w = create_journal(x, JNAME, 6, 4, NULL);
+	assert_int_equal(vp_jw_mark(w, VP_REC_COMMIT), 0);
+	vp_jw_close(w);
+	size_t size, hlen;
+	struct recinfo ri[16];
+	assert_int_equal(walk_file(x->dfd, JNAME, ri, 16, &hlen, &size), 7);
+	uint8_t *raw = slurp(x->dfd, JNAME, &size);
+	const uint8_t *host = memmem(raw, hlen, TEST_HOST, strlen(TEST_HOST));
+	assert_non_null(host);
+	size_t host_off = (size_t)(host - raw);
+	const uint8_t *root = memmem(raw, hlen, TEST_ROOT, strlen(TEST_ROOT));
+	assert_non_null(root);
+	size_t root_off = (size_t)(root - raw);
+	free(raw);
+
+	/* the brief's case: a byte of the host name */
+	xor_byte_at(x->dfd, JNAME, (off_t)(host_off + 2), 0x01);
+	struct vp_jreader *r = NULL;
+	assert_int_equal(vp_jr_open_at(x->dfd, JNAME, &r), -EBADMSG);
+	xor_byte_at(x->dfd, JNAME, (off_t)(host_off + 2), 0x01);
+	/* the root path */
+	xor_byte_at(x->dfd, JNAME, (off_t)(root_off + 1), 0x08);
+	assert_int_equal(vp_jr_open_at(x->dfd, JNAME, &r), -EBADMSG);
+	xor_byte_at(x->dfd, JNAME, (off_t)(root_off + 1), 0x08);
+	/* the magic */
+	xor_byte_at(x->dfd, JNAME, 0, 0x01);
+	assert_int_equal(vp_jr_open_at(x->dfd, JNAME, &r), -EBADMSG);
+	xor_byte_at(x->dfd, JNAME, 0, 0x01);
+
+	/* every header byte: an error (EPROTO allowed for the version field) */
+	for (size_t b = 0; b < hlen; b++) {
+		xor_byte_at(x->dfd, JNAME, (off_t)b, 0x40);
+		r = NULL;
+		int rc = vp_jr_open_at(x->dfd, JNAME, &r);
+		xor_byte_at(x->dfd, JNAME, (off_t)b, 0x40);
+		if (rc != -EBADMSG && rc != -EPROTO) {
+			if (rc == 0)
+				vp_jr_close(r);
+			fail_msg("header byte %zu/%zu flipped: vp_jr_open_at returned %d", b, hlen, rc);
+		}
+	}
+	r = open_reader(x, JNAME);
+	assert_int_equal(vp_jr_entries(r), 6);
+	vp_jr_close(r);
+
+	/* a file cut inside its header, and an empty file, are refused */
+	truncate_at(x->dfd, JNAME, (off_t)(hlen - 1));
+	r = NULL;
+	assert_true(vp_jr_open_at(x->dfd, JNAME, &r) < 0);
+	truncate_at(x->dfd, JNAME, 0);
+	assert_true(vp_jr_open_at(x->dfd, JNAME, &r) < 0);
+	/* not a journal at all */
+	int fd = openat(x->dfd, "junk.vpj", O_WRONLY | O_CREAT | O_EXCL, 0600);
+	assert_true(fd >= 0);
+	char junk[512];
+	memset(junk, 'J', sizeof junk);
+	assert_int_equal(write(fd, junk, sizeof junk), (ssize_t)sizeof junk);
+	close(fd);
+	assert_int_equal(vp_jr_open_at(x->dfd, "junk.vpj", &r), -EBADMSG);
+	/* missing file: -ENOENT */
+	assert_int_equal(vp_jr_open_at(x->dfd, "missing.vpj", &r), -ENOENT);
+}
+
+/* vp_jw_open appends after the valid end. */
+static void test_file_reopen_appends(void **state)
+{
+	struct fx *x = *state;
+	struct vp_jheader snap;
+	struct vp_jwriter *w = create_journal(x, JNAME, 5, 4, &snap);
+	vp_jw_close(w);
+
+	w = NULL;
+	assert_int_equal(vp_jw_open(x->dfd, JNAME, 4, &w), 0);
+	assert_non_null(w);
+	assert_header_equal(&snap, vp_jw_header(w));
+	assert_int_equal(vp_jw_header(w)->crc, snap.crc);
+	assert_int_equal(vp_jw_pending(w), 0);
+	add_entries(w, 5, 8, 4);
+	assert_int_equal(vp_jw_flush(w), 0);
+	assert_int_equal(vp_jw_mark(w, VP_REC_COMMIT), 0);
+	vp_jw_close(w);
+
+	struct vp_jreader *r = open_reader(x, JNAME);
+	assert_int_equal(vp_jr_state(r), VP_JSTATE_COMMITTED);
+	assert_int_equal(vp_jr_entries(r), 8);
+	assert_false(vp_jr_torn(r));
+	assert_int_equal(vp_jr_valid_end(r), (uint64_t)file_size(x->dfd, JNAME));
+	check_entries(r, 8);
+	vp_jr_close(r);
+	vp_jheader_free(&snap);
+}
+
+/* vp_jw_open cuts a torn tail, then appends after the last valid record. */
+static void test_file_reopen_cuts_torn_tail(void **state)
+{
+	struct fx *x = *state;
+	struct vp_jwriter *w = create_journal(x, JNAME, 6, 4, NULL);
+	vp_jw_close(w);
+	struct recinfo ri[16];
+	size_t size;
+	assert_int_equal(walk_file(x->dfd, JNAME, ri, 16, NULL, &size), 6);
+	truncate_at(x->dfd, JNAME, (off_t)(ri[5].off + 7)); /* entry 5 is torn */
+
+	w = NULL;
+	assert_int_equal(vp_jw_open(x->dfd, JNAME, 4, &w), 0);
+	add_entries(w, 5, 7, 4); /* entries 5 and 6 again, for real this time */
+	assert_int_equal(vp_jw_flush(w), 0);
+	vp_jw_close(w);
+
+	struct vp_jreader *r = open_reader(x, JNAME);
+	assert_false(vp_jr_torn(r));
+	assert_int_equal(vp_jr_entries(r), 7);
+	assert_int_equal(vp_jr_state(r), VP_JSTATE_ACTIVE);
+	assert_int_equal(vp_jr_valid_end(r), (uint64_t)file_size(x->dfd, JNAME));
+	check_entries(r, 7);
+	vp_jr_close(r);
+	/* the garbage of the torn record is gone: record 5 starts where it did */
+	struct recinfo ri2[16];
+	assert_int_equal(walk_file(x->dfd, JNAME, ri2, 16, NULL, &size), 7);
+	assert_int_equal(ri2[5].off, ri[5].off);
+}
+
+/* flock is per open file description: a second open in this process must
+ * see the first writer's lock. */
+static void test_file_lock(void **state)
+{
+	struct fx *x = *state;
+	struct vp_jwriter *w1 = create_journal(x, JNAME, 2, 4, NULL);
+	struct vp_jwriter *w2 = NULL;
+	assert_int_equal(vp_jw_open(x->dfd, JNAME, 4, &w2), -EWOULDBLOCK);
+	assert_null(w2);
+	/* the refused open did not damage the journal the first writer is using */
+	add_entries(w1, 2, 4, 4);
+	assert_int_equal(vp_jw_flush(w1), 0);
+	assert_int_equal(vp_jw_mark(w1, VP_REC_COMMIT), 0);
+	vp_jw_close(w1);
+
+	assert_int_equal(vp_jw_open(x->dfd, JNAME, 4, &w2), 0);
+	struct vp_jwriter *w3 = NULL;
+	assert_int_equal(vp_jw_open(x->dfd, JNAME, 4, &w3), -EWOULDBLOCK);
+	assert_null(w3);
+	vp_jw_close(w2);
+	assert_int_equal(vp_jw_open(x->dfd, JNAME, 4, &w3), 0);
+	vp_jw_close(w3);
+
+	struct vp_jreader *r = open_reader(x, JNAME);
+	assert_int_equal(vp_jr_entries(r), 4);
+	assert_int_equal(vp_jr_state(r), VP_JSTATE_COMMITTED);
+	check_entries(r, 4);
+	vp_jr_close(r);
+}
+
+/* O_CREAT|O_EXCL|O_NOFOLLOW, mode 0600 whatever the umask. */
+static void test_file_create_exclusive(void **state)
+{
+	struct fx *x = *state;
+	mode_t old = umask(0);
+	struct vp_jwriter *w = create_journal(x, JNAME, 1, 4, NULL);
+	umask(old);
+	struct stat st;
+	assert_int_equal(fstatat(x->dfd, JNAME, &st, AT_SYMLINK_NOFOLLOW), 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	vp_jw_close(w);
+	off_t size = file_size(x->dfd, JNAME);
+
+	struct vp_jheader h;
+	make_header(&h);
+	struct vp_jwriter *w2 = NULL;
+	assert_int_equal(vp_jw_create(x->dfd, JNAME, &h, 4, &w2), -EEXIST);
+	assert_null(w2);
+	assert_int_equal(file_size(x->dfd, JNAME), size); /* not truncated */
+
+	/* a symlink planted at the name (dangling or not) is not followed */
+	assert_int_equal(symlinkat("target.vpj", x->dfd, "link.vpj"), 0);
+	assert_int_equal(vp_jw_create(x->dfd, "link.vpj", &h, 4, &w2), -EEXIST);
+	assert_int_equal(faccessat(x->dfd, "target.vpj", F_OK, AT_SYMLINK_NOFOLLOW), -1);
+	assert_int_equal(symlinkat(JNAME, x->dfd, "link2.vpj"), 0);
+	assert_int_equal(vp_jw_create(x->dfd, "link2.vpj", &h, 4, &w2), -EEXIST);
+	assert_int_equal(file_size(x->dfd, JNAME), size);
+	vp_jheader_free(&h);
+
+	/* a dangling link is no journal */
+	struct vp_jreader *r = NULL;
+	assert_true(vp_jr_open_at(x->dfd, "link.vpj", &r) < 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_crc32c),
+		cmocka_unit_test(test_rec_entry_roundtrip),
+		cmocka_unit_test(test_rec_entry_large),
+		cmocka_unit_test(test_rec_entry_flips_and_prefixes),
+		cmocka_unit_test(test_rec_marks),
+		cmocka_unit_test(test_rec_stream),
+		cmocka_unit_test(test_header_roundtrip),
+		cmocka_unit_test(test_header_flips_and_prefixes),
+		cmocka_unit_test(test_jstate_names),
+		cmocka_unit_test_setup_teardown(test_file_commit_read, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_file_many_entries, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_file_states, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_file_empty_journal, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_file_unflushed_dropped, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_file_torn_tail, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_file_torn_commit, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_file_corrupt_middle, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_file_corrupt_commit_mark, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_file_corrupt_header, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_file_reopen_appends, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_file_reopen_cuts_torn_tail, fx_setup,
+		                                fx_teardown),
+		cmocka_unit_test_setup_teardown(test_file_lock, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_file_create_exclusive, fx_setup, fx_teardown),
+	};
+	return cmocka_run_group_tests_name("journal", tests, NULL, NULL);
+}
