@@ -330,6 +330,8 @@ static int do_rollback(int jdir, const char *jdir_path, const char *name, const 
 	struct vp_output out = make_output(command);
 	struct vp_jreader *r = NULL;
 	struct vp_jwriter *w = NULL;
+
+	out.restore_summary = true;
 	struct vp_stats st = { 0 };
 	char *jp = journal_path(jdir_path, name);
 	int e, ex;

@@ -125,22 +125,41 @@ int vp_export_show(FILE *f, const char *file, struct vp_jreader *r)
 	return n;
 }
 
+static void symlink_comments(FILE *f, struct vp_jreader *r)
+{
+	struct vp_jentry e;
+	uint64_t n = 0;
+
+	/* setfacl --restore would chown the target of a symlink, so symlinks
+	 * are only listed, as comments ahead of the first "# file:" (the only
+	 * place where setfacl accepts free comments). */
+	vp_jr_seek_end(r);
+	while (vp_jr_prev(r, &e) > 0) {
+		if (!S_ISLNK(e.mode))
+			continue;
+		if (n++ == 0)
+			fputs("# symlinks (setfacl cannot restore them; volperm rollback can):\n", f);
+		fprintf(f, "#   chown -h %u:%u ", e.uid, e.gid);
+		vp_quote_getfacl(f, e.path, e.path_len);
+		fputc('\n', f);
+	}
+}
+
 int vp_export_getfacl(FILE *f, struct vp_jreader *r)
 {
 	const struct vp_jheader *h = vp_jr_header(r);
 	struct vp_jentry e;
-	uint64_t symlinks = 0;
 	int n, err = 0;
 
 	fputs("# volperm journal export: before-images for setfacl --restore\n# root: ", f);
 	vp_quote_getfacl(f, h->root, strlen(h->root));
-	fputs("\n# run: cd ROOT && setfacl --restore=THIS_FILE\n\n", f);
+	fputs("\n# run: cd ROOT && setfacl --restore=THIS_FILE\n", f);
+	symlink_comments(f, r);
+	fputc('\n', f);
 	vp_jr_seek_end(r);
 	while ((n = vp_jr_prev(r, &e)) > 0) {
-		if (S_ISLNK(e.mode)) {
-			symlinks++;
+		if (S_ISLNK(e.mode))
 			continue;
-		}
 		fputs("# file: ", f);
 		vp_quote_getfacl(f, e.path, e.path_len);
 		fprintf(f, "\n# owner: %u\n# group: %u\n", e.uid, e.gid);
@@ -163,21 +182,6 @@ int vp_export_getfacl(FILE *f, struct vp_jreader *r)
 		                                              "default:") < 0)
 			err = -EBADMSG;
 		fputc('\n', f);
-	}
-	if (n < 0)
-		return n;
-	if (symlinks) {
-		/* setfacl --restore would chown the target of a symlink. */
-		fprintf(f, "# %" PRIu64 " symlinks (setfacl cannot restore them; volperm rollback can):\n",
-		        symlinks);
-		vp_jr_seek_end(r);
-		while ((n = vp_jr_prev(r, &e)) > 0) {
-			if (!S_ISLNK(e.mode))
-				continue;
-			fprintf(f, "#   chown -h %u:%u ", e.uid, e.gid);
-			vp_quote_getfacl(f, e.path, e.path_len);
-			fputc('\n', f);
-		}
 	}
 	return n < 0 ? n : err;
 }

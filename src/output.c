@@ -243,7 +243,7 @@ void vp_output_summary(const struct vp_output *o, const char *root, const char *
                        const char *why)
 {
 	FILE *f = o->out;
-	bool rollback = strcmp(o->command, "rollback") == 0 || strcmp(o->command, "recover") == 0;
+	bool rollback = o->restore_summary;
 
 	(void)root;
 	(void)policy;
@@ -253,7 +253,9 @@ void vp_output_summary(const struct vp_output *o, const char *root, const char *
 		json_summary(o, st, journal, exit_status, why && *why ? why : NULL);
 		return;
 	}
-	if (o->quiet)
+	/* A run refused as a whole (exit 2) changed nothing: its partial
+	 * counts would only distract from the one sentence above. */
+	if (o->quiet || (exit_status == 2 && why && *why))
 		return;
 	if (rollback) {
 		fprintf(f, "entries:   %llu in the journal\n", (unsigned long long)st->scanned);

@@ -65,9 +65,10 @@ for t in "${tests[@]}"; do
 		[ "$rc" = 124 ] && echo "    (timed out after ${limit}s)"
 		echo "FAIL $name (exit $rc, ${secs}s)"
 		# The failures first, then the log's tail for context.
-		grep -E '^FAIL: ' "$log" | head -n 40 | cat -v | sed 's/^/    /'
+		awk '/^FAIL: / { n = 12; print; next } n > 0 && /^    / { n--; print; next } { n = 0 }' "$log" |
+			head -n 150 | cat -v | sed 's/^/    /'
 		echo "    --- last lines of the log ---"
-		tail -n 60 "$log" | cat -v | sed 's/^/    /'
+		tail -n 25 "$log" | cat -v | sed 's/^/    /'
 		;;
 	esac
 done

@@ -14,7 +14,7 @@ int vp_export_show(FILE *f, const char *file, struct vp_jreader *r);
 /* setfacl --restore input: the before-images, newest first (the order
  * rollback uses), paths relative to the root, numeric ids. Symlinks cannot
  * be restored by setfacl (it would follow them): they are listed as
- * comments at the end. */
+ * comments at the top. */
 int vp_export_getfacl(FILE *f, struct vp_jreader *r);
 
 /* One JSON object per entry record, after one for the header. */

@@ -15,6 +15,7 @@ struct vp_output {
 	FILE *err;            /* stderr */
 	bool json, list, quiet;
 	const char *command;  /* "plan", "apply", ... */
+	bool restore_summary; /* summarise restores (rollback, recover) */
 };
 
 /* The vp_reporter callback: userdata is a struct vp_output. */

@@ -333,12 +333,14 @@ static void test_mode_after_chown_table(void **state)
 }
 
 /* vp_decide's mode and drop bits agree with vp_mode_after_chown for every
- * permission pattern of every type, whenever a change is due. */
+ * permission pattern of every type, whenever a change is due. Symlinks are
+ * left out: their mode is always 0777 on Linux, so special bits on a
+ * symlink are not a case that exists (vp_decide keeps a symlink's mode as
+ * is; the table above checks the real 0777 case). */
 static void test_decide_consistent_with_mode_after_chown(void **state)
 {
 	(void)state;
-	static const mode_t types[] = { S_IFREG, S_IFDIR, S_IFLNK, S_IFIFO, S_IFSOCK, S_IFCHR,
-		                        S_IFBLK };
+	static const mode_t types[] = { S_IFREG, S_IFDIR, S_IFIFO, S_IFSOCK, S_IFCHR, S_IFBLK };
 	struct vp_policy p;
 	vp_policy_init(&p);
 	p.has_uid = true;

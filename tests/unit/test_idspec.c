@@ -23,11 +23,19 @@
 
 #define SENTINEL32 0xA5A5A5A5u
 
+/* Failures are printed and counted, so that one run lists every wrong case;
+ * each test asserts the count is zero at its end. */
+static int failures;
+#define report(...) (print_error(__VA_ARGS__), print_error("\n"), failures++)
+#define BEGIN() (failures = 0)
+#define END() assert_int_equal(failures, 0)
+
 /* ---- vp_parse_id ---- */
 
 static void test_parse_id_valid(void **state)
 {
 	(void)state;
+	BEGIN();
 	static const struct {
 		const char *in;
 		uint32_t want;
@@ -50,15 +58,17 @@ static void test_parse_id_valid(void **state)
 		uint32_t v = SENTINEL32;
 		int r = vp_parse_id(cases[i].in, &v);
 		if (r != 0 || v != cases[i].want)
-			fail_msg("vp_parse_id(\"%s\"): got r=%d v=%u, want r=0 v=%u", cases[i].in, r,
+			report("vp_parse_id(\"%s\"): got r=%d v=%u, want r=0 v=%u", cases[i].in, r,
 			         v, cases[i].want);
 	}
 	assert_int_equal(VP_ID_MAX, 4294967294u);
+	END();
 }
 
 static void test_parse_id_junk(void **state)
 {
 	(void)state;
+	BEGIN();
 	static const char *const junk[] = {
 		"", " ", " 1", "1 ", "\t1", "1\t", "1\n", "\n", "+1", "-1", "-0", "+0", "1a", "a1",
 		"abc", "0x10", "0X10", "0b1", "1.0", "1,000", "1_000", "1e3", "1 000", "١", /* arabic-indic one */
@@ -69,15 +79,17 @@ static void test_parse_id_junk(void **state)
 		uint32_t v = SENTINEL32;
 		int r = vp_parse_id(junk[i], &v);
 		if (r != -EINVAL)
-			fail_msg("vp_parse_id(\"%s\"): got %d, want -EINVAL (%d)", junk[i], r, -EINVAL);
+			report("vp_parse_id(\"%s\"): got %d, want -EINVAL (%d)", junk[i], r, -EINVAL);
 		if (v != SENTINEL32)
-			fail_msg("vp_parse_id(\"%s\"): out-param changed on failure (%u)", junk[i], v);
+			report("vp_parse_id(\"%s\"): out-param changed on failure (%u)", junk[i], v);
 	}
+	END();
 }
 
 static void test_parse_id_range(void **state)
 {
 	(void)state;
+	BEGIN();
 	static const char *const big[] = {
 		"4294967295",            /* (uid_t)-1: chown's "no change" */
 		"4294967296",            /* 2^32 */
@@ -95,10 +107,11 @@ static void test_parse_id_range(void **state)
 		uint32_t v = SENTINEL32;
 		int r = vp_parse_id(big[i], &v);
 		if (r != -ERANGE)
-			fail_msg("vp_parse_id(\"%s\"): got %d, want -ERANGE (%d)", big[i], r, -ERANGE);
+			report("vp_parse_id(\"%s\"): got %d, want -ERANGE (%d)", big[i], r, -ERANGE);
 		if (v != SENTINEL32)
-			fail_msg("vp_parse_id(\"%s\"): out-param changed on failure (%u)", big[i], v);
+			report("vp_parse_id(\"%s\"): out-param changed on failure (%u)", big[i], v);
 	}
+	END();
 }
 
 /* Neither 64-bit wrap-around nor 32-bit truncation may sneak a small id in:
@@ -106,11 +119,13 @@ static void test_parse_id_range(void **state)
 static void test_parse_id_no_wraparound(void **state)
 {
 	(void)state;
+	BEGIN();
 	uint32_t v = SENTINEL32;
 	assert_int_equal(vp_parse_id("18446744073709551621", &v), -ERANGE);
 	assert_int_equal(vp_parse_id("4294968296", &v), -ERANGE);
 	assert_int_equal(vp_parse_id("36893488147419103232", &v), -ERANGE); /* 2^65 */
 	assert_int_equal(v, SENTINEL32);
+	END();
 }
 
 /* ---- vp_parse_user / vp_parse_group ---- */
@@ -118,6 +133,7 @@ static void test_parse_id_no_wraparound(void **state)
 static void test_parse_user_group(void **state)
 {
 	(void)state;
+	BEGIN();
 	uid_t u = (uid_t)SENTINEL32;
 	gid_t g = (gid_t)SENTINEL32;
 
@@ -151,10 +167,10 @@ static void test_parse_user_group(void **state)
 		int ru = vp_parse_user(bad[i], &u);
 		int rg = vp_parse_group(bad[i], &g);
 		if (ru != -EINVAL || u != (uid_t)SENTINEL32)
-			fail_msg("vp_parse_user(\"%s\"): r=%d u=%u, want -EINVAL untouched", bad[i], ru,
+			report("vp_parse_user(\"%s\"): r=%d u=%u, want -EINVAL untouched", bad[i], ru,
 			         (unsigned)u);
 		if (rg != -EINVAL || g != (gid_t)SENTINEL32)
-			fail_msg("vp_parse_group(\"%s\"): r=%d g=%u, want -EINVAL untouched", bad[i],
+			report("vp_parse_group(\"%s\"): r=%d g=%u, want -EINVAL untouched", bad[i],
 			         rg, (unsigned)g);
 	}
 	assert_null(getgrnam("no-such-group-xyz"));
@@ -171,6 +187,7 @@ static void test_parse_user_group(void **state)
 	assert_int_equal(vp_parse_group("99999999999999999999", &g), -ERANGE);
 	assert_int_equal(u, (uid_t)SENTINEL32);
 	assert_int_equal(g, (gid_t)SENTINEL32);
+	END();
 }
 
 /* ---- vp_parse_owner ---- */
@@ -181,15 +198,15 @@ static void check_owner_ok(const char *in, bool has_uid, uid_t uid, bool has_gid
 	memset(&o, 0xA5, sizeof o);
 	int r = vp_parse_owner(in, &o);
 	if (r != 0)
-		fail_msg("vp_parse_owner(\"%s\"): got %d, want 0", in, r);
+		report("vp_parse_owner(\"%s\"): got %d, want 0", in, r);
 	if (o.has_uid != has_uid || o.has_gid != has_gid)
-		fail_msg("vp_parse_owner(\"%s\"): has_uid=%d has_gid=%d, want %d %d", in, o.has_uid,
+		report("vp_parse_owner(\"%s\"): has_uid=%d has_gid=%d, want %d %d", in, o.has_uid,
 		         o.has_gid, has_uid, has_gid);
 	if (has_uid && o.uid != uid)
-		fail_msg("vp_parse_owner(\"%s\"): uid=%u, want %u", in, (unsigned)o.uid,
+		report("vp_parse_owner(\"%s\"): uid=%u, want %u", in, (unsigned)o.uid,
 		         (unsigned)uid);
 	if (has_gid && o.gid != gid)
-		fail_msg("vp_parse_owner(\"%s\"): gid=%u, want %u", in, (unsigned)o.gid,
+		report("vp_parse_owner(\"%s\"): gid=%u, want %u", in, (unsigned)o.gid,
 		         (unsigned)gid);
 }
 
@@ -200,14 +217,15 @@ static void check_owner_fails(const char *in, int want)
 	memcpy(&before, &o, sizeof o);
 	int r = vp_parse_owner(in, &o);
 	if (r != want)
-		fail_msg("vp_parse_owner(\"%s\"): got %d, want %d", in, r, want);
+		report("vp_parse_owner(\"%s\"): got %d, want %d", in, r, want);
 	if (memcmp(&o, &before, sizeof o) != 0)
-		fail_msg("vp_parse_owner(\"%s\"): out-param changed on failure", in);
+		report("vp_parse_owner(\"%s\"): out-param changed on failure", in);
 }
 
 static void test_parse_owner_valid(void **state)
 {
 	(void)state;
+	BEGIN();
 	check_owner_ok("1000", true, 1000, false, 0);
 	check_owner_ok("1000:1001", true, 1000, true, 1001);
 	check_owner_ok(":1001", false, 0, true, 1001);
@@ -220,11 +238,13 @@ static void test_parse_owner_valid(void **state)
 	check_owner_ok(":root", false, 0, true, 0);
 	check_owner_ok("1000:root", true, 1000, true, 0);
 	check_owner_ok("root:1001", true, 0, true, 1001);
+	END();
 }
 
 static void test_parse_owner_invalid(void **state)
 {
 	(void)state;
+	BEGIN();
 	static const char *const einval[] = {
 		"", ":", "::", "1000:", "root:", "1:2:3", "1000::1001", ":1001:", "::1001",
 		" 1000", "1000 ", "1000: 1001", "1000 :1001", "+1000", "-1", "-1:-1", "1000:-1",
@@ -242,6 +262,7 @@ static void test_parse_owner_invalid(void **state)
 	};
 	for (size_t i = 0; i < sizeof erange / sizeof erange[0]; i++)
 		check_owner_fails(erange[i], -ERANGE);
+	END();
 }
 
 /* ---- vp_parse_uid_map / vp_parse_gid_map ---- */
@@ -254,7 +275,7 @@ static void check_map_ok(map_fn fn, const char *fname, const char *in, uint32_t 
 	uint32_t f = SENTINEL32, t = SENTINEL32;
 	int r = fn(in, &f, &t);
 	if (r != 0 || f != from || t != to)
-		fail_msg("%s(\"%s\"): r=%d %u:%u, want 0 %u:%u", fname, in, r, f, t, from, to);
+		report("%s(\"%s\"): r=%d %u:%u, want 0 %u:%u", fname, in, r, f, t, from, to);
 }
 
 static void check_map_fails(map_fn fn, const char *fname, const char *in, int want)
@@ -262,14 +283,15 @@ static void check_map_fails(map_fn fn, const char *fname, const char *in, int wa
 	uint32_t f = SENTINEL32, t = SENTINEL32;
 	int r = fn(in, &f, &t);
 	if (r != want)
-		fail_msg("%s(\"%s\"): got %d, want %d", fname, in, r, want);
+		report("%s(\"%s\"): got %d, want %d", fname, in, r, want);
 	if (f != SENTINEL32 || t != SENTINEL32)
-		fail_msg("%s(\"%s\"): out-params changed on failure (%u:%u)", fname, in, f, t);
+		report("%s(\"%s\"): out-params changed on failure (%u:%u)", fname, in, f, t);
 }
 
 static void test_parse_maps(void **state)
 {
 	(void)state;
+	BEGIN();
 	static const struct {
 		map_fn fn;
 		const char *name;
@@ -302,6 +324,7 @@ static void test_parse_maps(void **state)
 		for (size_t i = 0; i < sizeof erange / sizeof erange[0]; i++)
 			check_map_fails(fn, n, erange[i], -ERANGE);
 	}
+	END();
 }
 
 int main(void)
