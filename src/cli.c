@@ -156,9 +156,9 @@ static struct poptOption main_table[] = {
 
 static const char usage_text[] =
 	"[plan|check|apply] [OPTIONS] PATH\n"
-	"  or:  volperm rollback [--journal FILE] [--force] [PATH]\n"
-	"  or:  volperm recover [--forward] PATH\n"
-	"  or:  volperm journal list|show|export [--format getfacl|json] [FILE|PATH]";
+	"  or:  volperm rollback [--journal FILE] [--force] [--journal-dir DIR] [PATH]\n"
+	"  or:  volperm recover [--forward] [--journal-dir DIR] PATH\n"
+	"  or:  volperm journal list|show|export [--format getfacl|json] [--journal-dir DIR] [FILE|PATH]";
 
 /* ---- shared steps ---- */
 
@@ -273,6 +273,9 @@ static int check_hot(int jdir, const char *jdir_path, const struct root *rt, boo
 	if (jdir < 0 || vp_jdir_list(jdir, false, rt->st.st_dev, rt->st.st_ino, &v, &n) < 0)
 		return 0;
 	for (size_t i = 0; i < n && !ex; i++) {
+		if (v[i].unreadable)
+			fprintf(stderr, "volperm: warning: journal %s/%s for %s cannot be read (corrupt?); it is ignored, see 'volperm journal show'\n",
+			        jdir_path, v[i].name, rt->path);
 		if (v[i].live && (v[i].state == VP_JSTATE_ACTIVE || v[i].state == VP_JSTATE_ROLLING_BACK)) {
 			fprintf(stderr, "volperm: another volperm is changing %s right now (journal %s/%s); try again when it has finished\n",
 			        rt->path, jdir_path, v[i].name);
@@ -384,6 +387,9 @@ static int do_rollback(int jdir, const char *jdir_path, const char *name, const 
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	st.seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 	vp_output_summary(&out, rt->path, NULL, &st, NULL, ex, rb.why);
+	if (st.conflicts && !force && !O.quiet)
+		fprintf(stderr, "volperm: to restore those entries anyway: volperm rollback --force --journal %s %s\n",
+		        jp, rt->path);
 out:
 	vp_jr_close(r);
 	vp_jw_close(w);

@@ -314,6 +314,17 @@ long vp_jrec_decode(const uint8_t *buf, size_t avail, uint32_t seed, int *type,
 
 /* ---- header codec ---- */
 
+/* The header length must equal what its own three length fields add up to;
+ * checked before anything trusts it, so a flipped length byte reads as
+ * corruption and not as a header that was never completely written. */
+static bool header_len_consistent(const uint8_t *fixed)
+{
+	uint64_t want = (uint64_t)HDR_FIXED + get32(fixed + 68) + get32(fixed + 72) +
+	                get32(fixed + 76) + 4;
+	return memcmp(fixed, VP_JOURNAL_MAGIC, 8) == 0 && want == get32(fixed + 12) &&
+	       want <= HDR_MAX;
+}
+
 int vp_jheader_encode(const struct vp_jheader *h, uint8_t **ret, size_t *ret_len)
 {
 	size_t hl = h->host ? strlen(h->host) : 0, rl = strlen(h->root), pl = h->policy_len;
@@ -365,11 +376,9 @@ int vp_jheader_decode(const uint8_t *buf, size_t avail, struct vp_jheader *ret, 
 
 	if (avail < HDR_FIXED)
 		return -ENODATA;
-	if (memcmp(buf, VP_JOURNAL_MAGIC, 8) != 0)
+	if (!header_len_consistent(buf))
 		return -EBADMSG;
 	len = get32(buf + 12);
-	if (len < HDR_FIXED + 4 || len > HDR_MAX)
-		return -EBADMSG;
 	if (avail < len)
 		return -ENODATA;
 	if (vp_crc32c(0, buf, len - 4) != get32(buf + len - 4))
@@ -541,7 +550,10 @@ static int scan(struct vp_jreader *r)
 		long n = vp_jrec_decode(p, avail, r->h.crc, &type, &d);
 		bool seq_bad = n > 0 && d.seq != r->last_seq + 1; /* UINT64_MAX + 1 == 0 */
 		if (n < 0 || seq_bad) {
-			e = n == -ENODATA ? 0 : damage_is_in_synced_data(r, off, r->last_batch);
+			/* -ENODATA (a record longer than what is left) is a torn
+			 * tail only if nothing valid follows: a damaged length
+			 * field in the middle looks just the same. */
+			e = damage_is_in_synced_data(r, off, r->last_batch);
 			if (e < 0)
 				return e;
 			if (e > 0) {
@@ -604,8 +616,12 @@ static int reader_open_fd(int fd, struct vp_jreader **ret)
 	r->fd = fd;
 	r->size = (uint64_t)st.st_size;
 	uint32_t len = get32(fixed + 12);
-	if (memcmp(fixed, VP_JOURNAL_MAGIC, 8) != 0 || len < HDR_FIXED + 4 || len > HDR_MAX) {
+	if (!header_len_consistent(fixed)) {
 		e = -EBADMSG;
+		goto fail;
+	}
+	if (len > r->size) {
+		e = -ENODATA; /* the header was never completely written */
 		goto fail;
 	}
 	const uint8_t *p;
@@ -1037,9 +1053,8 @@ int vp_jr_peek(int dirfd, const char *name, enum vp_jstate *state, bool *live)
 		goto out;
 	}
 	uint32_t len = get32(fixed + 12);
-	if (len < HDR_FIXED + 4 || len > HDR_MAX || (uint64_t)st.st_size < len) {
-		e = memcmp(fixed, VP_JOURNAL_MAGIC, 8) == 0 && (uint64_t)st.st_size < len ? -ENODATA
-		                                                                          : -EBADMSG;
+	if (!header_len_consistent(fixed) || (uint64_t)st.st_size < len) {
+		e = header_len_consistent(fixed) ? -ENODATA : -EBADMSG;
 		goto out;
 	}
 	hb = malloc(len);

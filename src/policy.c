@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "volperm/idspec.h"
 #include "volperm/policy.h"
 
 void vp_policy_init(struct vp_policy *p)
@@ -178,12 +179,19 @@ bad:
 	return NULL;
 }
 
+/* Ids in a journal go through the same strict parser as the command line:
+ * a forged "uid -1" or "map-uid 5:4294967296" must not become a valid id. */
 static int parse_u32_pair(const char *v, uint32_t *a, uint32_t *b)
 {
-	char tail;
-	unsigned x, y;
+	const char *colon = strchr(v, ':');
+	char left[16];
+	uint32_t x, y;
 
-	if (sscanf(v, "%u:%u%c", &x, &y, &tail) != 2)
+	if (!colon || (size_t)(colon - v) >= sizeof(left))
+		return -EBADMSG;
+	memcpy(left, v, (size_t)(colon - v));
+	left[colon - v] = 0;
+	if (vp_parse_id(left, &x) < 0 || vp_parse_id(colon + 1, &y) < 0)
 		return -EBADMSG;
 	*a = x;
 	*b = y;
@@ -215,9 +223,8 @@ int vp_policy_from_text(const char *text, size_t len, struct vp_policy *ret)
 		}
 #define KEY(k) (klen == sizeof(k) - 1 && memcmp(s, k, klen) == 0)
 		if (KEY("uid") || KEY("gid")) {
-			unsigned v;
-			char tail;
-			if (sscanf(val, "%u%c", &v, &tail) != 1)
+			uint32_t v;
+			if (vp_parse_id(val, &v) < 0)
 				r = -EBADMSG;
 			else if (KEY("uid"))
 				p.has_uid = true, p.uid = v;

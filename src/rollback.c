@@ -100,12 +100,13 @@ static bool is_after(const struct stat *st, const struct vp_jentry *e)
 	return (st->st_mode & ID_BITS & ~e->mode) == 0;
 }
 
+/* cur: the state found before restoring (NULL if unknown). */
 static void report(struct vp_rollback *rb, enum vp_event_type t, const struct vp_jentry *e,
                    const struct stat *cur, const char *op, int err, const char *detail)
 {
 	struct vp_event ev = {
 		.type = t, .root = rb->root, .relpath = e->path, .relpath_len = e->path_len,
-		.mode = e->mode, .uid = cur ? cur->st_uid : e->new_uid,
+		.mode = cur ? cur->st_mode : (mode_t)e->new_mode, .uid = cur ? cur->st_uid : e->new_uid,
 		.gid = cur ? cur->st_gid : e->new_gid, .new_uid = e->uid, .new_gid = e->gid,
 		.new_mode = e->mode, .changes = e->changes, .op = op, .err = err, .detail = detail,
 	};
@@ -115,7 +116,7 @@ static void report(struct vp_rollback *rb, enum vp_event_type t, const struct vp
 /* 1 restored, 0 already fine, 2 conflict, <0 error (reported). */
 static int restore_one(struct vp_rollback *rb, const struct vp_jentry *e, bool allow_xdev)
 {
-	struct stat st;
+	struct stat st, found;
 	char *path = strndup(e->path, e->path_len);
 	int fd, r = 0;
 
@@ -135,6 +136,7 @@ static int restore_one(struct vp_rollback *rb, const struct vp_jentry *e, bool a
 	}
 	if (is_before(&st, e, fd))
 		goto out;
+	found = st;
 	if (!is_after(&st, e) && !rb->force) {
 		report(rb, VP_EV_CONFLICT, e, &st, "verify", 0,
 		       "changed since volperm set it (use --force to restore anyway)");
@@ -164,13 +166,13 @@ static int restore_one(struct vp_rollback *rb, const struct vp_jentry *e, bool a
 	}
 	if (fstat(fd, &st) < 0 || !is_before(&st, e, fd)) {
 		r = -EPERM;
-		report(rb, VP_EV_ERROR, e, &st, "verify", EPERM,
+		report(rb, VP_EV_ERROR, e, &found, "verify", EPERM,
 		       (e->mode & S_ISGID) && !(st.st_mode & S_ISGID)
 		               ? "setgid could not be restored (needs CAP_FSETID)"
 		               : "the restored state does not match the journal");
 		goto out;
 	}
-	report(rb, VP_EV_RESTORE, e, &st, NULL, 0, NULL);
+	report(rb, VP_EV_RESTORE, e, &found, NULL, 0, NULL);
 	r = 1;
 out:
 	close(fd);
@@ -188,11 +190,29 @@ enum vp_exit vp_rollback_run(struct vp_rollback *rb, struct vp_jreader *r, struc
 	int n, sync_fd;
 
 	rb->why[0] = 0;
-	/* One sentence instead of an EPERM per entry. */
-	if (vp_jr_entries(r) && (!vp_cap_effective(CAP_CHOWN) || !vp_cap_effective(CAP_FOWNER))) {
+	/* One sentence instead of an EPERM per entry, before anything changes:
+	 * chown and chmod need CHOWN and FOWNER; putting back a file capability
+	 * needs SETFCAP; putting back setgid on a file of a group we are not in
+	 * needs FSETID (without it chmod drops the bit without a word). */
+	const char *missing = NULL;
+	if (vp_jr_entries(r) && !vp_cap_effective(CAP_CHOWN))
+		missing = "CAP_CHOWN";
+	else if (vp_jr_entries(r) && !vp_cap_effective(CAP_FOWNER))
+		missing = "CAP_FOWNER";
+	else if (!vp_cap_effective(CAP_SETFCAP) || !vp_cap_effective(CAP_FSETID)) {
+		vp_jr_rewind(r);
+		while (!missing && vp_jr_next(r, &e) > 0) {
+			if (e.caps_len && !vp_cap_effective(CAP_SETFCAP))
+				missing = "CAP_SETFCAP (to restore file capabilities)";
+			else if (!S_ISDIR(e.mode) && (e.mode & S_ISGID) && e.gid != getegid() &&
+			         !vp_cap_effective(CAP_FSETID))
+				missing = "CAP_FSETID (to restore setgid on files)";
+		}
+	}
+	if (missing) {
 		snprintf(rb->why, sizeof(rb->why),
-		         "rollback needs the CAP_CHOWN and CAP_FOWNER capabilities and this process lacks %s; nothing was changed",
-		         vp_cap_effective(CAP_CHOWN) ? "CAP_FOWNER" : "CAP_CHOWN");
+		         "rollback needs the %s capability and this process does not have it; nothing was changed",
+		         missing);
 		return VP_EXIT_USAGE;
 	}
 	if (vp_policy_from_text(h->policy, h->policy_len, &pol) == 0) {

@@ -8,9 +8,11 @@
 
 /* Parsing of user and group ids as users type them. Every function returns 0
  * or a negative errno and leaves its out-parameters untouched on failure:
- *   -EINVAL  junk: empty, sign, spaces, non-digits, unknown name
- *   -ERANGE  out of range: > 4294967294; (uid_t)-1 is chown's "no change" value
- *            and is never a valid target. */
+ *   -EINVAL  junk: empty, '+', spaces, non-digits, unknown name
+ *   -ERANGE  out of range: > 4294967294, or negative ("-1", "-5"): (uid_t)-1
+ *            is chown's "no change" value and is never a valid target, and a
+ *            negative number is refused as out of range, not looked up as a
+ *            name. vp_parse_id() itself takes digits only (-EINVAL for "-1"). */
 
 #define VP_ID_MAX 4294967294u
 

@@ -42,14 +42,17 @@ int vp_policy_add_gid_map(struct vp_policy *p, uint32_t from, uint32_t to);
 int vp_policy_add_exclude(struct vp_policy *p, const char *glob);
 
 /* An exclude glob without '/' matches an entry's name at any depth; one with
- * '/' matches the whole path relative to the root (FNM_PATHNAME). */
+ * '/' matches the whole path relative to the root (FNM_PATHNAME). Both use
+ * FNM_PERIOD: a leading '.' must be matched explicitly, as in the shell. */
 bool vp_policy_excluded(const struct vp_policy *p, const char *relpath, const char *name);
 
 /* Serialise as "key value\n" lines (values %XX-escaped) for the journal
  * header. *ret is malloc()ed; the caller frees it. */
 int vp_policy_to_text(const struct vp_policy *p, char **ret, size_t *ret_len);
 /* Parse what vp_policy_to_text() wrote. On success *p is initialised and
- * owned by the caller; on failure *p is untouched. -EBADMSG on bad text. */
+ * owned by the caller; on failure *p is untouched. -EBADMSG on bad text
+ * (ids are parsed as strictly as on the command line), -EPROTO on a key this
+ * version does not know (a newer volperm wrote it). */
 int vp_policy_from_text(const char *text, size_t len, struct vp_policy *p);
 
 /* Human one-line description, e.g. "owner 1001:1001, map uid 1000->1001". */

@@ -228,8 +228,12 @@ statline() { stat -c '%u:%g %f %Z.%z' -- "$1"; }
 
 # count_journals JDIR: number of journal files.
 count_journals() { find "$1" -maxdepth 1 -name '*.vpj' -type f | wc -l; }
-# newest_journal JDIR: path of the newest journal file (names sort by time).
-newest_journal() { find "$1" -maxdepth 1 -name '*.vpj' -type f | sort | tail -n 1; }
+# newest_journal JDIR: path of the newest journal file, by the creation time
+# in its name (vp-DEV-INO-CREATED.vpj, fixed-width hex).
+newest_journal() {
+	find "$1" -maxdepth 1 -name 'vp-*-*-*.vpj' -type f -printf '%f\n' |
+		sort -t- -k4,4 | tail -n 1 | sed "s|^|$1/|"
+}
 
 # json_ok FILE DESC: valid NDJSON with one summary event, last.
 json_ok() {

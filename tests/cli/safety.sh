@@ -222,6 +222,6 @@ snap "$V" "$W/h2.snap"
 snap_eq "$W/h0.snap" "$W/h2.snap" "hostile names rolled back exactly"
 vp_expect 0 "journal export --format json PATH (newest journal of that root, rolled back)" \
 	journal export --format json --journal-dir "$J" "$V"
-json_export_ok "journal export --format json PATH"
+[ "$RC" = 0 ] && json_export_ok "journal export --format json PATH"
 
 finish

@@ -159,7 +159,7 @@ static void test_parse_user_group(void **state)
 	assert_int_equal(g, 0);
 
 	/* unknown names, junk, range: failures leave the out-param alone */
-	static const char *const bad[] = { "no-such-user-xyz", "", " root", "root ", "-1", "+1",
+	static const char *const bad[] = { "no-such-user-xyz", "", " root", "root ", "+1",
 		                           "1a", "0x10", "ro ot", "1:2" };
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		u = (uid_t)SENTINEL32;
@@ -184,6 +184,10 @@ static void test_parse_user_group(void **state)
 	assert_int_equal(vp_parse_user("4294967295", &u), -ERANGE);
 	assert_int_equal(vp_parse_group("4294967295", &g), -ERANGE);
 	assert_int_equal(vp_parse_user("99999999999999999999", &u), -ERANGE);
+	/* negative numbers are out of range (chown's -1), never name lookups */
+	assert_int_equal(vp_parse_user("-1", &u), -ERANGE);
+	assert_int_equal(vp_parse_group("-1", &g), -ERANGE);
+	assert_int_equal(vp_parse_user("-5", &u), -ERANGE);
 	assert_int_equal(vp_parse_group("99999999999999999999", &g), -ERANGE);
 	assert_int_equal(u, (uid_t)SENTINEL32);
 	assert_int_equal(g, (gid_t)SENTINEL32);
@@ -247,8 +251,7 @@ static void test_parse_owner_invalid(void **state)
 	BEGIN();
 	static const char *const einval[] = {
 		"", ":", "::", "1000:", "root:", "1:2:3", "1000::1001", ":1001:", "::1001",
-		" 1000", "1000 ", "1000: 1001", "1000 :1001", "+1000", "-1", "-1:-1", "1000:-1",
-		"-1:1000", "1a", "1000:1a", "0x10", "0x10:0x10", "abc:def", "no-such-user-xyz",
+		" 1000", "1000 ", "1000: 1001", "1000 :1001", "+1000", "1a", "1000:1a", "0x10", "0x10:0x10", "abc:def", "no-such-user-xyz",
 		"no-such-user-xyz:1000", "1000:no-such-group-xyz", ":no-such-group-xyz",
 		"1000.1001", /* the obsolete chown "." separator is not accepted */
 	};
@@ -258,7 +261,7 @@ static void test_parse_owner_invalid(void **state)
 	static const char *const erange[] = {
 		"4294967295", "4294967295:1000", "1000:4294967295", ":4294967295",
 		"99999999999999999999", "1000:99999999999999999999", ":18446744073709551616",
-		"4294967296:4294967296",
+		"4294967296:4294967296", "-1", "-1:-1", "1000:-1", "-1:1000", ":-1",
 	};
 	for (size_t i = 0; i < sizeof erange / sizeof erange[0]; i++)
 		check_owner_fails(erange[i], -ERANGE);
@@ -312,14 +315,14 @@ static void test_parse_maps(void **state)
 
 		static const char *const einval[] = {
 			"", ":", "1000", "1000:", ":1001", "1:2:3", "1000::1001", " 1000:1001",
-			"1000:1001 ", "1000 :1001", "-1:1000", "1000:-1", "+1:2", "1a:2", "1:2a",
+			"1000:1001 ", "1000 :1001", "+1:2", "1a:2", "1:2a",
 			"0x10:1", "no-such-user-xyz:1", "1:no-such-user-xyz",
 		};
 		for (size_t i = 0; i < sizeof einval / sizeof einval[0]; i++)
 			check_map_fails(fn, n, einval[i], -EINVAL);
 		static const char *const erange[] = {
 			"4294967295:1", "1:4294967295", "99999999999999999999:1",
-			"1:18446744073709551616",
+			"1:18446744073709551616", "-1:1000", "1000:-1",
 		};
 		for (size_t i = 0; i < sizeof erange / sizeof erange[0]; i++)
 			check_map_fails(fn, n, erange[i], -ERANGE);
