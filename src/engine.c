@@ -34,6 +34,7 @@
 #include "volperm/caps.h"
 #include "volperm/decide.h"
 #include "volperm/engine.h"
+#include "volperm/fault.h"
 #include "volperm/jdir.h"
 #include "volperm/journal.h"
 #include "volperm/links.h"
@@ -275,6 +276,7 @@ static int flush_batch(struct ctx *c)
 		struct pending *p = &c->batch[i];
 		r = vp_fd_chown(p->fd, p->d.changes & VP_CH_UID ? p->d.uid : (uid_t)-1,
 		                p->d.changes & VP_CH_GID ? p->d.gid : (gid_t)-1);
+		vp_fault_point("chown");
 		if (r < 0) {
 			r = entry_error(c, p->relpath, p->relpath_len, p->st.st_mode, "chown", -r);
 			if (r < 0) {
@@ -490,6 +492,7 @@ enum vp_exit vp_engine_run(struct vp_run *run, struct vp_stats *st)
 	if (r == 0 && c.started) {
 		/* Commit only once every change is on stable storage. */
 		r = vp_sync_volume(c.sync_fd);
+		vp_fault_point("syncfs");
 		if (r < 0)
 			r = fail_run(&c, VP_EXIT_ROLLED_BACK, "cannot sync %s: %s", run->root,
 			             strerror(-r));

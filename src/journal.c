@@ -97,6 +97,7 @@
 #include <unistd.h>
 
 #include "volperm/crc32c.h"
+#include "volperm/fault.h"
 #include "volperm/journal.h"
 
 #define HDR_FIXED 80u
@@ -831,12 +832,15 @@ int vp_jw_create(int dirfd, const char *name, struct vp_jheader *h, size_t batch
 		goto fail_unlink;
 	}
 	e = write_full(fd, hb, hl, 0);
+	vp_fault_point("journal-header-write");
 	if (e == 0 && fsync(fd) < 0)
 		e = -errno;
+	vp_fault_point("journal-header-fsync");
 	/* The new name must be durable too, or a crash could lose the file
 	 * while the changes it describes survive. */
 	if (e == 0 && fsync(dirfd) < 0)
 		e = -errno;
+	vp_fault_point("journal-dir-fsync");
 	if (e < 0)
 		goto fail_unlink;
 	w = calloc(1, sizeof(*w));
@@ -953,8 +957,10 @@ static int append_synced(struct vp_jwriter *w, const uint8_t *buf, size_t len)
 {
 	int e = write_full(w->fd, buf, len, w->off);
 
+	vp_fault_point("journal-write");
 	if (e == 0 && fdatasync(w->fd) < 0)
 		e = -errno;
+	vp_fault_point("journal-fdatasync");
 	if (e < 0) {
 		if (ftruncate(w->fd, (off_t)w->off) == 0)
 			(void)fdatasync(w->fd);

@@ -27,6 +27,7 @@
 
 #include "volperm/caps.h"
 #include "volperm/decide.h"
+#include "volperm/fault.h"
 #include "volperm/meta.h"
 #include "volperm/pin.h"
 #include "volperm/policy.h"
@@ -145,6 +146,7 @@ static int restore_one(struct vp_rollback *rb, const struct vp_jentry *e, bool a
 	}
 	if (st.st_uid != e->uid || st.st_gid != e->gid) {
 		r = vp_fd_chown(fd, e->uid, e->gid);
+		vp_fault_point("rollback-chown");
 		if (r < 0) {
 			report(rb, VP_EV_ERROR, e, &st, "chown", -r, NULL);
 			goto out;
@@ -152,6 +154,7 @@ static int restore_one(struct vp_rollback *rb, const struct vp_jentry *e, bool a
 	}
 	if (!S_ISLNK(e->mode)) {
 		r = vp_fd_chmod(fd, e->mode & 07777);
+		vp_fault_point("rollback-chmod");
 		if (r < 0) {
 			report(rb, VP_EV_ERROR, e, &st, "chmod", -r, NULL);
 			goto out;
@@ -159,6 +162,7 @@ static int restore_one(struct vp_rollback *rb, const struct vp_jentry *e, bool a
 	}
 	if (e->caps_len) {
 		r = vp_fd_setxattr(fd, VP_XATTR_CAPS, e->caps, e->caps_len);
+		vp_fault_point("rollback-setxattr");
 		if (r < 0) {
 			report(rb, VP_EV_ERROR, e, &st, "setxattr security.capability", -r, NULL);
 			goto out;
@@ -246,6 +250,7 @@ enum vp_exit vp_rollback_run(struct vp_rollback *rb, struct vp_jreader *r, struc
 		errors++;
 	}
 	int s = vp_sync_volume(sync_fd);
+	vp_fault_point("rollback-syncfs");
 	if (sync_fd >= 0)
 		close(sync_fd);
 	if (s < 0 && !rb->why[0]) {
