@@ -29,7 +29,15 @@
 #include "volperm/rollback.h"
 
 enum {
-	OPT_OWNER = 1, OPT_MAP, OPT_MAP_GID, OPT_EXCLUDE, OPT_VERSION,
+	OPT_OWNER = 1, OPT_MAP, OPT_MAP_GID, OPT_EXCLUDE, OPT_VERSION, OPT_FSGROUP, OPT_CHMOD,
+	OPT_ROOT_MODE, OPT_GRANT, OPT_REVOKE,
+};
+
+/* Options whose values need the name databases are kept as typed and parsed
+ * after the whole command line is read (--passwd may come last). */
+struct rawopt {
+	int val;
+	char *arg;
 };
 
 struct opts {
@@ -38,6 +46,10 @@ struct opts {
 	char *journal_dir, *journal;
 	int no_journal, keep_going, list, json, quiet, recover, force, forward;
 	char *format;
+	char *fsgroup_policy, *passwd_file, *group_file;
+	int read_only, if_root_mismatch;
+	struct rawopt *raw;
+	size_t n_raw;
 	struct vp_policy policy;
 	int bad;               /* an option value was refused (already reported) */
 };
@@ -64,7 +76,7 @@ static const char *id_error(int r)
 	                    : "expected a decimal id (or a known name)";
 }
 
-static int parse_option(struct opts *o, int val, const char *arg)
+static int parse_option(struct opts *o, const struct vp_iddb *db, int val, const char *arg)
 {
 	uint32_t a, b;
 	int r;
@@ -72,7 +84,7 @@ static int parse_option(struct opts *o, int val, const char *arg)
 	switch (val) {
 	case OPT_OWNER: {
 		struct vp_owner ow;
-		r = vp_parse_owner(arg, &ow);
+		r = vp_parse_owner_db(db, arg, &ow);
 		if (r < 0) {
 			usage_error("invalid owner '%s': %s%s", arg, id_error(r),
 			            strchr(arg, ':') && arg[strlen(arg) - 1] == ':' ? "; give the group too, as UID:GID" : "");
@@ -86,7 +98,8 @@ static int parse_option(struct opts *o, int val, const char *arg)
 	}
 	case OPT_MAP:
 	case OPT_MAP_GID:
-		r = val == OPT_MAP ? vp_parse_uid_map(arg, &a, &b) : vp_parse_gid_map(arg, &a, &b);
+		r = val == OPT_MAP ? vp_parse_uid_map_db(db, arg, &a, &b)
+		                   : vp_parse_gid_map_db(db, arg, &a, &b);
 		if (r < 0) {
 			usage_error("invalid %s '%s': expected OLD:NEW; %s",
 			            val == OPT_MAP ? "--map" : "--map-gid", arg, id_error(r));
@@ -95,6 +108,39 @@ static int parse_option(struct opts *o, int val, const char *arg)
 		r = val == OPT_MAP ? vp_policy_add_uid_map(&o->policy, a, b)
 		                   : vp_policy_add_gid_map(&o->policy, a, b);
 		return r < 0 ? -1 : 0;
+	case OPT_FSGROUP: {
+		gid_t g;
+		r = vp_parse_group_db(db, arg, &g);
+		if (r < 0) {
+			usage_error("invalid --fsgroup '%s': %s", arg, id_error(r));
+			return -1;
+		}
+		o->policy.has_fsgroup = true;
+		o->policy.fsgroup = g;
+		return 0;
+	}
+	case OPT_CHMOD:
+		if (vp_policy_set_chmod(&o->policy, arg) < 0) {
+			usage_error("invalid --chmod '%s': expected a chmod mode such as u+rwX,go-w or 0750", arg);
+			return -1;
+		}
+		return 0;
+	case OPT_ROOT_MODE:
+		if (vp_parse_octal_mode(arg, &o->policy.root_mode) < 0) {
+			usage_error("invalid --root-mode '%s': expected an octal mode such as 0700", arg);
+			return -1;
+		}
+		o->policy.has_root_mode = true;
+		return 0;
+	case OPT_GRANT:
+	case OPT_REVOKE:
+		if (vp_policy_add_grants(&o->policy, db, arg, val == OPT_REVOKE) < 0) {
+			usage_error(val == OPT_GRANT
+			            ? "invalid --grant '%s': expected u:UID:PERMS or g:GID:PERMS (PERMS of rwxX), comma-separated"
+			            : "invalid --revoke '%s': expected u:UID or g:GID, comma-separated", arg);
+			return -1;
+		}
+		return 0;
 	case OPT_EXCLUDE:
 		if (!*arg) {
 			usage_error("--exclude needs a non-empty glob");
@@ -113,6 +159,16 @@ static struct poptOption target_table[] = {
 	{ "owner", 'o', POPT_ARG_STRING, NULL, OPT_OWNER, "give every entry this owner (and group)", "UID[:GID]" },
 	{ "map", 0, POPT_ARG_STRING, NULL, OPT_MAP, "change only entries owned by uid OLD, to NEW (repeatable)", "OLD:NEW" },
 	{ "map-gid", 0, POPT_ARG_STRING, NULL, OPT_MAP_GID, "change only entries of group OLD, to NEW (repeatable)", "OLD:NEW" },
+	{ "fsgroup", 0, POPT_ARG_STRING, NULL, OPT_FSGROUP, "Kubernetes fsGroup: group GID, g+rw files, g+rwxs dirs", "GID" },
+	{ "fsgroup-policy", 0, POPT_ARG_STRING, &O.fsgroup_policy, 0, "always (default) or on-root-mismatch", "POLICY" },
+	{ "read-only", 0, POPT_ARG_NONE, &O.read_only, 0, "with --fsgroup: g+r instead of g+rw", NULL },
+	{ "chmod", 0, POPT_ARG_STRING, NULL, OPT_CHMOD, "change modes as chmod MODE does (e.g. u+rwX,go-w)", "MODE" },
+	{ "root-mode", 0, POPT_ARG_STRING, NULL, OPT_ROOT_MODE, "give PATH itself exactly this mode (e.g. 0700)", "OCTAL" },
+	{ "grant", 0, POPT_ARG_STRING, NULL, OPT_GRANT, "add ACL entries, and default ACL entries on dirs (repeatable)", "u:UID:PERMS,g:GID:PERMS" },
+	{ "revoke", 0, POPT_ARG_STRING, NULL, OPT_REVOKE, "remove named ACL entries (repeatable)", "u:UID,g:GID" },
+	{ "if-root-mismatch", 0, POPT_ARG_NONE, &O.if_root_mismatch, 0, "skip the walk when PATH itself already complies (O(1))", NULL },
+	{ "passwd", 0, POPT_ARG_STRING, &O.passwd_file, 0, "resolve user names in this passwd file (e.g. the app image's)", "FILE" },
+	{ "group-file", 0, POPT_ARG_STRING, &O.group_file, 0, "resolve group names in this group file", "FILE" },
 	POPT_TABLEEND
 };
 
@@ -145,7 +201,7 @@ static struct poptOption output_table[] = {
 };
 
 static struct poptOption main_table[] = {
-	{ NULL, 0, POPT_ARG_INCLUDE_TABLE, target_table, 0, "Target (plan, check, apply):", NULL },
+	{ NULL, 0, POPT_ARG_INCLUDE_TABLE, target_table, 0, "Target (plan, check, apply; combine freely):", NULL },
 	{ NULL, 0, POPT_ARG_INCLUDE_TABLE, scope_table, 0, "Scope:", NULL },
 	{ NULL, 0, POPT_ARG_INCLUDE_TABLE, journal_table, 0, "Journal and safety:", NULL },
 	{ NULL, 0, POPT_ARG_INCLUDE_TABLE, output_table, 0, "Output:", NULL },
@@ -424,7 +480,7 @@ static int cmd_run(enum vp_cmd cmd, const char *command, const char *arg)
 	bool journaled = cmd == VP_CMD_APPLY && !O.no_journal;
 
 	if (vp_policy_is_empty(&O.policy)) {
-		usage_error("nothing to do: give --owner, --map or --map-gid");
+		usage_error("nothing to do: give --owner, --map, --map-gid, --fsgroup, --chmod, --root-mode, --grant or --revoke");
 		return VP_EXIT_USAGE;
 	}
 	if (O.no_journal && O.recover) {
@@ -828,10 +884,38 @@ int vp_cli_main(int argc, char **argv)
 		}
 		/* poptGetOptArg() hands over a malloc()ed copy, once. */
 		char *optarg_ = poptGetOptArg(ctx);
-		if (parse_option(&O, rc, optarg_ ? optarg_ : "") < 0)
+		struct rawopt *nr = realloc(O.raw, (O.n_raw + 1) * sizeof(*nr));
+		if (!nr) {
+			free(optarg_);
 			O.bad = 1;
-		free(optarg_);
+			continue;
+		}
+		O.raw = nr;
+		O.raw[O.n_raw++] = (struct rawopt){ rc, optarg_ };
 	}
+	struct vp_iddb db = { O.passwd_file, O.group_file };
+	for (size_t i = 0; i < O.n_raw; i++)
+		if (!O.bad && parse_option(&O, &db, O.raw[i].val, O.raw[i].arg ? O.raw[i].arg : "") < 0)
+			O.bad = 1;
+	if (!O.bad && O.fsgroup_policy) {
+		if (!strcmp(O.fsgroup_policy, "on-root-mismatch"))
+			O.policy.on_root_mismatch = true;
+		else if (strcmp(O.fsgroup_policy, "always")) {
+			usage_error("invalid --fsgroup-policy '%s': use always or on-root-mismatch", O.fsgroup_policy);
+			O.bad = 1;
+		}
+	}
+	if (!O.bad && (O.fsgroup_policy || O.read_only) && !O.policy.has_fsgroup) {
+		usage_error("--fsgroup-policy and --read-only go with --fsgroup");
+		O.bad = 1;
+	}
+	if (!O.bad && O.policy.has_fsgroup && O.policy.has_gid) {
+		usage_error("--fsgroup sets the group: give --owner UID without a group, or drop --fsgroup");
+		O.bad = 1;
+	}
+	O.policy.fsgroup_readonly = O.read_only;
+	if (O.if_root_mismatch)
+		O.policy.on_root_mismatch = true;
 	if (rc < -1) {
 		usage_error("%s: %s", poptBadOption(ctx, POPT_BADOPTION_NOALIAS), poptStrerror(rc));
 		ex = VP_EXIT_USAGE;
@@ -888,5 +972,8 @@ int vp_cli_main(int argc, char **argv)
 out:
 	poptFreeContext(ctx);
 	vp_policy_free(&O.policy);
+	for (size_t i = 0; i < O.n_raw; i++)
+		free(O.raw[i].arg);
+	free(O.raw);
 	return ex;
 }

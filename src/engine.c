@@ -44,6 +44,7 @@
 
 struct pending {
 	int fd;
+	const char *failed_op;   /* for the error report */
 	struct stat st;          /* pinned fstat: the before-image */
 	struct vp_decision d;
 	char *relpath;
@@ -91,6 +92,8 @@ static void count_change(struct vp_stats *st, unsigned ch)
 	st->drop_suid += !!(ch & VP_CH_DROP_SUID);
 	st->drop_sgid += !!(ch & VP_CH_DROP_SGID);
 	st->drop_caps += !!(ch & VP_CH_DROP_CAPS);
+	st->ch_mode += !!(ch & VP_CH_MODE);
+	st->ch_acl += !!(ch & (VP_CH_ACL | VP_CH_DEFAULT_ACL));
 }
 
 static void report_change(struct ctx *c, const char *relpath, size_t len, const struct stat *st,
@@ -225,9 +228,16 @@ static int preflight(struct ctx *c)
 	struct statvfs sv;
 	int r;
 
-	if (!vp_cap_effective(CAP_CHOWN))
+	const struct vp_policy *p = c->run->policy;
+	bool owners = p->has_uid || p->has_gid || p->n_uid_maps || p->n_gid_maps || p->has_fsgroup;
+	bool modes = p->has_fsgroup || p->chmod_text || p->has_root_mode || vp_policy_needs_acls(p);
+
+	if (owners && !vp_cap_effective(CAP_CHOWN))
 		return fail_run(c, VP_EXIT_USAGE,
 		                "volperm needs the CAP_CHOWN capability to change owners and this process does not have it (run it as root, or give the container --cap-add CHOWN); nothing was changed");
+	if (modes && !vp_cap_effective(CAP_FOWNER))
+		return fail_run(c, VP_EXIT_USAGE,
+		                "volperm needs the CAP_FOWNER capability to change modes and ACLs of files it does not own, and this process does not have it (add --cap-add FOWNER); nothing was changed");
 	if (c->run->jdir_fd >= 0 && !vp_cap_effective(CAP_FOWNER))
 		return fail_run(c, VP_EXIT_USAGE,
 		                "volperm needs the CAP_FOWNER capability to restore modes on rollback and this process does not have it (add --cap-add FOWNER, or use --no-journal and give up rollback); nothing was changed");
@@ -259,6 +269,47 @@ static void close_batch(struct ctx *c, size_t from)
 	c->n = 0;
 }
 
+/* Make one entry's change through its pinned fd, in the order the decision
+ * assumed: chown (the kernel clears setuid/setgid and capabilities), then
+ * the ACLs (setting an access ACL also sets the group class of the mode),
+ * then the exact mode. */
+static int change_one(struct pending *p)
+{
+	const struct vp_decision *d = &p->d;
+	int r = 0;
+
+	if (d->changes & (VP_CH_UID | VP_CH_GID)) {
+		p->failed_op = "chown";
+		r = vp_fd_chown(p->fd, d->changes & VP_CH_UID ? d->uid : (uid_t)-1,
+		                d->changes & VP_CH_GID ? d->gid : (gid_t)-1);
+		vp_fault_point("chown");
+		if (r < 0)
+			return r;
+	}
+	if (d->changes & VP_CH_ACL) {
+		p->failed_op = "setxattr " VP_XATTR_ACL_ACCESS;
+		r = vp_fd_setxattr(p->fd, VP_XATTR_ACL_ACCESS, d->acl_access_len ? d->acl_access : NULL,
+		                   d->acl_access_len);
+		vp_fault_point("setxattr");
+		if (r < 0)
+			return r;
+	}
+	if (d->changes & VP_CH_DEFAULT_ACL) {
+		p->failed_op = "setxattr " VP_XATTR_ACL_DEFAULT;
+		r = vp_fd_setxattr(p->fd, VP_XATTR_ACL_DEFAULT,
+		                   d->acl_default_len ? d->acl_default : NULL, d->acl_default_len);
+		vp_fault_point("setxattr");
+		if (r < 0)
+			return r;
+	}
+	if (d->changes & (VP_CH_MODE | VP_CH_ACL)) {
+		p->failed_op = "chmod";
+		r = vp_fd_chmod(p->fd, d->mode & 07777);
+		vp_fault_point("chmod");
+	}
+	return r;
+}
+
 static int flush_batch(struct ctx *c)
 {
 	int r;
@@ -274,11 +325,9 @@ static int flush_batch(struct ctx *c)
 	/* Only now, with their before-images durable, do these entries change. */
 	for (size_t i = 0; i < c->n; i++) {
 		struct pending *p = &c->batch[i];
-		r = vp_fd_chown(p->fd, p->d.changes & VP_CH_UID ? p->d.uid : (uid_t)-1,
-		                p->d.changes & VP_CH_GID ? p->d.gid : (gid_t)-1);
-		vp_fault_point("chown");
+		r = change_one(p);
 		if (r < 0) {
-			r = entry_error(c, p->relpath, p->relpath_len, p->st.st_mode, "chown", -r);
+			r = entry_error(c, p->relpath, p->relpath_len, p->st.st_mode, p->failed_op, -r);
 			if (r < 0) {
 				close_batch(c, i);
 				return r;
@@ -325,18 +374,28 @@ static int apply_change(struct ctx *c, const struct vp_walk_entry *e)
 		return entry_error(c, e->relpath, e->relpath_len, e->st->st_mode, "open", -r);
 	}
 	p.fd = r;
-	vp_decide(run->policy, &p.st, &p.d);
-	if (!p.d.changes) {
-		c->st->unchanged++;
-		close(p.fd);
-		return 0;
-	}
 	r = vp_xattrs_read(p.fd, p.st.st_mode, &x);
 	if (r < 0) {
 		close(p.fd);
 		return entry_error(c, e->relpath, e->relpath_len, e->st->st_mode, "getxattr", -r);
 	}
-	if (x.caps)
+	/* Decide again on what is pinned: that is what gets journaled. */
+	struct vp_decide_in in = {
+		.st = &p.st, .is_root = e->relpath_len == 1 && e->relpath[0] == '.',
+		.acl_access = x.acl_access, .acl_access_len = x.acl_access_len,
+		.acl_default = x.acl_default, .acl_default_len = x.acl_default_len,
+	};
+	r = vp_decide_ex(run->policy, &in, &p.d);
+	if (r < 0 || !p.d.changes) {
+		vp_xattrs_free(&x);
+		close(p.fd);
+		if (r < 0)
+			return entry_error(c, e->relpath, e->relpath_len, e->st->st_mode,
+			                   "parse ACL", -r);
+		c->st->unchanged++;
+		return 0;
+	}
+	if (x.caps && (p.d.changes & (VP_CH_UID | VP_CH_GID)))
 		p.d.changes |= VP_CH_DROP_CAPS;
 	if (c->jw) {
 		struct vp_jentry je = {
@@ -348,6 +407,11 @@ static int apply_change(struct ctx *c, const struct vp_walk_entry *e)
 			.acl_access = x.acl_access, .acl_access_len = (uint32_t)x.acl_access_len,
 			.acl_default = x.acl_default, .acl_default_len = (uint32_t)x.acl_default_len,
 			.caps = x.caps, .caps_len = (uint32_t)x.caps_len,
+			.new_acl_access = p.d.acl_access,
+			.new_acl_access_len = p.d.changes & VP_CH_ACL ? (uint32_t)p.d.acl_access_len : 0,
+			.new_acl_default = p.d.acl_default,
+			.new_acl_default_len =
+				p.d.changes & VP_CH_DEFAULT_ACL ? (uint32_t)p.d.acl_default_len : 0,
 		};
 		r = vp_jw_add(c->jw, &je);
 	}
@@ -368,7 +432,7 @@ static int apply_change(struct ctx *c, const struct vp_walk_entry *e)
 static void plan_change(struct ctx *c, const struct vp_walk_entry *e, struct vp_decision *d)
 {
 	/* The dry run reads (never writes) the one xattr that chown drops. */
-	if (S_ISREG(e->st->st_mode) &&
+	if (S_ISREG(e->st->st_mode) && (d->changes & (VP_CH_UID | VP_CH_GID)) &&
 	    lgetxattr(e->accpath, VP_XATTR_CAPS, NULL, 0) > 0)
 		d->changes |= VP_CH_DROP_CAPS;
 	count_change(c->st, d->changes);
@@ -392,7 +456,29 @@ static int on_entry(const struct vp_walk_entry *e, void *userdata)
 		break;
 	}
 	count_type(c->st, e->st->st_mode);
-	vp_decide(p, e->st, &d);
+	struct vp_decide_in in = {
+		.st = e->st, .is_root = e->relpath_len == 1 && e->relpath[0] == '.',
+	};
+	uint8_t acc[VP_ACL_XATTR_MAX], def[VP_ACL_XATTR_MAX];
+	if (vp_policy_needs_acls(p) && (S_ISREG(e->st->st_mode) || S_ISDIR(e->st->st_mode))) {
+		/* Reading only; apply reads again through the pinned fd. */
+		ssize_t n = lgetxattr(e->accpath, VP_XATTR_ACL_ACCESS, acc, sizeof(acc));
+		if (n < 0 && errno != ENODATA && errno != ENOTSUP)
+			return entry_error(c, e->relpath, e->relpath_len, e->st->st_mode,
+			                   "getxattr", errno);
+		in.acl_access = acc;
+		in.acl_access_len = n > 0 ? (size_t)n : 0;
+		if (S_ISDIR(e->st->st_mode)) {
+			n = lgetxattr(e->accpath, VP_XATTR_ACL_DEFAULT, def, sizeof(def));
+			if (n < 0 && errno != ENODATA && errno != ENOTSUP)
+				return entry_error(c, e->relpath, e->relpath_len, e->st->st_mode,
+				                   "getxattr", errno);
+			in.acl_default = def;
+			in.acl_default_len = n > 0 ? (size_t)n : 0;
+		}
+	}
+	if (vp_decide_ex(p, &in, &d) < 0)
+		return entry_error(c, e->relpath, e->relpath_len, e->st->st_mode, "parse ACL", EBADMSG);
 	if (!d.changes) {
 		c->st->unchanged++;
 		return 0;
@@ -484,6 +570,13 @@ enum vp_exit vp_engine_run(struct vp_run *run, struct vp_stats *st)
 		snprintf(run->why, sizeof(run->why), "out of memory");
 		return VP_EXIT_USAGE;
 	}
+	if (run->policy->on_root_mismatch && vp_root_complies(run->policy, &run->root_st)) {
+		/* kubelet's OnRootMismatch: an O(1) answer, trusting that a root
+		 * which complies was made so by a complete earlier run (the root
+		 * is always changed last). */
+		st->root_complies = true;
+		goto done;
+	}
 	r = vp_walk(run->root, &run->root_st, run->policy, on_entry, &c);
 	if (r == 0)
 		vp_links_each_incomplete(c.links, on_incomplete_link, &c);
@@ -509,6 +602,7 @@ enum vp_exit vp_engine_run(struct vp_run *run, struct vp_stats *st)
 		     : st->changes || c.safety_skip ? VP_EXIT_CHANGES : VP_EXIT_OK;
 	else if (st->errors || c.safety_skip)
 		ex = VP_EXIT_PARTIAL;
+done:
 	if (c.jw != run->resume)
 		vp_jw_close(c.jw);
 	if (c.sync_fd >= 0)

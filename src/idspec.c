@@ -5,10 +5,43 @@
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "volperm/idspec.h"
+
+static int lookup_file(const char *file, bool group, const char *name, uint32_t *ret)
+{
+	FILE *f = fopen(file, "re");
+	int r = -EINVAL;
+
+	if (!f)
+		return -errno;
+	for (;;) {
+		if (group) {
+			struct group *g = fgetgrent(f);
+			if (!g)
+				break;
+			if (strcmp(g->gr_name, name) == 0) {
+				*ret = g->gr_gid;
+				r = 0;
+				break;
+			}
+		} else {
+			struct passwd *pw = fgetpwent(f);
+			if (!pw)
+				break;
+			if (strcmp(pw->pw_name, name) == 0) {
+				*ret = pw->pw_uid;
+				r = 0;
+				break;
+			}
+		}
+	}
+	fclose(f);
+	return r;
+}
 
 int vp_parse_id(const char *s, uint32_t *ret)
 {
@@ -48,7 +81,7 @@ static int parse_numeric_or_refuse(const char *s, uint32_t *ret)
 	return vp_parse_id(s, ret);
 }
 
-int vp_parse_user(const char *s, uid_t *ret)
+int vp_parse_user_db(const struct vp_iddb *db, const char *s, uid_t *ret)
 {
 	uint32_t v;
 	int r;
@@ -61,6 +94,13 @@ int vp_parse_user(const char *s, uid_t *ret)
 			return r;
 		*ret = v;
 		return 0;
+	}
+	if (db && db->passwd_file) {
+		uint32_t id;
+		r = lookup_file(db->passwd_file, false, s, &id);
+		if (r == 0)
+			*ret = id;
+		return r;
 	}
 	errno = 0;
 	struct passwd *pw = getpwnam(s);
@@ -70,7 +110,7 @@ int vp_parse_user(const char *s, uid_t *ret)
 	return 0;
 }
 
-int vp_parse_group(const char *s, gid_t *ret)
+int vp_parse_group_db(const struct vp_iddb *db, const char *s, gid_t *ret)
 {
 	uint32_t v;
 	int r;
@@ -84,6 +124,13 @@ int vp_parse_group(const char *s, gid_t *ret)
 		*ret = v;
 		return 0;
 	}
+	if (db && db->group_file) {
+		uint32_t id;
+		r = lookup_file(db->group_file, true, s, &id);
+		if (r == 0)
+			*ret = id;
+		return r;
+	}
 	struct group *gr = getgrnam(s);
 	if (!gr)
 		return -EINVAL;
@@ -91,7 +138,22 @@ int vp_parse_group(const char *s, gid_t *ret)
 	return 0;
 }
 
+int vp_parse_user(const char *s, uid_t *ret)
+{
+	return vp_parse_user_db(NULL, s, ret);
+}
+
+int vp_parse_group(const char *s, gid_t *ret)
+{
+	return vp_parse_group_db(NULL, s, ret);
+}
+
 int vp_parse_owner(const char *s, struct vp_owner *ret)
+{
+	return vp_parse_owner_db(NULL, s, ret);
+}
+
+int vp_parse_owner_db(const struct vp_iddb *db, const char *s, struct vp_owner *ret)
 {
 	struct vp_owner o = { 0 };
 	const char *colon;
@@ -101,7 +163,7 @@ int vp_parse_owner(const char *s, struct vp_owner *ret)
 		return -EINVAL;
 	colon = strchr(s, ':');
 	if (!colon) {
-		r = vp_parse_user(s, &o.uid);
+		r = vp_parse_user_db(db, s, &o.uid);
 		if (r < 0)
 			return r;
 		o.has_uid = true;
@@ -114,13 +176,13 @@ int vp_parse_owner(const char *s, struct vp_owner *ret)
 		char *user = strndup(s, (size_t)(colon - s));
 		if (!user)
 			return -ENOMEM;
-		r = vp_parse_user(user, &o.uid);
+		r = vp_parse_user_db(db, user, &o.uid);
 		free(user);
 		if (r < 0)
 			return r;
 		o.has_uid = true;
 	}
-	r = vp_parse_group(colon + 1, &o.gid);
+	r = vp_parse_group_db(db, colon + 1, &o.gid);
 	if (r < 0)
 		return r;
 	o.has_gid = true;
@@ -128,7 +190,8 @@ int vp_parse_owner(const char *s, struct vp_owner *ret)
 	return 0;
 }
 
-static int parse_pair(const char *s, bool group, uint32_t *from, uint32_t *to)
+static int parse_pair(const struct vp_iddb *db, const char *s, bool group, uint32_t *from,
+                      uint32_t *to)
 {
 	const char *colon;
 	char *left;
@@ -142,16 +205,16 @@ static int parse_pair(const char *s, bool group, uint32_t *from, uint32_t *to)
 		return -ENOMEM;
 	if (group) {
 		gid_t ga = 0, gb = 0;
-		r = vp_parse_group(left, &ga);
+		r = vp_parse_group_db(db, left, &ga);
 		if (r >= 0)
-			r = vp_parse_group(colon + 1, &gb);
+			r = vp_parse_group_db(db, colon + 1, &gb);
 		a = ga;
 		b = gb;
 	} else {
 		uid_t ua = 0, ub = 0;
-		r = vp_parse_user(left, &ua);
+		r = vp_parse_user_db(db, left, &ua);
 		if (r >= 0)
-			r = vp_parse_user(colon + 1, &ub);
+			r = vp_parse_user_db(db, colon + 1, &ub);
 		a = ua;
 		b = ub;
 	}
@@ -165,10 +228,20 @@ static int parse_pair(const char *s, bool group, uint32_t *from, uint32_t *to)
 
 int vp_parse_uid_map(const char *s, uint32_t *from, uint32_t *to)
 {
-	return parse_pair(s, false, from, to);
+	return parse_pair(NULL, s, false, from, to);
 }
 
 int vp_parse_gid_map(const char *s, uint32_t *from, uint32_t *to)
 {
-	return parse_pair(s, true, from, to);
+	return parse_pair(NULL, s, true, from, to);
+}
+
+int vp_parse_uid_map_db(const struct vp_iddb *db, const char *s, uint32_t *from, uint32_t *to)
+{
+	return parse_pair(db, s, false, from, to);
+}
+
+int vp_parse_gid_map_db(const struct vp_iddb *db, const char *s, uint32_t *from, uint32_t *to)
+{
+	return parse_pair(db, s, true, from, to);
 }

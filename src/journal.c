@@ -66,15 +66,18 @@
  *    L-8  4  CRC-32C of bytes [0, L-8), seeded with the header CRC
  *    L-4  4  L again, so the file can be read backwards for rollback
  *
- * ENTRY payload, 60 bytes + variable:
+ * ENTRY payload, 68 bytes + variable:
  *      0  8  st_dev          8  8  st_ino
  *     16  4  uid before     20  4  gid before     24  4  mode before (with type)
  *     28  4  uid after      32  4  gid after      36  4  mode after (predicted)
  *     40  4  changes (VP_CH_* bits)
  *     44  4  path length    48  4  access ACL length
  *     52  4  default ACL length                   56  4  capability length
- *     60  .  path (relative to the root, "." for the root; no NUL, not
- *            absolute, no ".." component), then the raw xattr values
+ *     60  4  new access ACL length                64  4  new default ACL length
+ *     68  .  path (relative to the root, "." for the root; no NUL, not
+ *            absolute, no ".." component), then the raw xattr values: access
+ *            ACL, default ACL, capability (the before-image), then the new
+ *            access and default ACL that volperm writes (the after-image)
  *
  * TORN TAIL VS CORRUPTION. The writer never writes batch k+1 before batch k
  * is synced, and a mark is written alone after the batch before it is synced.
@@ -102,7 +105,7 @@
 
 #define HDR_FIXED 80u
 #define HDR_MAX (16u << 20)
-#define ENTRY_FIXED 60u
+#define ENTRY_FIXED 68u
 #define WINDOW (1u << 20)
 
 /* ---- little-endian helpers ---- */
@@ -155,7 +158,7 @@ void vp_jheader_free(struct vp_jheader *h)
 size_t vp_jrec_entry_size(const struct vp_jentry *e)
 {
 	return VP_REC_FRAME + ENTRY_FIXED + e->path_len + e->acl_access_len +
-	       e->acl_default_len + e->caps_len;
+	       e->acl_default_len + e->caps_len + e->new_acl_access_len + e->new_acl_default_len;
 }
 
 static void frame(uint8_t *buf, size_t len, int type, uint64_t seq, uint32_t batch)
@@ -193,6 +196,8 @@ size_t vp_jrec_encode_entry(uint8_t *buf, const struct vp_jentry *e, uint32_t se
 	put32(p + 48, e->acl_access_len);
 	put32(p + 52, e->acl_default_len);
 	put32(p + 56, e->caps_len);
+	put32(p + 60, e->new_acl_access_len);
+	put32(p + 64, e->new_acl_default_len);
 	p += ENTRY_FIXED;
 	memcpy(p, e->path, e->path_len);
 	p += e->path_len;
@@ -204,6 +209,12 @@ size_t vp_jrec_encode_entry(uint8_t *buf, const struct vp_jentry *e, uint32_t se
 	p += e->acl_default_len;
 	if (e->caps_len)
 		memcpy(p, e->caps, e->caps_len);
+	p += e->caps_len;
+	if (e->new_acl_access_len)
+		memcpy(p, e->new_acl_access, e->new_acl_access_len);
+	p += e->new_acl_access_len;
+	if (e->new_acl_default_len)
+		memcpy(p, e->new_acl_default, e->new_acl_default_len);
 	seal(buf, len, seed);
 	return len;
 }
@@ -294,8 +305,11 @@ long vp_jrec_decode(const uint8_t *buf, size_t avail, uint32_t seed, int *type,
 		.acl_access_len = get32(p + 48),
 		.acl_default_len = get32(p + 52),
 		.caps_len = get32(p + 56),
+		.new_acl_access_len = get32(p + 60),
+		.new_acl_default_len = get32(p + 64),
 	};
-	uint64_t var = (uint64_t)d.path_len + d.acl_access_len + d.acl_default_len + d.caps_len;
+	uint64_t var = (uint64_t)d.path_len + d.acl_access_len + d.acl_default_len + d.caps_len +
+	               d.new_acl_access_len + d.new_acl_default_len;
 	if (VP_REC_FRAME + ENTRY_FIXED + var != len)
 		return -EBADMSG;
 	p += ENTRY_FIXED;
@@ -306,6 +320,10 @@ long vp_jrec_decode(const uint8_t *buf, size_t avail, uint32_t seed, int *type,
 	d.acl_default = d.acl_default_len ? p : NULL;
 	p += d.acl_default_len;
 	d.caps = d.caps_len ? p : NULL;
+	p += d.caps_len;
+	d.new_acl_access = d.new_acl_access_len ? p : NULL;
+	p += d.new_acl_access_len;
+	d.new_acl_default = d.new_acl_default_len ? p : NULL;
 	if (!path_ok(d.path, d.path_len))
 		return -EBADMSG;
 	if (e)

@@ -84,9 +84,14 @@ static void json_event(const struct vp_output *o, const struct vp_event *ev)
 	switch (ev->type) {
 	case VP_EV_CHANGE:
 	case VP_EV_RESTORE:
-		fprintf(f, ",\"uid\":%u,\"gid\":%u,\"mode\":\"%04o\",\"new_uid\":%u,\"new_gid\":%u,\"new_mode\":\"%04o\",\"drops\":[",
+		fprintf(f, ",\"uid\":%u,\"gid\":%u,\"mode\":\"%04o\",\"new_uid\":%u,\"new_gid\":%u,\"new_mode\":\"%04o\"",
 		        (unsigned)ev->uid, (unsigned)ev->gid, (unsigned)(ev->mode & 07777),
 		        (unsigned)ev->new_uid, (unsigned)ev->new_gid, (unsigned)(ev->new_mode & 07777));
+		if (ev->type == VP_EV_CHANGE) {
+			fprintf(f, ",\"acl\":%s,\"default_acl\":%s", ev->changes & VP_CH_ACL ? "true" : "false",
+			        ev->changes & VP_CH_DEFAULT_ACL ? "true" : "false");
+		}
+		fputs(",\"drops\":[", f);
 		if (ev->type == VP_EV_CHANGE) {
 			const char *sep = "";
 			if (ev->changes & VP_CH_DROP_SUID)
@@ -119,10 +124,14 @@ static void json_event(const struct vp_output *o, const struct vp_event *ev)
 
 static void human_ids(FILE *f, const struct vp_event *ev)
 {
-	fprintf(f, "%u:%u->%u:%u", (unsigned)ev->uid, (unsigned)ev->gid, (unsigned)ev->new_uid,
-	        (unsigned)ev->new_gid);
+	const char *sep = "";
+	if (ev->uid != ev->new_uid || ev->gid != ev->new_gid) {
+		fprintf(f, "%u:%u->%u:%u", (unsigned)ev->uid, (unsigned)ev->gid,
+		        (unsigned)ev->new_uid, (unsigned)ev->new_gid);
+		sep = " ";
+	}
 	if (!S_ISLNK(ev->mode) && (ev->mode & 07777) != (ev->new_mode & 07777))
-		fprintf(f, " mode %04o->%04o", (unsigned)(ev->mode & 07777),
+		fprintf(f, "%smode %04o->%04o", sep, (unsigned)(ev->mode & 07777),
 		        (unsigned)(ev->new_mode & 07777));
 }
 
@@ -140,8 +149,15 @@ void vp_output_event(void *userdata, const struct vp_event *ev)
 	case VP_EV_RESTORE:
 		if (!o->list || o->json)
 			return;
-		fputs(ev->type == VP_EV_CHANGE ? "chown " : "restore ", o->out);
+		if (ev->type == VP_EV_RESTORE)
+			fputs("restore ", o->out);
+		else
+			fputs(ev->changes & (VP_CH_UID | VP_CH_GID) ? "chown " : "change ", o->out);
 		human_ids(o->out, ev);
+		if (ev->changes & VP_CH_ACL)
+			fputs(" acl", o->out);
+		if (ev->changes & VP_CH_DEFAULT_ACL)
+			fputs(" default-acl", o->out);
 		if (ev->changes & VP_CH_DROP_CAPS && ev->type == VP_EV_CHANGE)
 			fputs(" caps-dropped", o->out);
 		fputc(' ', o->out);
@@ -208,15 +224,16 @@ static void json_summary(const struct vp_output *o, const struct vp_stats *st, c
 	FILE *f = o->out;
 
 	fprintf(f, "{\"event\":\"summary\",\"command\":\"%s\",\"scanned\":%llu,\"dirs\":%llu,\"files\":%llu,\"symlinks\":%llu,\"other\":%llu,"
-	           "\"changes\":%llu,\"owner\":%llu,\"group\":%llu,\"setuid_cleared\":%llu,\"setgid_cleared\":%llu,\"caps_dropped\":%llu,"
+	           "\"changes\":%llu,\"owner\":%llu,\"group\":%llu,\"setuid_cleared\":%llu,\"setgid_cleared\":%llu,\"caps_dropped\":%llu,\"mode\":%llu,\"acl\":%llu,\"root_complies\":%s,"
 	           "\"unchanged\":%llu,\"skipped\":%llu,\"skip_reasons\":{",
 	        o->command, (unsigned long long)st->scanned, (unsigned long long)st->dirs,
 	        (unsigned long long)st->files, (unsigned long long)st->symlinks,
 	        (unsigned long long)st->other, (unsigned long long)st->changes,
 	        (unsigned long long)st->ch_uid, (unsigned long long)st->ch_gid,
 	        (unsigned long long)st->drop_suid, (unsigned long long)st->drop_sgid,
-	        (unsigned long long)st->drop_caps, (unsigned long long)st->unchanged,
-	        (unsigned long long)st->skipped);
+	        (unsigned long long)st->drop_caps, (unsigned long long)st->ch_mode,
+	        (unsigned long long)st->ch_acl, st->root_complies ? "true" : "false",
+	        (unsigned long long)st->unchanged, (unsigned long long)st->skipped);
 	const char *sep = "";
 	for (int i = VP_SKIP_EXCLUDED; i < VP_SKIP__MAX; i++) {
 		fprintf(f, "%s\"%s\":%llu", sep, vp_skip_name((enum vp_skip)i),
@@ -263,15 +280,21 @@ void vp_output_summary(const struct vp_output *o, const char *root, const char *
 		fprintf(f, "already:   %llu (already as before)\n", (unsigned long long)st->already);
 		fprintf(f, "conflicts: %llu (changed since; left alone)\n", (unsigned long long)st->conflicts);
 		fprintf(f, "errors:    %llu\n", (unsigned long long)st->errors);
+	} else if (st->root_complies) {
+		fputs("root:      already complies; walk skipped (on-root-mismatch)\n", f);
 	} else {
 		fprintf(f, "scanned:   %llu entries (%llu dirs, %llu files, %llu symlinks, %llu other)\n",
 		        (unsigned long long)st->scanned, (unsigned long long)st->dirs,
 		        (unsigned long long)st->files, (unsigned long long)st->symlinks,
 		        (unsigned long long)st->other);
-		fprintf(f, "changes:   %llu entries (owner %llu, group %llu, setuid cleared %llu, setgid cleared %llu, capabilities dropped %llu)\n",
+		fprintf(f, "changes:   %llu entries (owner %llu, group %llu, setuid cleared %llu, setgid cleared %llu, capabilities dropped %llu",
 		        (unsigned long long)st->changes, (unsigned long long)st->ch_uid,
 		        (unsigned long long)st->ch_gid, (unsigned long long)st->drop_suid,
 		        (unsigned long long)st->drop_sgid, (unsigned long long)st->drop_caps);
+		if (st->ch_mode || st->ch_acl)
+			fprintf(f, ", mode %llu, acl %llu", (unsigned long long)st->ch_mode,
+			        (unsigned long long)st->ch_acl);
+		fputs(")\n", f);
 		fprintf(f, "unchanged: %llu\n", (unsigned long long)st->unchanged);
 		fprintf(f, "skipped:   %llu", (unsigned long long)st->skipped);
 		const char *sep = " (";

@@ -25,12 +25,63 @@ void vp_policy_free(struct vp_policy *p)
 	for (size_t i = 0; i < p->n_excludes; i++)
 		free(p->excludes[i]);
 	free(p->excludes);
+	free(p->chmod_text);
+	free(p->grants);
+	free(p->revokes);
 	vp_policy_init(p);
 }
 
 bool vp_policy_is_empty(const struct vp_policy *p)
 {
-	return !p->has_uid && !p->has_gid && p->n_uid_maps == 0 && p->n_gid_maps == 0;
+	return !p->has_uid && !p->has_gid && p->n_uid_maps == 0 && p->n_gid_maps == 0 &&
+	       !p->has_fsgroup && !p->chmod_text && !p->has_root_mode && !p->n_grants &&
+	       !p->n_revokes;
+}
+
+bool vp_policy_needs_acls(const struct vp_policy *p)
+{
+	return p->n_grants || p->n_revokes;
+}
+
+int vp_policy_set_chmod(struct vp_policy *p, const char *text)
+{
+	struct vp_modeprog prog;
+	char *copy;
+
+	if (vp_parse_chmod(text, &prog) < 0)
+		return -EINVAL;
+	copy = strdup(text);
+	if (!copy)
+		return -ENOMEM;
+	free(p->chmod_text);
+	p->chmod_text = copy;
+	p->chmod = prog;
+	return 0;
+}
+
+int vp_policy_add_grants(struct vp_policy *p, const struct vp_iddb *db, const char *text,
+                         bool revoke)
+{
+	return revoke ? vp_parse_grants(db, text, true, &p->revokes, &p->n_revokes)
+	              : vp_parse_grants(db, text, false, &p->grants, &p->n_grants);
+}
+
+static void put_grant(FILE *f, const struct vp_grant *g, bool revoke)
+{
+	fprintf(f, "%c:%u", g->tag == VP_ACL_USER ? 'u' : 'g', g->id);
+	if (revoke)
+		return;
+	fputc(':', f);
+	if (g->perm & 4)
+		fputc('r', f);
+	if (g->perm & 2)
+		fputc('w', f);
+	if (g->perm & 1)
+		fputc('x', f);
+	if (g->cond_x)
+		fputc('X', f);
+	if (!g->perm && !g->cond_x)
+		fputc('-', f);
 }
 
 static int add_map(struct vp_idmap **v, size_t *n, uint32_t from, uint32_t to)
@@ -121,6 +172,29 @@ int vp_policy_to_text(const struct vp_policy *p, char **ret, size_t *ret_len)
 	for (size_t i = 0; i < p->n_excludes && r == 0; i++) {
 		fputs("exclude ", f);
 		r = put_escaped(f, p->excludes[i]);
+		fputc('\n', f);
+	}
+	if (p->has_fsgroup)
+		fprintf(f, "fsgroup %u\n", (unsigned)p->fsgroup);
+	if (p->fsgroup_readonly)
+		fputs("fsgroup-read-only 1\n", f);
+	if (p->on_root_mismatch)
+		fputs("on-root-mismatch 1\n", f);
+	if (p->chmod_text && r == 0) {
+		fputs("chmod ", f);
+		r = put_escaped(f, p->chmod_text);
+		fputc('\n', f);
+	}
+	if (p->has_root_mode)
+		fprintf(f, "root-mode %04o\n", (unsigned)p->root_mode);
+	for (size_t i = 0; i < p->n_grants; i++) {
+		fputs("grant ", f);
+		put_grant(f, &p->grants[i], false);
+		fputc('\n', f);
+	}
+	for (size_t i = 0; i < p->n_revokes; i++) {
+		fputs("revoke ", f);
+		put_grant(f, &p->revokes[i], true);
 		fputc('\n', f);
 	}
 	if (p->cross_mounts)
@@ -238,6 +312,31 @@ int vp_policy_from_text(const char *text, size_t len, struct vp_policy *ret)
 				                   : vp_policy_add_gid_map(&p, a, b);
 		} else if (KEY("exclude")) {
 			r = vp_policy_add_exclude(&p, val);
+		} else if (KEY("fsgroup")) {
+			uint32_t v;
+			if (vp_parse_id(val, &v) < 0)
+				r = -EBADMSG;
+			else
+				p.has_fsgroup = true, p.fsgroup = v;
+		} else if (KEY("fsgroup-read-only")) {
+			p.fsgroup_readonly = true;
+		} else if (KEY("on-root-mismatch")) {
+			p.on_root_mismatch = true;
+		} else if (KEY("chmod")) {
+			r = vp_policy_set_chmod(&p, val) < 0 ? -EBADMSG : 0;
+		} else if (KEY("root-mode")) {
+			mode_t m;
+			if (vp_parse_octal_mode(val, &m) < 0)
+				r = -EBADMSG;
+			else
+				p.has_root_mode = true, p.root_mode = m;
+		} else if (KEY("grant") || KEY("revoke")) {
+			/* Only numeric ids were written: no name lookup happens. */
+			for (const char *q = val; *q; q++)
+				if (!strchr("ug:0123456789rwxX-", *q))
+					r = -EBADMSG;
+			if (r == 0 && vp_policy_add_grants(&p, NULL, val, KEY("revoke")) < 0)
+				r = -EBADMSG;
 		} else if (KEY("cross-mounts")) {
 			p.cross_mounts = true;
 		} else if (KEY("include-devices")) {
@@ -282,6 +381,31 @@ int vp_policy_describe(const struct vp_policy *p, char **ret)
 		fprintf(f, "%smap uid %u->%u", sep, p->uid_maps[i].from, p->uid_maps[i].to);
 	for (size_t i = 0; i < p->n_gid_maps; i++, sep = ", ")
 		fprintf(f, "%smap gid %u->%u", sep, p->gid_maps[i].from, p->gid_maps[i].to);
+	if (p->has_fsgroup) {
+		fprintf(f, "%sfsgroup %u%s%s", sep, (unsigned)p->fsgroup,
+		        p->fsgroup_readonly ? " read-only" : "",
+		        p->on_root_mismatch ? " (on-root-mismatch)" : "");
+		sep = ", ";
+	} else if (p->on_root_mismatch) {
+		fprintf(f, "%sif root mismatches", sep);
+		sep = ", ";
+	}
+	if (p->chmod_text) {
+		fprintf(f, "%schmod %s", sep, p->chmod_text);
+		sep = ", ";
+	}
+	if (p->has_root_mode) {
+		fprintf(f, "%sroot mode %04o", sep, (unsigned)p->root_mode);
+		sep = ", ";
+	}
+	for (size_t i = 0; i < p->n_grants; i++, sep = ", ") {
+		fprintf(f, "%sgrant ", sep);
+		put_grant(f, &p->grants[i], false);
+	}
+	for (size_t i = 0; i < p->n_revokes; i++, sep = ", ") {
+		fprintf(f, "%srevoke ", sep);
+		put_grant(f, &p->revokes[i], true);
+	}
 	if (!*sep)
 		fputs("nothing", f);
 	if (fclose(f) != 0) {

@@ -85,12 +85,19 @@ static bool is_before(const struct stat *st, const struct vp_jentry *e, int fd)
 		return false;
 	if ((e->changes & VP_CH_DROP_CAPS) && !xattr_equal(fd, VP_XATTR_CAPS, e->caps, e->caps_len))
 		return false;
+	if ((e->changes & VP_CH_ACL) &&
+	    !xattr_equal(fd, VP_XATTR_ACL_ACCESS, e->acl_access, e->acl_access_len))
+		return false;
+	if ((e->changes & VP_CH_DEFAULT_ACL) &&
+	    !xattr_equal(fd, VP_XATTR_ACL_DEFAULT, e->acl_default, e->acl_default_len))
+		return false;
 	return true;
 }
 
-/* What volperm left: its owner and group, the permission bits untouched,
- * and setuid/setgid only ever cleared (never added). */
-static bool is_after(const struct stat *st, const struct vp_jentry *e)
+/* What volperm left: its owner and group, its permission bits, setuid and
+ * setgid no more than it meant to leave (the kernel may clear setgid that
+ * chown was predicted to keep), and the ACLs it wrote. */
+static bool is_after(const struct stat *st, const struct vp_jentry *e, int fd)
 {
 	if (st->st_uid != e->new_uid || st->st_gid != e->new_gid)
 		return false;
@@ -98,7 +105,15 @@ static bool is_after(const struct stat *st, const struct vp_jentry *e)
 		return true;
 	if ((st->st_mode & PERM_BITS) != (e->new_mode & PERM_BITS))
 		return false;
-	return (st->st_mode & ID_BITS & ~e->mode) == 0;
+	if ((st->st_mode & ID_BITS & ~e->new_mode) != 0)
+		return false;
+	if ((e->changes & VP_CH_ACL) &&
+	    !xattr_equal(fd, VP_XATTR_ACL_ACCESS, e->new_acl_access, e->new_acl_access_len))
+		return false;
+	if ((e->changes & VP_CH_DEFAULT_ACL) &&
+	    !xattr_equal(fd, VP_XATTR_ACL_DEFAULT, e->new_acl_default, e->new_acl_default_len))
+		return false;
+	return true;
 }
 
 /* cur: the state found before restoring (NULL if unknown). */
@@ -138,7 +153,7 @@ static int restore_one(struct vp_rollback *rb, const struct vp_jentry *e, bool a
 	if (is_before(&st, e, fd))
 		goto out;
 	found = st;
-	if (!is_after(&st, e) && !rb->force) {
+	if (!is_after(&st, e, fd) && !rb->force) {
 		report(rb, VP_EV_CONFLICT, e, &st, "verify", 0,
 		       "changed since volperm set it (use --force to restore anyway)");
 		r = 2;
@@ -149,6 +164,24 @@ static int restore_one(struct vp_rollback *rb, const struct vp_jentry *e, bool a
 		vp_fault_point("rollback-chown");
 		if (r < 0) {
 			report(rb, VP_EV_ERROR, e, &st, "chown", -r, NULL);
+			goto out;
+		}
+	}
+	/* ACLs before the mode: writing an access ACL sets the group class of
+	 * the mode, and the final chmod makes the mode exact. */
+	if (e->changes & VP_CH_ACL) {
+		r = vp_fd_setxattr(fd, VP_XATTR_ACL_ACCESS, e->acl_access, e->acl_access_len);
+		vp_fault_point("rollback-setxattr");
+		if (r < 0) {
+			report(rb, VP_EV_ERROR, e, &found, "setxattr " VP_XATTR_ACL_ACCESS, -r, NULL);
+			goto out;
+		}
+	}
+	if (e->changes & VP_CH_DEFAULT_ACL) {
+		r = vp_fd_setxattr(fd, VP_XATTR_ACL_DEFAULT, e->acl_default, e->acl_default_len);
+		vp_fault_point("rollback-setxattr");
+		if (r < 0) {
+			report(rb, VP_EV_ERROR, e, &found, "setxattr " VP_XATTR_ACL_DEFAULT, -r, NULL);
 			goto out;
 		}
 	}

@@ -3,6 +3,8 @@
 #define VOLPERM_DECIDE_H
 
 #include <stdbool.h>
+#include <stdint.h>
+#include <stddef.h>
 #include <sys/stat.h>
 
 #include "volperm/policy.h"
@@ -16,17 +18,47 @@ enum {
 	VP_CH_DROP_SUID = 1u << 2,  /* chown will clear setuid (kernel rule) */
 	VP_CH_DROP_SGID = 1u << 3,  /* chown will clear setgid (kernel rule) */
 	VP_CH_DROP_CAPS = 1u << 4,  /* chown will drop security.capability (set by caller) */
+	VP_CH_MODE = 1u << 5,       /* permission bits change (fsgroup, --chmod, --root-mode, ACL mask) */
+	VP_CH_ACL = 1u << 6,        /* the access ACL changes (--grant, --revoke) */
+	VP_CH_DEFAULT_ACL = 1u << 7,/* the default ACL of a directory changes */
 };
+
+#define VP_ACL_XATTR_MAX (4 + 8 * VP_ACL_MAX)
 
 struct vp_decision {
 	unsigned changes;  /* VP_CH_* */
 	uid_t uid;         /* target owner (== st_uid if unchanged) */
 	gid_t gid;         /* target group */
 	mode_t mode;       /* the mode the entry will have after the change, incl. type */
+	/* With VP_CH_ACL / VP_CH_DEFAULT_ACL: the new raw xattr values (length 0
+	 * means "no such xattr": remove it). */
+	size_t acl_access_len, acl_default_len;
+	uint8_t acl_access[VP_ACL_XATTR_MAX];
+	uint8_t acl_default[VP_ACL_XATTR_MAX];
 };
 
-/* Fill *d for the entry described by st. d->changes == 0 means compliant. */
+/* What the decision needs to know about one entry. The ACL values are the
+ * entry's current raw xattrs, needed only when vp_policy_needs_acls(). */
+struct vp_decide_in {
+	const struct stat *st;
+	bool is_root;
+	const void *acl_access;
+	size_t acl_access_len;
+	const void *acl_default;
+	size_t acl_default_len;
+};
+
+/* Fill *d. d->changes == 0 means compliant. Returns 0, or -EBADMSG when a
+ * current ACL xattr cannot be parsed (the entry is then left alone). */
+int vp_decide_ex(const struct vp_policy *p, const struct vp_decide_in *in, struct vp_decision *d);
+
+/* vp_decide_ex for a non-root entry without ACL input. */
 void vp_decide(const struct vp_policy *p, const struct stat *st, struct vp_decision *d);
+
+/* Does the root already comply with the parts of the policy that
+ * --if-root-mismatch / --fsgroup-policy on-root-mismatch look at (kubelet:
+ * a directory with the group, the fsGroup bits and setgid)? */
+bool vp_root_complies(const struct vp_policy *p, const struct stat *root_st);
 
 /* The mode a chown(2) leaves behind on Linux: for non-directories, setuid is
  * cleared, and setgid is cleared when group-execute is set (without group

@@ -19,10 +19,23 @@
 /* A decimal id: digits only, no sign, no leading/trailing space. */
 int vp_parse_id(const char *s, uint32_t *ret);
 
+/* Where names are looked up: passwd(5)/group(5) files copied out of the app
+ * image (--passwd, --group-file); a NULL file (or a NULL db) means the local
+ * database (NSS). A name not found is -EINVAL; an unreadable file -errno. */
+struct vp_iddb {
+	const char *passwd_file;
+	const char *group_file;
+};
+
 /* A user: a decimal id, or a name looked up in the local user database. */
 int vp_parse_user(const char *s, uid_t *ret);
 /* A group: a decimal id, or a name looked up in the local group database. */
 int vp_parse_group(const char *s, gid_t *ret);
+/* The same with names looked up in db. */
+int vp_parse_user_db(const struct vp_iddb *db, const char *s, uid_t *ret);
+int vp_parse_group_db(const struct vp_iddb *db, const char *s, gid_t *ret);
+int vp_parse_uid_map_db(const struct vp_iddb *db, const char *s, uint32_t *from, uint32_t *to);
+int vp_parse_gid_map_db(const struct vp_iddb *db, const char *s, uint32_t *from, uint32_t *to);
 
 /* --owner: "UID", "UID:GID" or ":GID". ("UID:" is refused: we do not guess a
  * login group.) has_uid/has_gid tell which parts were given. */
@@ -32,6 +45,7 @@ struct vp_owner {
 	gid_t gid;
 };
 int vp_parse_owner(const char *s, struct vp_owner *ret);
+int vp_parse_owner_db(const struct vp_iddb *db, const char *s, struct vp_owner *ret);
 
 /* --map / --map-gid: "OLD:NEW", both decimal ids (or names). */
 int vp_parse_uid_map(const char *s, uint32_t *from, uint32_t *to);

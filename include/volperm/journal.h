@@ -58,6 +58,10 @@ struct vp_jentry {
 	const void *acl_access; uint32_t acl_access_len;   /* raw system.posix_acl_access */
 	const void *acl_default; uint32_t acl_default_len; /* raw system.posix_acl_default */
 	const void *caps; uint32_t caps_len;               /* raw security.capability */
+	/* What volperm sets (with VP_CH_ACL / VP_CH_DEFAULT_ACL; else empty):
+	 * rollback restores an entry only if it still has these. */
+	const void *new_acl_access; uint32_t new_acl_access_len;
+	const void *new_acl_default; uint32_t new_acl_default_len;
 };
 
 /* Record codec, exposed for unit tests and fuzzers. */

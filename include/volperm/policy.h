@@ -7,6 +7,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "volperm/acl.h"
+#include "volperm/idspec.h"
+#include "volperm/modespec.h"
+
 /* The target policy: what every entry should look like, and the scope of the
  * walk. Built by the CLI, serialised into the journal header, and read back
  * by `recover --forward`. The policy owns every pointer it holds. */
@@ -25,6 +29,21 @@ struct vp_policy {
 	size_t n_gid_maps;
 	char **excludes;            /* fnmatch(3) globs */
 	size_t n_excludes;
+	/* Kubernetes fsGroup (kubelet semantics): group = fsgroup; files gain
+	 * g+rw (g+r when read-only), directories g+rwx and setgid; bits are only
+	 * ever added; symlinks get the group only. */
+	bool has_fsgroup;
+	gid_t fsgroup;
+	bool fsgroup_readonly;
+	bool on_root_mismatch;      /* skip the walk when the root already complies */
+	char *chmod_text;           /* --chmod as given (NULL if none) */
+	struct vp_modeprog chmod;
+	bool has_root_mode;
+	mode_t root_mode;
+	struct vp_grant *grants;    /* --grant */
+	size_t n_grants;
+	struct vp_grant *revokes;   /* --revoke */
+	size_t n_revokes;
 	bool cross_mounts;          /* enter nested mounts */
 	bool include_devices;       /* change device nodes too */
 	bool allow_external_links;  /* change files whose hard links leave the tree */
@@ -33,13 +52,21 @@ struct vp_policy {
 void vp_policy_init(struct vp_policy *p);
 void vp_policy_free(struct vp_policy *p);
 
-/* True when the policy can change nothing (no owner, no map). */
+/* True when the policy can change nothing (no owner, map, fsgroup, mode or
+ * ACL edit). */
 bool vp_policy_is_empty(const struct vp_policy *p);
 
 /* Append helpers; -ENOMEM on failure, the policy is unchanged then. */
 int vp_policy_add_uid_map(struct vp_policy *p, uint32_t from, uint32_t to);
 int vp_policy_add_gid_map(struct vp_policy *p, uint32_t from, uint32_t to);
 int vp_policy_add_exclude(struct vp_policy *p, const char *glob);
+/* --chmod: parse and keep the text (for the journal). -EINVAL if bad. */
+int vp_policy_set_chmod(struct vp_policy *p, const char *text);
+/* --grant / --revoke: a comma list; appends; names via db (NULL: local). */
+int vp_policy_add_grants(struct vp_policy *p, const struct vp_iddb *db, const char *text,
+                         bool revoke);
+/* Does deciding need the entries' ACL xattrs? */
+bool vp_policy_needs_acls(const struct vp_policy *p);
 
 /* An exclude glob without '/' matches an entry's name at any depth; one with
  * '/' matches the whole path relative to the root (FNM_PATHNAME). Both use

@@ -51,9 +51,10 @@ static inline void vp_report(const struct vp_reporter *r, const struct vp_event 
 /* Counters shared by every command's summary. */
 struct vp_stats {
 	uint64_t scanned, dirs, files, symlinks, other;
-	uint64_t changes, ch_uid, ch_gid, drop_suid, drop_sgid, drop_caps;
+	uint64_t changes, ch_uid, ch_gid, drop_suid, drop_sgid, drop_caps, ch_mode, ch_acl;
 	uint64_t unchanged, skipped, skip[VP_SKIP__MAX], errors;
 	uint64_t restored, already, conflicts;   /* rollback */
+	bool root_complies;                      /* walk skipped: on-root-mismatch */
 	double seconds;
 };
 

@@ -1,0 +1,169 @@
+# shellcheck shell=bash
+# Helpers for the crash tests (tests/crash/*.sh). Source it right after the
+# CLI tests' library:
+#
+#   . "$(dirname "$0")/../cli/lib.sh"
+#   . "$(dirname "$0")/crashlib.sh"
+#
+# Environment:
+#   VOLPERM        the release binary (lib.sh: $VP; default build/volperm)
+#   VOLPERM_FAULT  a build configured with -DVOLPERM_FAULT_INJECTION=ON
+#                  ($VPF; default build-fault/volperm). With
+#                  VOLPERM_FAULT_AFTER=N it SIGKILLs itself right after
+#                  mutating step N; with VOLPERM_FAULT_TRACE=1 it prints
+#                  "fault-step N what" on stderr for every step.
+#
+# Snapshots go through one long-lived Python process (crashlib.py serve, a
+# bash coprocess) that uses tests/tools/snapshot.py's own code: hundreds of
+# snapshots per test would otherwise cost more in Python start-up than the
+# volperm runs they check.
+
+CRASH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+VPF=${VOLPERM_FAULT:-$REPO/build-fault/volperm}
+case $VPF in /*) ;; *) VPF=$PWD/$VPF ;; esac
+
+# The tree every fault-injection test uses: 60 entries with every kind of
+# metadata chown touches. Deterministic (same arguments, same tree).
+FAULT_TREE_ARGS=(60 --seed 7 --acl-every 5 --default-acl-every 3 --setid 5 --caps 3
+	--hardlink-every 10 --symlink-every 8)
+
+# need_fault: skip unless $VPF is an executable fault-injection build.
+need_fault() {
+	[ -x "$VPF" ] || skip "no fault-injection build at $VPF (cmake -DVOLPERM_FAULT_INJECTION=ON; set VOLPERM_FAULT)"
+	local d
+	d=$(mktemp -d "$W/faultprobe.XXXXXX") || die "mktemp"
+	mkdir "$d/t" "$d/j" && chmod 0700 "$d/j" && : >"$d/t/f"
+	VOLPERM_FAULT_TRACE=1 "$VPF" apply -q -o 4242:4242 --journal-dir "$d/j" "$d/t" >/dev/null 2>"$d/err"
+	grep -q '^fault-step 1 ' "$d/err" ||
+		skip "$VPF is not a fault-injection build (no fault-step trace; configure with -DVOLPERM_FAULT_INJECTION=ON)"
+	rm -rf "$d"
+}
+
+# ---- the snapshot server ----
+
+snapd_start() {
+	coproc SNAPD { exec python3 "$CRASH_DIR/crashlib.py" serve; }
+	# shellcheck disable=SC2154
+	SNAPD_IN=${SNAPD[1]}
+	SNAPD_OUT=${SNAPD[0]}
+	on_exit "kill $SNAPD_PID"
+}
+
+# snapd_send WORDS...: send one request (do not wait for the reply).
+snapd_send() {
+	local IFS=$'\t'
+	printf '%s\n' "$*" >&"$SNAPD_IN" || die "snapshot server is gone"
+}
+
+# snapd_recv: read one reply: SNAPD_STATUS, SNAPD_WORDS (array: the words
+# after the status and count) and SNAPD_LINES (array: the detail lines).
+snapd_recv() {
+	local line n i
+	read -r -u "$SNAPD_OUT" line || die "snapshot server is gone"
+	SNAPD_STATUS=${line%% *}
+	read -r -a SNAPD_WORDS <<<"${line#* }"
+	n=${SNAPD_WORDS[0]}
+	SNAPD_WORDS=("${SNAPD_WORDS[@]:1}")
+	SNAPD_LINES=()
+	for ((i = 0; i < n; i++)); do
+		read -r -u "$SNAPD_OUT" line || die "snapshot server is gone"
+		SNAPD_LINES+=("$line")
+	done
+}
+
+snapd_req() {
+	snapd_send "$@"
+	snapd_recv
+}
+
+_snapd_show() {
+	local l
+	for l in "${SNAPD_LINES[@]}"; do printf '    %s\n' "$l"; done
+}
+
+# fsnap DIR FILE: snapshot (snapshot.py format) of DIR into FILE.
+fsnap() {
+	snapd_req snap "$1" "$2"
+	[ "$SNAPD_STATUS" = ok ] || die "snapshot of $1 failed: ${SNAPD_LINES[*]}"
+}
+
+# fcheck DIR EXPECTED.snap DESC: DIR's snapshot equals EXPECTED.
+fcheck() {
+	snapd_req check "$1" "$2"
+	fcheck_result "$3"
+}
+
+# fcheck_send DIR EXPECTED.snap / fcheck_result DESC: the same, split so the
+# snapshot is taken while the test does something else.
+fcheck_send() { snapd_send check "$1" "$2"; }
+fcheck_result() {
+	[ "$1" = --recv ] && { shift; snapd_recv; }
+	case $SNAPD_STATUS in
+	ok) pass "$1" ;;
+	diff)
+		fail "$1: snapshots differ (${SNAPD_WORDS[0]} differences):"
+		_snapd_show
+		;;
+	*)
+		fail "$1: snapshot failed:"
+		_snapd_show
+		;;
+	esac
+}
+
+# fmidstate DIR PRE.snap POST.snap JOURNAL DESC: after a crash in the middle
+# of an apply, every entry is in its before or its after state and every
+# changed entry has a journal record. Sets MID_CHANGED, MID_JOURNALED.
+fmidstate() {
+	local js=$W/midstate.json
+	"$VP" journal export --format json "$4" >"$js" 2>"$W/midstate.err" ||
+		{ fail "$5: journal export of $4 failed: $(head -c 300 "$W/midstate.err")"; return; }
+	snapd_req midstate "$1" "$2" "$3" "$js"
+	if [ "$SNAPD_STATUS" = ok ]; then
+		MID_CHANGED=${SNAPD_WORDS[0]}
+		MID_JOURNALED=${SNAPD_WORDS[1]}
+		pass "$5 ($MID_CHANGED entries changed, $MID_JOURNALED journaled)"
+	else
+		fail "$5:"
+		_snapd_show
+	fi
+}
+
+# ---- journals ----
+
+# journal_state JDIR: state of the newest journal in JDIR (as `volperm
+# journal list` prints it), or "none".
+journal_state() {
+	local j
+	j=$(newest_journal "$1")
+	if [ -z "$j" ]; then
+		echo none
+		return
+	fi
+	"$VP" journal show "$j" 2>/dev/null | awk '$1 == "state:" { print $2; exit }'
+}
+
+# fresh_jdir PATH: an empty journal dir at PATH (root-owned, 0700).
+fresh_jdir() {
+	rm -rf -- "$1"
+	mkdir -m 0700 -- "$1" || die "mkdir $1"
+}
+
+# fresh_copy SRC DST: DST becomes an exact copy (owners, modes, ACLs, caps).
+fresh_copy() {
+	rm -rf -- "$2"
+	cp -a -- "$1" "$2" || die "cp -a $1 $2"
+}
+
+# trace_steps FILE: the step names of a VOLPERM_FAULT_TRACE=1 run, one a line.
+trace_steps() { awk '$1 == "fault-step" { print $3 }' "$1"; }
+
+# rand_delay MAX_SECONDS: a random delay in [0.01, MAX] (bash $RANDOM; seed
+# with RANDOM=N for a reproducible sequence).
+rand_delay() {
+	local r=$(((RANDOM << 15) | RANDOM))
+	awk -v m="$1" -v r="$r" 'BEGIN { d = m * r / 1073741824; if (d < 0.01) d = 0.01; printf "%.3f", d }'
+}
+
+# elapsed START: seconds since START (date +%s.%N), one decimal.
+elapsed() { awk -v s="$1" -v e="$(date +%s.%N)" 'BEGIN { printf "%.2f", e - s }'; }
