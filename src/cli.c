@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include "volperm/cli.h"
@@ -48,6 +49,8 @@ struct opts {
 	char *format;
 	char *fsgroup_policy, *passwd_file, *group_file;
 	int read_only, if_root_mismatch;
+	char *progress;
+	double progress_interval;
 	struct rawopt *raw;
 	size_t n_raw;
 	struct vp_policy policy;
@@ -197,6 +200,8 @@ static struct poptOption output_table[] = {
 	{ "list", 0, POPT_ARG_NONE, &O.list, 0, "print one line per change or skip", NULL },
 	{ "json", 0, POPT_ARG_NONE, &O.json, 0, "print NDJSON events instead of text", NULL },
 	{ "quiet", 'q', POPT_ARG_NONE, &O.quiet, 0, "print errors only", NULL },
+	{ "progress", 0, POPT_ARG_STRING, &O.progress, 0, "auto (default: live on a terminal, else a line every interval after the first), always or never", "WHEN" },
+	{ "progress-interval", 0, POPT_ARG_DOUBLE, &O.progress_interval, 0, "seconds between progress lines without a terminal (default 10)", "SECONDS" },
 	POPT_TABLEEND
 };
 
@@ -370,8 +375,23 @@ static size_t batch_size(void)
 
 static struct vp_output make_output(const char *command)
 {
-	return (struct vp_output){ .out = stdout, .err = stderr, .json = O.json, .list = O.list,
-		                   .quiet = O.quiet, .command = command };
+	struct vp_output o = { .out = stdout, .err = stderr, .json = O.json, .list = O.list,
+		               .quiet = O.quiet, .command = command,
+		               .progress_interval = O.progress_interval > 0 ? O.progress_interval : 10 };
+	if (O.progress && !strcmp(O.progress, "always"))
+		o.progress = VP_PROGRESS_ALWAYS;
+	else if (O.progress && !strcmp(O.progress, "never"))
+		o.progress = VP_PROGRESS_NEVER;
+	return o;
+}
+
+/* The ETA's denominator: the filesystem's used inodes bound the entries. */
+static uint64_t used_inodes(int fd)
+{
+	struct statfs sfs;
+	if (fstatfs(fd, &sfs) < 0 || sfs.f_files == 0 || sfs.f_ffree > sfs.f_files)
+		return 0;
+	return (uint64_t)(sfs.f_files - sfs.f_ffree);
 }
 
 static char *journal_path(const char *dir, const char *name)
@@ -433,9 +453,10 @@ static int do_rollback(int jdir, const char *jdir_path, const char *name, const 
 	if (!O.json && !O.quiet)
 		fprintf(stdout, "journal:   %s (%s, %llu entries)\n", jp, vp_jstate_name(vp_jr_state(r)),
 		        (unsigned long long)vp_jr_entries(r));
+	out.expected = vp_jr_entries(r);
 	struct vp_rollback rb = {
 		.root_fd = rt->fd, .root = rt->path, .force = force,
-		.rep = { vp_output_event, &out },
+		.rep = { vp_output_event, vp_output_progress, &out },
 	};
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -525,8 +546,9 @@ static int cmd_run(enum vp_cmd cmd, const char *command, const char *arg)
 	struct vp_run run = {
 		.cmd = cmd, .root = rt.path, .root_fd = rt.fd, .root_st = rt.st,
 		.policy = &O.policy, .jdir_fd = journaled ? jdir : -1, .keep_going = O.keep_going,
-		.batch_max = batch_size(), .rep = { vp_output_event, &out },
+		.batch_max = batch_size(), .rep = { vp_output_event, vp_output_progress, &out },
 	};
+	out.expected = used_inodes(rt.fd);
 	vp_output_start(&out, rt.path, desc);
 	ex = vp_engine_run(&run, &st);
 	jp = journal_path(jdir_path, run.journal);
@@ -669,7 +691,7 @@ static int recover_forward(int jdir, const char *jdir_path, const char *name, co
 	struct vp_run run = {
 		.cmd = VP_CMD_APPLY, .root = rt->path, .root_fd = rt->fd, .root_st = rt->st,
 		.policy = &pol, .jdir_fd = jdir, .keep_going = false, .batch_max = batch_size(),
-		.rep = { vp_output_event, &out }, .resume = w,
+		.rep = { vp_output_event, vp_output_progress, &out }, .resume = w,
 	};
 	snprintf(run.journal, sizeof(run.journal), "%s", name);
 	vp_output_start(&out, rt->path, desc);
@@ -930,6 +952,17 @@ int vp_cli_main(int argc, char **argv)
 	while (args && args[nargs])
 		nargs++;
 	bool is_run = !strcmp(command, "plan") || !strcmp(command, "check") || !strcmp(command, "apply");
+	if (O.progress && strcmp(O.progress, "auto") && strcmp(O.progress, "always") &&
+	    strcmp(O.progress, "never")) {
+		usage_error("invalid --progress '%s': use auto, always or never", O.progress);
+		ex = VP_EXIT_USAGE;
+		goto out;
+	}
+	if (O.progress_interval < 0) {
+		usage_error("--progress-interval must be positive");
+		ex = VP_EXIT_USAGE;
+		goto out;
+	}
 	if (O.json && O.list) {
 		usage_error("--json and --list do not go together (JSON has every event)");
 		ex = VP_EXIT_USAGE;

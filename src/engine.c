@@ -456,6 +456,7 @@ static int on_entry(const struct vp_walk_entry *e, void *userdata)
 		break;
 	}
 	count_type(c->st, e->st->st_mode);
+	vp_report_progress(&c->run->rep, c->st, c->st->scanned);
 	struct vp_decide_in in = {
 		.st = e->st, .is_root = e->relpath_len == 1 && e->relpath[0] == '.',
 	};

@@ -5,6 +5,8 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "volperm/decide.h"
 #include "volperm/output.h"
@@ -139,6 +141,9 @@ void vp_output_event(void *userdata, const struct vp_event *ev)
 {
 	const struct vp_output *o = userdata;
 
+	if (ev->type != VP_EV_CHANGE && ev->type != VP_EV_RESTORE)
+		vp_output_progress_done(userdata);
+
 	if (o->json) {
 		json_event(o, ev);
 		if (ev->type != VP_EV_ERROR && ev->type != VP_EV_CONFLICT)
@@ -264,6 +269,7 @@ void vp_output_summary(const struct vp_output *o, const char *root, const char *
 
 	(void)root;
 	(void)policy;
+	vp_output_progress_done((struct vp_output *)o);
 	if (why && *why)
 		fprintf(o->err, "volperm: %s\n", why);
 	if (o->json) {
@@ -331,5 +337,67 @@ void vp_output_error(const struct vp_output *o, const char *fmt, ...)
 		fputs("{\"event\":\"error\",\"message\":", o->out);
 		vp_quote_json(o->out, msg, strlen(msg));
 		fputs("}\n", o->out);
+	}
+}
+
+static double mono(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void vp_output_progress(void *userdata, const struct vp_stats *st)
+{
+	struct vp_output *o = userdata;
+	double t = mono(), el, rate;
+	bool tty;
+
+	if (o->progress == VP_PROGRESS_NEVER || o->quiet)
+		return;
+	if (o->started == 0) {
+		o->started = o->last_shown = t;
+		return;
+	}
+	tty = !o->json && isatty(fileno(o->err));
+	/* A terminal gets a live line twice a second; logs one line per
+	 * interval; AUTO shows nothing in the first interval (short runs stay
+	 * quiet). */
+	if (t - o->last_shown < (tty ? 0.5 : o->progress_interval))
+		return;
+	if (!tty && o->progress == VP_PROGRESS_AUTO && t - o->started < o->progress_interval)
+		return;
+	o->last_shown = t;
+	el = t - o->started;
+	rate = el > 0 ? (double)st->scanned / el : 0;
+	uint64_t done = st->scanned ? st->scanned : st->restored + st->already + st->conflicts;
+	double eta = o->expected > done && rate > 0 ? (double)(o->expected - done) / rate : -1;
+	if (o->json) {
+		fprintf(o->out, "{\"event\":\"progress\",\"scanned\":%llu,\"changes\":%llu,\"restored\":%llu,\"elapsed\":%.1f,\"rate\":%.0f,\"eta\":",
+		        (unsigned long long)st->scanned, (unsigned long long)st->changes,
+		        (unsigned long long)st->restored, el, rate);
+		if (eta >= 0)
+			fprintf(o->out, "%.0f}\n", eta);
+		else
+			fputs("null}\n", o->out);
+		fflush(o->out);
+		return;
+	}
+	fprintf(o->err, "%svolperm %s: %llu entries, %llu changed, %.0f/s, %.0f s elapsed",
+	        tty ? "\r\033[K" : "", o->command, (unsigned long long)done,
+	        (unsigned long long)(st->changes + st->restored), rate, el);
+	if (eta >= 0)
+		fprintf(o->err, ", about %.0f s left", eta);
+	fputs(tty ? "" : "\n", o->err);
+	fflush(o->err);
+	o->live_line = tty;
+}
+
+void vp_output_progress_done(struct vp_output *o)
+{
+	if (o->live_line) {
+		fputs("\r\033[K", o->err);
+		fflush(o->err);
+		o->live_line = false;
 	}
 }

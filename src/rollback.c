@@ -268,6 +268,7 @@ enum vp_exit vp_rollback_run(struct vp_rollback *rb, struct vp_jreader *r, struc
 	while ((n = vp_jr_prev(r, &e)) > 0) {
 		int x = restore_one(rb, &e, allow_xdev);
 		st->scanned++;
+		vp_report_progress(&rb->rep, st, st->scanned);
 		if (x == 1)
 			st->restored++;
 		else if (x == 0)

@@ -16,7 +16,20 @@ struct vp_output {
 	bool json, list, quiet;
 	const char *command;  /* "plan", "apply", ... */
 	bool restore_summary; /* summarise restores (rollback, recover) */
+	/* Progress: live on a terminal (stderr), else one line per interval,
+	 * so `docker logs` shows the run is alive. */
+	enum { VP_PROGRESS_AUTO, VP_PROGRESS_ALWAYS, VP_PROGRESS_NEVER } progress;
+	double progress_interval;     /* seconds between plain lines */
+	uint64_t expected;            /* entries expected (used inodes), 0 if unknown */
+	/* state */
+	double started, last_shown;
+	bool live_line;               /* a \r line is on the terminal */
 };
+
+/* The vp_reporter progress callback: userdata is a struct vp_output. */
+void vp_output_progress(void *userdata, const struct vp_stats *st);
+/* Erase a live progress line before other output. */
+void vp_output_progress_done(struct vp_output *o);
 
 /* The vp_reporter callback: userdata is a struct vp_output. */
 void vp_output_event(void *userdata, const struct vp_event *ev);

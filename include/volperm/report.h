@@ -37,15 +37,29 @@ struct vp_event {
 	const char *detail;           /* optional extra text */
 };
 
+struct vp_stats;
+
 struct vp_reporter {
 	void (*event)(void *userdata, const struct vp_event *ev);
+	/* Called every VP_PROGRESS_EVERY entries (and may be NULL): the
+	 * receiver decides whether it is time to show anything. */
+	void (*progress)(void *userdata, const struct vp_stats *st);
 	void *userdata;
 };
+
+#define VP_PROGRESS_EVERY 4096u
 
 static inline void vp_report(const struct vp_reporter *r, const struct vp_event *ev)
 {
 	if (r && r->event)
 		r->event(r->userdata, ev);
+}
+
+static inline void vp_report_progress(const struct vp_reporter *r, const struct vp_stats *st,
+                                      uint64_t count)
+{
+	if (r && r->progress && count % VP_PROGRESS_EVERY == 0)
+		r->progress(r->userdata, st);
 }
 
 /* Counters shared by every command's summary. */
