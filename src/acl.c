@@ -3,8 +3,10 @@
  * xattr form ourselves, so the before-image in the journal and what we write
  * are the same bytes the kernel keeps; libacl's acl_t has no public way in or
  * out of that form. */
+#include <acl/libacl.h>
 #include <errno.h>
 #include <stdlib.h>
+#include <sys/acl.h>
 #include <string.h>
 
 #include "volperm/acl.h"
@@ -212,4 +214,44 @@ void vp_acl_apply(struct vp_acl *a, const struct vp_grant *g, size_t ng,
 			a->e[a->n++] = (struct vp_acl_entry){ g[i].tag, perm, g[i].id };
 	}
 	vp_acl_normalize(a);
+}
+
+int vp_acl_check(const struct vp_acl *a)
+{
+	acl_t acl = acl_init((int)a->n);
+	int r = 0;
+
+	if (!acl)
+		return -errno;
+	for (size_t i = 0; i < a->n && r == 0; i++) {
+		acl_entry_t ent;
+		acl_permset_t ps;
+		const struct vp_acl_entry *e = &a->e[i];
+		acl_tag_t tag = e->tag == VP_ACL_USER_OBJ ? ACL_USER_OBJ
+		                : e->tag == VP_ACL_USER ? ACL_USER
+		                : e->tag == VP_ACL_GROUP_OBJ ? ACL_GROUP_OBJ
+		                : e->tag == VP_ACL_GROUP ? ACL_GROUP
+		                : e->tag == VP_ACL_MASK ? ACL_MASK
+		                : e->tag == VP_ACL_OTHER ? ACL_OTHER : ACL_UNDEFINED_TAG;
+		if (tag == ACL_UNDEFINED_TAG || acl_create_entry(&acl, &ent) < 0 ||
+		    acl_set_tag_type(ent, tag) < 0 || acl_get_permset(ent, &ps) < 0 ||
+		    acl_clear_perms(ps) < 0) {
+			r = -EINVAL;
+			break;
+		}
+		if (((e->perm & 4) && acl_add_perm(ps, ACL_READ) < 0) ||
+		    ((e->perm & 2) && acl_add_perm(ps, ACL_WRITE) < 0) ||
+		    ((e->perm & 1) && acl_add_perm(ps, ACL_EXECUTE) < 0) ||
+		    acl_set_permset(ent, ps) < 0)
+			r = -EINVAL;
+		if (r == 0 && (tag == ACL_USER || tag == ACL_GROUP)) {
+			id_t id = e->id;
+			if (acl_set_qualifier(ent, &id) < 0)
+				r = -EINVAL;
+		}
+	}
+	if (r == 0 && acl_valid(acl) != 0)
+		r = -EINVAL;
+	acl_free(acl);
+	return r;
 }

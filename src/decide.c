@@ -93,6 +93,8 @@ static int decide_acls(const struct vp_policy *p, const struct vp_decide_in *in,
 		acc = cur;
 	}
 	vp_acl_apply(&acc, p->grants, p->n_grants, p->revokes, p->n_revokes, is_dir, d->mode);
+	if (vp_acl_check(&acc) < 0)
+		return -EBADMSG; /* never write an ACL libacl calls invalid */
 	if (vp_acl_is_minimal(&acc)) {
 		d->acl_access_len = 0;
 		if (in->acl_access_len)
@@ -126,6 +128,8 @@ static int decide_acls(const struct vp_policy *p, const struct vp_decide_in *in,
 		return 0;
 	}
 	vp_acl_apply(&def, p->grants, p->n_grants, p->revokes, p->n_revokes, true, d->mode);
+	if (vp_acl_check(&def) < 0)
+		return -EBADMSG;
 	d->acl_default_len = vp_acl_to_xattr(&def, d->acl_default, sizeof(d->acl_default));
 	if (d->acl_default_len != in->acl_default_len ||
 	    memcmp(d->acl_default, in->acl_default, d->acl_default_len) != 0)

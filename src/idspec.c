@@ -102,6 +102,16 @@ int vp_parse_user_db(const struct vp_iddb *db, const char *s, uid_t *ret)
 			*ret = id;
 		return r;
 	}
+#ifdef VOLPERM_STATIC
+	/* A static binary has no NSS modules: read the files directly. */
+	{
+		uint32_t id;
+		r = lookup_file("/etc/passwd", false, s, &id);
+		if (r == 0)
+			*ret = id;
+		return r == -ENOENT ? -EINVAL : r;
+	}
+#endif
 	errno = 0;
 	struct passwd *pw = getpwnam(s);
 	if (!pw)
@@ -131,6 +141,15 @@ int vp_parse_group_db(const struct vp_iddb *db, const char *s, gid_t *ret)
 			*ret = id;
 		return r;
 	}
+#ifdef VOLPERM_STATIC
+	{
+		uint32_t id;
+		r = lookup_file("/etc/group", true, s, &id);
+		if (r == 0)
+			*ret = id;
+		return r == -ENOENT ? -EINVAL : r;
+	}
+#endif
 	struct group *gr = getgrnam(s);
 	if (!gr)
 		return -EINVAL;

@@ -458,6 +458,7 @@ static int read_full(int fd, void *buf, size_t len, uint64_t off, size_t *got)
 {
 	size_t done = 0;
 
+	*got = 0;
 	while (done < len) {
 		ssize_t n = pread(fd, (uint8_t *)buf + done, len - done, (off_t)(off + done));
 		if (n < 0) {

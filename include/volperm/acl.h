@@ -62,6 +62,11 @@ bool vp_acl_equal(const struct vp_acl *a, const struct vp_acl *b);
  * no mask): the kernel stores no xattr for it. */
 bool vp_acl_is_minimal(const struct vp_acl *a);
 
+/* Check an ACL with libacl's acl_valid(): exactly one of each base entry,
+ * unique named entries, a mask when there are named entries. Every ACL we
+ * are about to write passes through here. 0 or -EINVAL. */
+int vp_acl_check(const struct vp_acl *a);
+
 /* Apply grants/revokes to an ACL (access: X from is_dir or any x in mode). */
 void vp_acl_apply(struct vp_acl *a, const struct vp_grant *g, size_t ng,
                   const struct vp_grant *r, size_t nr, bool is_dir, mode_t mode);

@@ -49,7 +49,8 @@ struct vp_decide_in {
 };
 
 /* Fill *d. d->changes == 0 means compliant. Returns 0, or -EBADMSG when a
- * current ACL xattr cannot be parsed (the entry is then left alone). */
+ * current ACL xattr cannot be parsed or the result would not be a valid ACL
+ * (the entry is then left alone). */
 int vp_decide_ex(const struct vp_policy *p, const struct vp_decide_in *in, struct vp_decision *d);
 
 /* vp_decide_ex for a non-root entry without ACL input. */

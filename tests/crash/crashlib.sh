@@ -71,7 +71,32 @@ snapd_recv() {
 	done
 }
 
+# Asynchronous checks (fcheck_async) are answered in order; a synchronous
+# request first collects the answers still pending.
+SNAPD_PEND_DIR=()
+SNAPD_PEND_DESC=()
+
+# snapd_drain [DIR]: collect pending check answers, in order: all of them,
+# or only as far as the last one for DIR.
+snapd_drain() {
+	local upto=-1 i
+	if [ $# -gt 0 ]; then
+		for i in "${!SNAPD_PEND_DIR[@]}"; do
+			[ "${SNAPD_PEND_DIR[$i]}" = "$1" ] && upto=$i
+		done
+	else
+		upto=$((${#SNAPD_PEND_DIR[@]} - 1))
+	fi
+	for ((i = 0; i <= upto; i++)); do
+		snapd_recv
+		fcheck_result "${SNAPD_PEND_DESC[$i]}"
+	done
+	SNAPD_PEND_DIR=("${SNAPD_PEND_DIR[@]:upto+1}")
+	SNAPD_PEND_DESC=("${SNAPD_PEND_DESC[@]:upto+1}")
+}
+
 snapd_req() {
+	snapd_drain
 	snapd_send "$@"
 	snapd_recv
 }
@@ -93,11 +118,18 @@ fcheck() {
 	fcheck_result "$3"
 }
 
-# fcheck_send DIR EXPECTED.snap / fcheck_result DESC: the same, split so the
-# snapshot is taken while the test does something else.
-fcheck_send() { snapd_send check "$1" "$2"; }
+# fcheck_async DIR EXPECTED.snap DESC: the same check, answered later (by
+# snapd_drain, or the next synchronous request): the snapshot is taken
+# while the test goes on with something else. DIR must not change before
+# `snapd_drain DIR`.
+fcheck_async() {
+	snapd_send check "$1" "$2"
+	SNAPD_PEND_DIR+=("$1")
+	SNAPD_PEND_DESC+=("$3")
+}
+
+# fcheck_result DESC: pass/fail from the last answer to a check.
 fcheck_result() {
-	[ "$1" = --recv ] && { shift; snapd_recv; }
 	case $SNAPD_STATUS in
 	ok) pass "$1" ;;
 	diff)

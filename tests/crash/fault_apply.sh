@@ -69,7 +69,7 @@ for cfg in batch-default batch-4; do
 	# the fault-build apply, in a subshell with this config's fd limit
 	fapply() {
 		if [ -n "$nofile" ]; then
-			(ulimit -n "$nofile" && exec "$VPF" apply -q -o 1001:1001 "$@")
+			(ulimit -n "$nofile" && "$VPF" apply -q -o 1001:1001 "$@")
 		else
 			"$VPF" apply -q -o 1001:1001 "$@"
 		fi
@@ -109,7 +109,7 @@ for cfg in batch-default batch-4; do
 			what="[$cfg/$mode] killed after step $n/$total (${STEP[$n]})"
 			fresh_copy "$P" "$V"
 			fresh_jdir "$J"
-			VOLPERM_FAULT_AFTER=$n fapply --journal-dir "$J" "$V" >/dev/null 2>"$W/fault.err"
+			{ VOLPERM_FAULT_AFTER=$n fapply --journal-dir "$J" "$V"; } >/dev/null 2>"$W/fault.err"
 			rc=$?
 			if [ $rc -ne 137 ]; then
 				fail "$what: the fault build exited $rc, expected 137 (SIGKILL)"
