@@ -26,6 +26,7 @@
 #include "volperm/journal.h"
 #include "volperm/output.h"
 #include "volperm/policy.h"
+#include "volperm/privdrop.h"
 #include "volperm/quote.h"
 #include "volperm/rollback.h"
 
@@ -51,6 +52,8 @@ struct opts {
 	int read_only, if_root_mismatch;
 	char *progress;
 	double progress_interval;
+	char *user;            /* exec --user */
+	int allow_root;        /* exec --allow-root */
 	struct rawopt *raw;
 	size_t n_raw;
 	struct vp_policy policy;
@@ -193,6 +196,8 @@ static struct poptOption journal_table[] = {
 	{ "force", 0, POPT_ARG_NONE, &O.force, 0, "rollback: restore entries changed since volperm set them", NULL },
 	{ "forward", 0, POPT_ARG_NONE, &O.forward, 0, "recover: finish the interrupted apply instead of rolling it back", NULL },
 	{ "format", 0, POPT_ARG_STRING, &O.format, 0, "journal export: getfacl or json", "FORMAT" },
+	{ "user", 0, POPT_ARG_STRING, &O.user, 0, "exec: run the command as this user", "UID:GID" },
+	{ "allow-root", 0, POPT_ARG_NONE, &O.allow_root, 0, "exec: allow --user 0", NULL },
 	POPT_TABLEEND
 };
 
@@ -219,7 +224,8 @@ static const char usage_text[] =
 	"[plan|check|apply] [OPTIONS] PATH\n"
 	"  or:  volperm rollback [--journal FILE] [--force] [--journal-dir DIR] [PATH]\n"
 	"  or:  volperm recover [--forward] [--journal-dir DIR] PATH\n"
-	"  or:  volperm journal list|show|export [--format getfacl|json] [--journal-dir DIR] [FILE|PATH]";
+	"  or:  volperm journal list|show|export [--format getfacl|json] [--journal-dir DIR] [FILE|PATH]\n"
+	"  or:  volperm exec [OPTIONS] --user UID:GID PATH... -- CMD [ARG...]";
 
 /* ---- shared steps ---- */
 
@@ -877,7 +883,51 @@ out:
 	return ex;
 }
 
-static const char *const commands[] = { "plan", "check", "apply", "rollback", "recover", "journal", NULL };
+/* exec: apply to every PATH, then become --user and run CMD. Any exit other
+ * than 0 from the fix keeps the app from starting, as with an init
+ * container. */
+static int cmd_exec(const char **paths, int npaths, char **cmd)
+{
+	struct vp_iddb db = { O.passwd_file, O.group_file };
+	struct vp_exec_user u;
+	struct vp_owner ow;
+	char why[256];
+	int r, ex;
+
+	if (!O.user || vp_parse_owner_db(&db, O.user, &ow) < 0 || !ow.has_uid || !ow.has_gid) {
+		usage_error("exec needs --user UID:GID (numeric, or names from --passwd/--group-file)");
+		return VP_EXIT_USAGE;
+	}
+	if (ow.uid == 0 && !O.allow_root) {
+		usage_error("exec refuses to run the command as root; use --allow-root if you mean it");
+		return VP_EXIT_USAGE;
+	}
+	if (!cmd || !cmd[0]) {
+		usage_error("exec needs a command after --");
+		return VP_EXIT_USAGE;
+	}
+	if (npaths < 1) {
+		usage_error("exec needs at least one PATH to fix before --");
+		return VP_EXIT_USAGE;
+	}
+	r = vp_exec_user_lookup(&db, ow.uid, ow.gid, &u);
+	if (r < 0) {
+		fprintf(stderr, "volperm: cannot read the passwd or group file: %s\n", strerror(-r));
+		return VP_EXIT_USAGE;
+	}
+	if (!vp_policy_is_empty(&O.policy))
+		for (int i = 0; i < npaths; i++) {
+			ex = cmd_run(VP_CMD_APPLY, "apply", paths[i]);
+			if (ex != VP_EXIT_OK)
+				return ex;
+		}
+	fflush(NULL);
+	r = vp_exec_as(&u, cmd, why, sizeof(why));
+	fprintf(stderr, "volperm: %s\n", why);
+	return r == -ENOENT || r == -EACCES ? 127 : VP_EXIT_USAGE;
+}
+
+static const char *const commands[] = { "plan", "check", "apply", "rollback", "recover", "journal", "exec", NULL };
 
 int vp_cli_main(int argc, char **argv)
 {
@@ -886,6 +936,16 @@ int vp_cli_main(int argc, char **argv)
 	int rc, ex;
 
 	vp_policy_init(&O.policy);
+	char **exec_cmd = NULL;
+	if (argc > 1 && strcmp(argv[1], "exec") == 0)
+		/* Everything after the first "--" is the command, untouched by popt. */
+		for (int i = 2; i < argc; i++)
+			if (strcmp(argv[i], "--") == 0) {
+				argv[i] = NULL;
+				exec_cmd = argv + i + 1;
+				argc = i;
+				break;
+			}
 	if (argc > 1)
 		for (const char *const *c = commands; *c; c++)
 			if (strcmp(argv[1], *c) == 0) {
@@ -965,6 +1025,15 @@ int vp_cli_main(int argc, char **argv)
 	}
 	if (O.json && O.list) {
 		usage_error("--json and --list do not go together (JSON has every event)");
+		ex = VP_EXIT_USAGE;
+		goto out;
+	}
+	if (!strcmp(command, "exec")) {
+		ex = cmd_exec(args, nargs, exec_cmd);
+		goto out;
+	}
+	if ((O.user || O.allow_root) && strcmp(command, "exec")) {
+		usage_error("--user and --allow-root go with exec");
 		ex = VP_EXIT_USAGE;
 		goto out;
 	}

@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#ifndef VOLPERM_PRIVDROP_H
+#define VOLPERM_PRIVDROP_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "volperm/idspec.h"
+
+/* `volperm exec`: after the volume is fixed, become the app user for good
+ * and exec the app (the replacement for `chown -R ... && exec gosu app ...`
+ * entrypoints). */
+
+struct vp_exec_user {
+	uid_t uid;
+	gid_t gid;
+	gid_t groups[64];   /* supplementary groups */
+	size_t n_groups;
+	char home[512];     /* "" when no passwd entry names a home */
+};
+
+/* Fill *u for uid:gid: supplementary groups and home from the passwd/group
+ * files in db (or the local database), when the uid has an entry there;
+ * none otherwise. 0 or -errno. */
+int vp_exec_user_lookup(const struct vp_iddb *db, uid_t uid, gid_t gid, struct vp_exec_user *u);
+
+/* Drop every privilege and exec argv[0] (searched in PATH) with the
+ * environment intact (HOME set from the passwd entry if there is one):
+ * setgroups, setresgid, setresuid, check that root cannot be regained,
+ * PR_SET_NO_NEW_PRIVS. Returns only on failure: -errno, with why set to one
+ * sentence. */
+int vp_exec_as(const struct vp_exec_user *u, char *const argv[], char *why, size_t why_len);
+
+#endif
