@@ -25,7 +25,10 @@ int vp_parse_grants(const struct vp_iddb *db, const char *s, bool revoke, struct
 
 	if (!copy)
 		return -ENOMEM;
-	if (!*copy)
+	/* strtok_r would silently skip empty items; setfacl refuses them (but
+	 * accepts one trailing comma). */
+	size_t len = strlen(copy);
+	if (!len || copy[0] == ',' || strstr(copy, ",,"))
 		r = -EINVAL;
 	for (tok = strtok_r(copy, ",", &save); tok && r == 0; tok = strtok_r(NULL, ",", &save)) {
 		struct vp_grant g = { 0 };
@@ -201,11 +204,16 @@ void vp_acl_apply(struct vp_acl *a, const struct vp_grant *g, size_t ng,
 		if (e)
 			*e = a->e[--a->n];
 	}
+	(void)mode; /* the ACL already carries the mode's bits */
 	for (size_t i = 0; i < ng; i++) {
 		uint16_t perm = g[i].perm;
-		/* setfacl's X: execute for directories and for files that some
-		 * class can already execute. */
-		if (g[i].cond_x && (is_dir || (mode & 0111)))
+		/* setfacl's X: execute for directories, and for files where some
+		 * entry (but the mask) already has execute, counting the entries
+		 * granted before this one. */
+		bool any_x = false;
+		for (size_t k = 0; k < a->n; k++)
+			any_x |= a->e[k].tag != VP_ACL_MASK && (a->e[k].perm & 1);
+		if (g[i].cond_x && (is_dir || any_x))
 			perm |= 1;
 		struct vp_acl_entry *e = find(a, g[i].tag, g[i].id);
 		if (e)

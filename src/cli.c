@@ -62,7 +62,9 @@ struct opts {
 
 static const char *const system_paths[] = {
 	"/", "/etc", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/boot",
-	"/proc", "/sys", "/dev", "/var", "/home", "/root", NULL,
+	"/proc", "/sys", "/dev", "/var", "/home", "/root",
+	/* merged-/usr systems: /bin is /usr/bin and so on */
+	"/usr/bin", "/usr/sbin", "/usr/lib", "/usr/lib32", "/usr/lib64", "/usr/libx32", NULL,
 };
 
 static void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -78,8 +80,37 @@ static void usage_error(const char *fmt, ...)
 
 static const char *id_error(int r)
 {
-	return r == -ERANGE ? "ids must be between 0 and 4294967294 (4294967295 and -1 mean \"no change\" to chown and are refused)"
-	                    : "expected a decimal id (or a known name)";
+	if (r == -ERANGE)
+		return "ids must be between 0 and 4294967294 (4294967295 and -1 mean \"no change\" to chown and are refused)";
+	if (r == -EINVAL)
+		return "expected a decimal id, or a name found in the user/group database (--passwd, --group-file)";
+	if (r == -EISDIR)
+		return "the --passwd or --group-file given is a directory, not a passwd/group file";
+	return r == -ENOENT ? "the --passwd or --group-file given does not exist"
+	                    : "the --passwd or --group-file given cannot be read";
+}
+
+/* Before any id is parsed: a --passwd or --group-file that cannot be read is
+ * its own error, named, and not "unknown user". */
+static int check_db_files(void)
+{
+	const char *files[] = { O.passwd_file, O.group_file };
+	const char *opts[] = { "--passwd", "--group-file" };
+
+	for (int i = 0; i < 2; i++) {
+		struct stat st;
+		if (!files[i])
+			continue;
+		if (stat(files[i], &st) < 0 || access(files[i], R_OK) < 0) {
+			usage_error("cannot read %s %s: %s", opts[i], files[i], strerror(errno));
+			return -1;
+		}
+		if (!S_ISREG(st.st_mode)) {
+			usage_error("%s %s is not a regular file", opts[i], files[i]);
+			return -1;
+		}
+	}
+	return 0;
 }
 
 static int parse_option(struct opts *o, const struct vp_iddb *db, int val, const char *arg)
@@ -546,6 +577,12 @@ static int cmd_run(enum vp_cmd cmd, const char *command, const char *arg)
 		ex = do_rollback(jdir, jdir_path, hot, &rt, "recover", false);
 		if (ex != VP_EXIT_OK)
 			goto out;
+		/* The rollback changed the root: decide on what it is now. */
+		if (fstat(rt.fd, &rt.st) < 0) {
+			fprintf(stderr, "volperm: %s: %s\n", rt.path, strerror(errno));
+			ex = VP_EXIT_USAGE;
+			goto out;
+		}
 	}
 	if (vp_policy_describe(&O.policy, &desc) < 0)
 		desc = NULL;
@@ -976,6 +1013,8 @@ int vp_cli_main(int argc, char **argv)
 		O.raw[O.n_raw++] = (struct rawopt){ rc, optarg_ };
 	}
 	struct vp_iddb db = { O.passwd_file, O.group_file };
+	if (check_db_files() < 0)
+		O.bad = 1;
 	for (size_t i = 0; i < O.n_raw; i++)
 		if (!O.bad && parse_option(&O, &db, O.raw[i].val, O.raw[i].arg ? O.raw[i].arg : "") < 0)
 			O.bad = 1;

@@ -238,6 +238,14 @@ static int preflight(struct ctx *c)
 	if (modes && !vp_cap_effective(CAP_FOWNER))
 		return fail_run(c, VP_EXIT_USAGE,
 		                "volperm needs the CAP_FOWNER capability to change modes and ACLs of files it does not own, and this process does not have it (add --cap-add FOWNER); nothing was changed");
+	/* Without CAP_FSETID the kernel silently drops setgid from a chmod of a
+	 * file whose group we are not in: exactly fsGroup's directories. */
+	bool sets_setgid = p->has_fsgroup || (p->chmod_text && strchr(p->chmod_text, 's')) ||
+	                   (p->chmod.octal && (p->chmod.octal_mode & S_ISGID)) ||
+	                   (p->has_root_mode && (p->root_mode & S_ISGID));
+	if (sets_setgid && !vp_cap_effective(CAP_FSETID))
+		return fail_run(c, VP_EXIT_USAGE,
+		                "volperm needs the CAP_FSETID capability to set the setgid bit (--fsgroup directories, or your --chmod/--root-mode), and this process does not have it: without it the kernel drops the bit silently (add --cap-add FSETID); nothing was changed");
 	if (c->run->jdir_fd >= 0 && !vp_cap_effective(CAP_FOWNER))
 		return fail_run(c, VP_EXIT_USAGE,
 		                "volperm needs the CAP_FOWNER capability to restore modes on rollback and this process does not have it (add --cap-add FOWNER, or use --no-journal and give up rollback); nothing was changed");
@@ -303,9 +311,16 @@ static int change_one(struct pending *p)
 			return r;
 	}
 	if (d->changes & (VP_CH_MODE | VP_CH_ACL)) {
+		struct stat st;
 		p->failed_op = "chmod";
 		r = vp_fd_chmod(p->fd, d->mode & 07777);
 		vp_fault_point("chmod");
+		/* chmod can succeed and still not set what was asked (setgid
+		 * without CAP_FSETID): never report a change that did not happen. */
+		if (r == 0 && (fstat(p->fd, &st) < 0 || (st.st_mode & 07777) != (d->mode & 07777))) {
+			p->failed_op = "chmod (verify)";
+			r = -EPERM;
+		}
 	}
 	return r;
 }

@@ -8,16 +8,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "volperm/idspec.h"
 
 static int lookup_file(const char *file, bool group, const char *name, uint32_t *ret)
 {
 	FILE *f = fopen(file, "re");
+	struct stat st;
 	int r = -EINVAL;
 
 	if (!f)
 		return -errno;
+	if (fstat(fileno(f), &st) == 0 && !S_ISREG(st.st_mode)) {
+		fclose(f);
+		return S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+	}
 	for (;;) {
 		if (group) {
 			struct group *g = fgetgrent(f);

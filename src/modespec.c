@@ -106,9 +106,10 @@ mode_t vp_modeprog_apply(const struct vp_modeprog *p, mode_t mode, bool is_dir)
 		case '+': m |= bits; break;
 		case '-': m &= ~bits; break;
 		case '=': {
-			/* '=' clears the rwx (and, for u/g, the id bits) it governs;
-			 * like chmod, a directory keeps setuid/setgid unless named. */
-			unsigned clear = c->who & 0777;
+			/* '=' clears the rwx it governs, the sticky bit with 'o',
+			 * and for u/g the id bits; like chmod, a directory keeps
+			 * setuid/setgid unless they are named. */
+			unsigned clear = c->who & (0777 | S_ISVTX);
 			if (!is_dir)
 				clear |= c->who & (S_ISUID | S_ISGID);
 			m = (m & ~clear) | bits;

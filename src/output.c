@@ -124,16 +124,14 @@ static void json_event(const struct vp_output *o, const struct vp_event *ev)
 	fputs("}\n", f);
 }
 
+/* Each token is written with its leading space. */
 static void human_ids(FILE *f, const struct vp_event *ev)
 {
-	const char *sep = "";
-	if (ev->uid != ev->new_uid || ev->gid != ev->new_gid) {
-		fprintf(f, "%u:%u->%u:%u", (unsigned)ev->uid, (unsigned)ev->gid,
+	if (ev->uid != ev->new_uid || ev->gid != ev->new_gid)
+		fprintf(f, " %u:%u->%u:%u", (unsigned)ev->uid, (unsigned)ev->gid,
 		        (unsigned)ev->new_uid, (unsigned)ev->new_gid);
-		sep = " ";
-	}
 	if (!S_ISLNK(ev->mode) && (ev->mode & 07777) != (ev->new_mode & 07777))
-		fprintf(f, "%smode %04o->%04o", sep, (unsigned)(ev->mode & 07777),
+		fprintf(f, " mode %04o->%04o", (unsigned)(ev->mode & 07777),
 		        (unsigned)(ev->new_mode & 07777));
 }
 
@@ -155,9 +153,9 @@ void vp_output_event(void *userdata, const struct vp_event *ev)
 		if (!o->list || o->json)
 			return;
 		if (ev->type == VP_EV_RESTORE)
-			fputs("restore ", o->out);
+			fputs("restore", o->out);
 		else
-			fputs(ev->changes & (VP_CH_UID | VP_CH_GID) ? "chown " : "change ", o->out);
+			fputs(ev->changes & (VP_CH_UID | VP_CH_GID) ? "chown" : "change", o->out);
 		human_ids(o->out, ev);
 		if (ev->changes & VP_CH_ACL)
 			fputs(" acl", o->out);

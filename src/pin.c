@@ -85,7 +85,13 @@ int vp_pin_ex(int root_fd, const char *relpath, uint64_t dev, uint64_t ino, stru
 {
 	int fd = -ENAMETOOLONG, r;
 
-	if (strlen(relpath) < PATH_MAX)
+	/* The root itself: it is pinned already (and may be a single file, which
+	 * openat2 cannot resolve "." against). */
+	if (strcmp(relpath, ".") == 0) {
+		fd = fcntl(root_fd, F_DUPFD_CLOEXEC, 3);
+		if (fd < 0)
+			fd = -errno;
+	} else if (strlen(relpath) < PATH_MAX)
 		fd = open_beneath(root_fd, relpath, allow_xdev);
 	if (fd == -ENAMETOOLONG || fd == -ENOSYS)
 		fd = open_by_components(root_fd, relpath, allow_xdev);

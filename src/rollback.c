@@ -185,7 +185,10 @@ static int restore_one(struct vp_rollback *rb, const struct vp_jentry *e, bool a
 			goto out;
 		}
 	}
-	if (!S_ISLNK(e->mode)) {
+	/* chmod only when the mode differs: an unneeded chmod without
+	 * CAP_FSETID would drop a setgid bit that is still right. */
+	struct stat now;
+	if (!S_ISLNK(e->mode) && fstat(fd, &now) == 0 && (now.st_mode & 07777) != (e->mode & 07777)) {
 		r = vp_fd_chmod(fd, e->mode & 07777);
 		vp_fault_point("rollback-chmod");
 		if (r < 0) {
@@ -241,9 +244,9 @@ enum vp_exit vp_rollback_run(struct vp_rollback *rb, struct vp_jreader *r, struc
 		while (!missing && vp_jr_next(r, &e) > 0) {
 			if (e.caps_len && !vp_cap_effective(CAP_SETFCAP))
 				missing = "CAP_SETFCAP (to restore file capabilities)";
-			else if (!S_ISDIR(e.mode) && (e.mode & S_ISGID) && e.gid != getegid() &&
+			else if ((e.mode & S_ISGID) && !(e.new_mode & S_ISGID) && e.gid != getegid() &&
 			         !vp_cap_effective(CAP_FSETID))
-				missing = "CAP_FSETID (to restore setgid on files)";
+				missing = "CAP_FSETID (to put back setgid bits that the change cleared)";
 		}
 	}
 	if (missing) {
