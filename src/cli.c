@@ -90,6 +90,8 @@ static const char *id_error(int r)
 	                    : "the --passwd or --group-file given cannot be read";
 }
 
+static struct opts O; /* defined below, with the popt tables */
+
 /* Before any id is parsed: a --passwd or --group-file that cannot be read is
  * its own error, named, and not "unknown user". */
 static int check_db_files(void)
