@@ -92,8 +92,10 @@ static const char *id_error(int r)
 
 static struct opts O; /* defined below, with the popt tables */
 
-/* Before any id is parsed: a --passwd or --group-file that cannot be read is
- * its own error, named, and not "unknown user". */
+/* When a name lookup failed for another reason than "no such name": a
+ * --passwd or --group-file that cannot be read is its own error, named, and
+ * not "unknown user". Numeric ids never open the files, so they still work
+ * when the files are missing. */
 static int check_db_files(void)
 {
 	const char *files[] = { O.passwd_file, O.group_file };
@@ -124,6 +126,8 @@ static int parse_option(struct opts *o, const struct vp_iddb *db, int val, const
 	case OPT_OWNER: {
 		struct vp_owner ow;
 		r = vp_parse_owner_db(db, arg, &ow);
+		if (r < 0 && r != -EINVAL && r != -ERANGE && check_db_files() < 0)
+			return -1;
 		if (r < 0) {
 			usage_error("invalid owner '%s': %s%s", arg, id_error(r),
 			            strchr(arg, ':') && arg[strlen(arg) - 1] == ':' ? "; give the group too, as UID:GID" : "");
@@ -139,6 +143,8 @@ static int parse_option(struct opts *o, const struct vp_iddb *db, int val, const
 	case OPT_MAP_GID:
 		r = val == OPT_MAP ? vp_parse_uid_map_db(db, arg, &a, &b)
 		                   : vp_parse_gid_map_db(db, arg, &a, &b);
+		if (r < 0 && r != -EINVAL && r != -ERANGE && check_db_files() < 0)
+			return -1;
 		if (r < 0) {
 			usage_error("invalid %s '%s': expected OLD:NEW; %s",
 			            val == OPT_MAP ? "--map" : "--map-gid", arg, id_error(r));
@@ -150,6 +156,8 @@ static int parse_option(struct opts *o, const struct vp_iddb *db, int val, const
 	case OPT_FSGROUP: {
 		gid_t g;
 		r = vp_parse_group_db(db, arg, &g);
+		if (r < 0 && r != -EINVAL && r != -ERANGE && check_db_files() < 0)
+			return -1;
 		if (r < 0) {
 			usage_error("invalid --fsgroup '%s': %s", arg, id_error(r));
 			return -1;
@@ -173,7 +181,10 @@ static int parse_option(struct opts *o, const struct vp_iddb *db, int val, const
 		return 0;
 	case OPT_GRANT:
 	case OPT_REVOKE:
-		if (vp_policy_add_grants(&o->policy, db, arg, val == OPT_REVOKE) < 0) {
+		r = vp_policy_add_grants(&o->policy, db, arg, val == OPT_REVOKE);
+		if (r < 0 && r != -EINVAL && check_db_files() < 0)
+			return -1;
+		if (r < 0) {
 			usage_error(val == OPT_GRANT
 			            ? "invalid --grant '%s': expected u:UID:PERMS or g:GID:PERMS (PERMS of rwxX), comma-separated"
 			            : "invalid --revoke '%s': expected u:UID or g:GID, comma-separated", arg);
@@ -1015,8 +1026,6 @@ int vp_cli_main(int argc, char **argv)
 		O.raw[O.n_raw++] = (struct rawopt){ rc, optarg_ };
 	}
 	struct vp_iddb db = { O.passwd_file, O.group_file };
-	if (check_db_files() < 0)
-		O.bad = 1;
 	for (size_t i = 0; i < O.n_raw; i++)
 		if (!O.bad && parse_option(&O, &db, O.raw[i].val, O.raw[i].arg ? O.raw[i].arg : "") < 0)
 			O.bad = 1;
