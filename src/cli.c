@@ -299,7 +299,7 @@ static int open_jdir(const char *path, bool create, int *fd)
 	case -EPERM:
 		fprintf(stderr, "volperm: journal directory %s is not owned by root; refusing it (someone else could plant or edit journals there)\n", path);
 		break;
-	case -EACCES:
+	case -EEXIST:
 		fprintf(stderr, "volperm: journal directory %s is writable by group or others; refusing it (chmod go-w it, or use another --journal-dir)\n", path);
 		break;
 	default:
@@ -346,7 +346,10 @@ static void close_root(struct root *rt)
 }
 
 /* Newest journal for the root that still describes changes on the tree. */
-static int find_journal(int jdir, const struct root *rt, bool hot_only, char name[VP_JNAME_MAX])
+enum pick { PICK_UNDONE, PICK_HOT, PICK_ANY };
+
+/* The newest journal for the root: not yet rolled back, hot, or any. */
+static int find_journal(int jdir, const struct root *rt, enum pick pick, char name[VP_JNAME_MAX])
 {
 	struct vp_jinfo *v = NULL;
 	size_t n = 0;
@@ -356,12 +359,13 @@ static int find_journal(int jdir, const struct root *rt, bool hot_only, char nam
 		return r;
 	r = 0;
 	for (size_t i = n; i-- > 0;) {
+		bool hot_only = pick == PICK_HOT;
 		if (v[i].unreadable && !hot_only) {
 			memcpy(name, v[i].name, VP_JNAME_MAX);
 			r = 1;
 			break;
 		}
-		if (hot_only ? v[i].hot : v[i].state != VP_JSTATE_ROLLED_BACK) {
+		if (pick == PICK_ANY || (hot_only ? v[i].hot : v[i].state != VP_JSTATE_ROLLED_BACK)) {
 			memcpy(name, v[i].name, VP_JNAME_MAX);
 			r = 1;
 			break;
@@ -465,14 +469,17 @@ static int do_rollback(int jdir, const char *jdir_path, const char *name, const 
 	char *jp = journal_path(jdir_path, name);
 	int e, ex;
 
-	e = vp_jw_open(jdir, name, 1, &w);
-	if (e == -EWOULDBLOCK) {
-		fprintf(stderr, "volperm: journal %s is in use by another volperm\n", jp);
-		ex = VP_EXIT_HOT;
-		goto out;
+	/* Validate first (the reader says where a journal is corrupt), then
+	 * take the journal's lock through the writer. */
+	e = vp_jr_open_at(jdir, name, &r);
+	if (e == 0) {
+		e = vp_jw_open(jdir, name, 1, &w);
+		if (e == -EWOULDBLOCK) {
+			fprintf(stderr, "volperm: journal %s is in use by another volperm\n", jp);
+			ex = VP_EXIT_HOT;
+			goto out;
+		}
 	}
-	if (e == 0)
-		e = vp_jr_open_at(jdir, name, &r);
 	if (e == -EBADMSG) {
 		fprintf(stderr, "volperm: journal %s is corrupt (%s); refusing to use it, nothing was changed\n",
 		        jp, r ? vp_jr_error(r) : "bad header or checksum");
@@ -504,8 +511,10 @@ static int do_rollback(int jdir, const char *jdir_path, const char *name, const 
 		fprintf(stdout, "journal:   %s (%s, %llu entries)\n", jp, vp_jstate_name(vp_jr_state(r)),
 		        (unsigned long long)vp_jr_entries(r));
 	out.expected = vp_jr_entries(r);
+	char newest[VP_JNAME_MAX];
 	struct vp_rollback rb = {
 		.root_fd = rt->fd, .root = rt->path, .force = force,
+		.newest = find_journal(jdir, rt, PICK_ANY, newest) > 0 && strcmp(newest, name) == 0,
 		.rep = { vp_output_event, vp_output_progress, &out },
 	};
 	struct timespec t0, t1;
@@ -572,7 +581,8 @@ static int cmd_run(enum vp_cmd cmd, const char *command, const char *arg)
 		ex = VP_EXIT_USAGE;
 		goto out;
 	}
-	if (jdir >= 0 && vp_jdir_inside(jdir, rt.st.st_dev, rt.st.st_ino) == 1) {
+	if (jdir >= 0 && (vp_jdir_inside(jdir, rt.st.st_dev, rt.st.st_ino) == 1 ||
+	                  vp_jdir_inside_fs(jdir, rt.fd) == 1)) {
 		fprintf(stderr, "volperm: the journal directory %s is inside %s; put it outside the volume (apps may refuse a volume with extra files, and a journal must not change with the tree it describes)\n",
 		        jdir_path, rt.path);
 		ex = VP_EXIT_USAGE;
@@ -604,6 +614,7 @@ static int cmd_run(enum vp_cmd cmd, const char *command, const char *arg)
 		.policy = &O.policy, .jdir_fd = journaled ? jdir : -1, .keep_going = O.keep_going,
 		.batch_max = batch_size(), .rep = { vp_output_event, vp_output_progress, &out },
 	};
+	run.has_jdir = jdir >= 0 && fstat(jdir, &run.jdir_st) == 0;
 	out.expected = used_inodes(rt.fd);
 	vp_output_start(&out, rt.path, desc);
 	ex = vp_engine_run(&run, &st);
@@ -700,7 +711,7 @@ static int cmd_rollback(const char *arg)
 	if (ex)
 		goto out;
 	if (!O.journal) {
-		r = find_journal(jdir, &rt, false, name);
+		r = find_journal(jdir, &rt, PICK_UNDONE, name);
 		if (r <= 0) {
 			fprintf(stderr, "volperm: no journal to roll back for %s in %s\n", rt.path, jdir_path);
 			ex = VP_EXIT_USAGE;
@@ -790,7 +801,7 @@ static int cmd_recover(const char *arg)
 		goto out;
 	/* Oldest first: there is normally at most one hot journal. */
 	char last[VP_JNAME_MAX] = "";
-	while (ex == 0 && (r = find_journal(jdir, &rt, true, name)) > 0) {
+	while (ex == 0 && (r = find_journal(jdir, &rt, PICK_HOT, name)) > 0) {
 		enum vp_jstate state = VP_JSTATE_ACTIVE;
 		bool live = false;
 		if (strcmp(name, last) == 0) {
@@ -806,7 +817,7 @@ static int cmd_recover(const char *arg)
 			ex = do_rollback(jdir, jdir_path, name, &rt, "recover", false);
 	}
 	if (r == 0 && ex == 0 && !O.quiet && !O.json)
-		printf("volperm: nothing (more) to recover on %s\n", rt.path);
+		printf("volperm: nothing to recover on %s\n", rt.path);
 out:
 	if (lock >= 0)
 		close(lock);
@@ -898,7 +909,7 @@ static int cmd_journal(const char *sub, const char *arg)
 			ex = VP_EXIT_USAGE;
 			goto out;
 		}
-		if (find_journal(jdir, &rt, false, name) <= 0) {
+		if (find_journal(jdir, &rt, PICK_ANY, name) <= 0) {
 			fprintf(stderr, "volperm: no journal for %s in %s\n", rt.path, jdir_path);
 			ex = VP_EXIT_USAGE;
 			goto out;

@@ -230,14 +230,14 @@ static int preflight(struct ctx *c)
 
 	const struct vp_policy *p = c->run->policy;
 	bool owners = p->has_uid || p->has_gid || p->n_uid_maps || p->n_gid_maps || p->has_fsgroup;
-	bool modes = p->has_fsgroup || p->chmod_text || p->has_root_mode || vp_policy_needs_acls(p);
 
 	if (owners && !vp_cap_effective(CAP_CHOWN))
 		return fail_run(c, VP_EXIT_USAGE,
 		                "volperm needs the CAP_CHOWN capability to change owners and this process does not have it (run it as root, or give the container --cap-add CHOWN); nothing was changed");
-	if (modes && !vp_cap_effective(CAP_FOWNER))
+	bool modes = p->has_fsgroup || p->chmod_text || p->has_root_mode || vp_policy_needs_acls(p);
+	if ((modes || c->run->jdir_fd >= 0) && !vp_cap_effective(CAP_FOWNER))
 		return fail_run(c, VP_EXIT_USAGE,
-		                "volperm needs the CAP_FOWNER capability to change modes and ACLs of files it does not own, and this process does not have it (add --cap-add FOWNER); nothing was changed");
+		                "volperm needs the CAP_FOWNER capability (to change modes and ACLs, and to restore modes on rollback) and this process does not have it (add --cap-add FOWNER, or for a plain chown use --no-journal); nothing was changed");
 	/* Without CAP_FSETID the kernel silently drops setgid from a chmod of a
 	 * file whose group we are not in: exactly fsGroup's directories. */
 	bool sets_setgid = p->has_fsgroup || (p->chmod_text && strchr(p->chmod_text, 's')) ||
@@ -246,9 +246,7 @@ static int preflight(struct ctx *c)
 	if (sets_setgid && !vp_cap_effective(CAP_FSETID))
 		return fail_run(c, VP_EXIT_USAGE,
 		                "volperm needs the CAP_FSETID capability to set the setgid bit (--fsgroup directories, or your --chmod/--root-mode), and this process does not have it: without it the kernel drops the bit silently (add --cap-add FSETID); nothing was changed");
-	if (c->run->jdir_fd >= 0 && !vp_cap_effective(CAP_FOWNER))
-		return fail_run(c, VP_EXIT_USAGE,
-		                "volperm needs the CAP_FOWNER capability to restore modes on rollback and this process does not have it (add --cap-add FOWNER, or use --no-journal and give up rollback); nothing was changed");
+
 	r = check_ids_mapped(c);
 	if (r < 0)
 		return r;
@@ -347,6 +345,9 @@ static int flush_batch(struct ctx *c)
 				close_batch(c, i);
 				return r;
 			}
+			close(p->fd);
+			free(p->relpath);
+			p->relpath = NULL;
 			continue;
 		}
 		count_change(c->st, p->d.changes);
@@ -389,6 +390,16 @@ static int apply_change(struct ctx *c, const struct vp_walk_entry *e)
 		return entry_error(c, e->relpath, e->relpath_len, e->st->st_mode, "open", -r);
 	}
 	p.fd = r;
+	if (!S_ISDIR(p.st.st_mode) && e->st->st_nlink > 1 &&
+	    (p.st.st_ctim.tv_sec != e->st->st_ctim.tv_sec ||
+	     p.st.st_ctim.tv_nsec != e->st->st_ctim.tv_nsec || p.st.st_nlink != e->st->st_nlink)) {
+		/* The link count was settled on the walk's view of this inode;
+		 * any rename or link since then voids it. */
+		close(p.fd);
+		report_skip(c, e->relpath, e->relpath_len, e->st->st_mode, VP_SKIP_CHANGED,
+		            "its hard links changed before it could be changed");
+		return 0;
+	}
 	r = vp_xattrs_read(p.fd, p.st.st_mode, &x);
 	if (r < 0) {
 		close(p.fd);
@@ -412,6 +423,15 @@ static int apply_change(struct ctx *c, const struct vp_walk_entry *e)
 	}
 	if (x.caps && (p.d.changes & (VP_CH_UID | VP_CH_GID)))
 		p.d.changes |= VP_CH_DROP_CAPS;
+	/* The kernel refuses to chown a setuid/setgid file without CAP_FOWNER
+	 * (clearing the bit is a mode change): say so once, by name. */
+	if ((p.d.changes & (VP_CH_DROP_SUID | VP_CH_DROP_SGID)) && !vp_cap_effective(CAP_FOWNER)) {
+		vp_xattrs_free(&x);
+		close(p.fd);
+		return fail_run(c, VP_EXIT_USAGE,
+		                "%s/%.*s is setuid/setgid: changing its owner clears that bit, which needs the CAP_FOWNER capability, and this process does not have it (add --cap-add FOWNER)",
+		                run->root, (int)e->relpath_len, e->relpath);
+	}
 	if (c->jw) {
 		struct vp_jentry je = {
 			.dev = p.st.st_dev, .ino = p.st.st_ino,
@@ -464,6 +484,10 @@ static int on_entry(const struct vp_walk_entry *e, void *userdata)
 	case VP_WALK_SKIP:
 		report_skip(c, e->relpath, e->relpath_len, e->st ? e->st->st_mode : 0, e->skip, NULL);
 		return 0;
+	case VP_WALK_FORBIDDEN:
+		return fail_run(c, VP_EXIT_USAGE,
+		                "the journal directory is inside the volume (reached at %s%s%.*s, e.g. through a bind mount); put it outside the volume",
+		                c->run->root, "/", (int)e->relpath_len, e->relpath);
 	case VP_WALK_ERROR:
 		return entry_error(c, e->relpath, e->relpath_len, e->st ? e->st->st_mode : 0,
 		                   e->st && S_ISDIR(e->st->st_mode) ? "read directory" : "stat", e->err);
@@ -500,10 +524,19 @@ static int on_entry(const struct vp_walk_entry *e, void *userdata)
 		return 0;
 	}
 	if (!S_ISDIR(e->st->st_mode) && e->st->st_nlink > 1) {
-		long seen = vp_links_see(c->links, e->st->st_dev, e->st->st_ino, e->st->st_nlink,
-		                         e->relpath);
+		long seen = vp_links_see(c->links, e->st, e->parent_st, e->name, e->relpath);
+		if (seen == -ESTALE) {
+			/* Renamed, linked or unlinked while we walk: a link swap
+			 * could be trying to pass an outside file off as ours. */
+			vp_links_done(c->links, e->st->st_dev, e->st->st_ino);
+			report_skip(c, e->relpath, e->relpath_len, e->st->st_mode, VP_SKIP_CHANGED,
+			            "its hard links changed during the walk");
+			return 0;
+		}
 		if (seen < 0)
 			return fail_run(c, VP_EXIT_ROLLED_BACK, "out of memory");
+		if (seen == 0)
+			return 0; /* changed already, through another of its links */
 		/* Change an inode once: on its first link when outside links are
 		 * allowed, else on the visit that finds its last link. */
 		nlink_t due = p->allow_external_links ? 1 : e->st->st_nlink;
@@ -593,7 +626,8 @@ enum vp_exit vp_engine_run(struct vp_run *run, struct vp_stats *st)
 		st->root_complies = true;
 		goto done;
 	}
-	r = vp_walk(run->root, &run->root_st, run->policy, on_entry, &c);
+	r = vp_walk(run->root, &run->root_st, run->policy, run->has_jdir ? &run->jdir_st : NULL,
+	            on_entry, &c);
 	if (r == 0)
 		vp_links_each_incomplete(c.links, on_incomplete_link, &c);
 	if (r == 0 && run->cmd == VP_CMD_APPLY)

@@ -6,11 +6,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "volperm/jdir.h"
@@ -26,13 +28,22 @@ static int check_dir(int fd)
 	if (st.st_uid != 0 && st.st_uid != geteuid())
 		return -EPERM;
 	if (st.st_mode & (S_IWGRP | S_IWOTH))
-		return -EACCES;
+		return -EEXIST; /* distinct from open()'s EACCES */
 	return 0;
 }
 
-int vp_jdir_open(const char *path, bool create, int *ret_fd)
+int vp_jdir_open(const char *path_in, bool create, int *ret_fd)
 {
+	char path[PATH_MAX];
+	size_t len = strlen(path_in);
 	int fd, r;
+
+	/* "link/" would make open() follow the symlink despite O_NOFOLLOW. */
+	if (len == 0 || len >= sizeof(path))
+		return -ENAMETOOLONG;
+	memcpy(path, path_in, len + 1);
+	while (len > 1 && path[len - 1] == '/')
+		path[--len] = 0;
 
 	for (int attempt = 0; attempt < 2; attempt++) {
 		/* O_NOFOLLOW: a symlink planted at the journal path would send
@@ -59,6 +70,68 @@ int vp_jdir_open(const char *path, bool create, int *ret_fd)
 	}
 	*ret_fd = fd;
 	return 0;
+}
+
+/* The path of fd inside its filesystem (not inside the mount namespace):
+ * the mount's root field from mountinfo, plus the path below the mount
+ * point. Two paths of the same filesystem compare meaningfully even when
+ * one is reached through a bind mount. */
+static int fs_path(int fd, char *buf, size_t size)
+{
+	char link[64], real[PATH_MAX], *line = NULL;
+	size_t cap = 0, best = 0;
+	struct statx sx;
+	FILE *f;
+	int r = -ENOENT;
+
+	if (statx(fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &sx) < 0 || !(sx.stx_mask & STATX_MNT_ID))
+		return -ENOTSUP;
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(link, real, sizeof(real) - 1);
+	if (n < 0)
+		return -errno;
+	real[n] = 0;
+	f = fopen("/proc/self/mountinfo", "re");
+	if (!f)
+		return -errno;
+	while (getline(&line, &cap, f) > 0) {
+		unsigned long long id;
+		char mroot[PATH_MAX], mpoint[PATH_MAX];
+		if (sscanf(line, "%llu %*u %*s %4095s %4095s", &id, mroot, mpoint) != 3 ||
+		    id != sx.stx_mnt_id)
+			continue;
+		size_t ml = strlen(mpoint);
+		if (strncmp(real, mpoint, ml) != 0 || (real[ml] != '/' && real[ml] && ml > 1))
+			continue;
+		if (ml < best)
+			continue;
+		best = ml;
+		const char *rest = ml > 1 ? real + ml : real;
+		int w = snprintf(buf, size, "%s%s", strcmp(mroot, "/") ? mroot : "", rest);
+		r = w < 0 || (size_t)w >= size ? -ENAMETOOLONG : 0;
+		if (r == 0 && !*buf)
+			snprintf(buf, size, "/");
+	}
+	free(line);
+	fclose(f);
+	return r;
+}
+
+int vp_jdir_inside_fs(int jdir_fd, int root_fd)
+{
+	char a[PATH_MAX], b[PATH_MAX];
+	struct stat sa, sb;
+
+	if (fstat(jdir_fd, &sa) < 0 || fstat(root_fd, &sb) < 0)
+		return -errno;
+	if (sa.st_dev != sb.st_dev)
+		return 0;
+	if (fs_path(jdir_fd, a, sizeof(a)) < 0 || fs_path(root_fd, b, sizeof(b)) < 0)
+		return 0; /* cannot tell: the walk still refuses to enter it */
+	size_t bl = strlen(b);
+	if (strcmp(b, "/") == 0)
+		return 1;
+	return strncmp(a, b, bl) == 0 && (a[bl] == '/' || a[bl] == 0);
 }
 
 int vp_jdir_inside(int jdir_fd, uint64_t root_dev, uint64_t root_ino)
@@ -110,9 +183,15 @@ int vp_jdir_lock(int jdir_fd, uint64_t dev, uint64_t ino, int *ret_fd)
 	int fd, r;
 
 	snprintf(name, sizeof(name), "vp-%016" PRIx64 "-%016" PRIx64 ".lock", dev, ino);
-	fd = openat(jdir_fd, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
+	struct stat st;
+	fd = openat(jdir_fd, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK,
+	            0600);
 	if (fd < 0)
 		return -errno;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return -EINVAL;
+	}
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		r = -errno;
 		close(fd);

@@ -445,6 +445,7 @@ struct vp_jreader {
 	bool torn;
 	enum vp_jstate state;
 	uint64_t entries;
+	struct timespec mtime;
 	uint64_t last_seq;   /* of the last valid record; UINT64_MAX if none */
 	uint32_t last_batch; /* of the last valid record; 0 if none */
 	char err[160];
@@ -635,6 +636,7 @@ static int reader_open_fd(int fd, struct vp_jreader **ret)
 		return -ENOMEM;
 	r->fd = fd;
 	r->size = (uint64_t)st.st_size;
+	r->mtime = st.st_mtim;
 	uint32_t len = get32(fixed + 12);
 	if (!header_len_consistent(fixed)) {
 		e = -EBADMSG;
@@ -674,7 +676,9 @@ fail:
 int vp_jr_open_at(int dirfd, const char *name, struct vp_jreader **ret)
 {
 	struct vp_jreader *r = NULL;
-	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+	/* O_NONBLOCK: a FIFO planted under a journal's name must not hang us
+	 * (reader_open_fd then refuses anything but a regular file). */
+	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	int e;
 
 	if (fd < 0)
@@ -708,6 +712,7 @@ bool vp_jr_torn(const struct vp_jreader *r) { return r->torn; }
 uint64_t vp_jr_valid_end(const struct vp_jreader *r) { return r->valid_end; }
 int vp_jr_fd(const struct vp_jreader *r) { return r->fd; }
 const char *vp_jr_error(const struct vp_jreader *r) { return r->err; }
+struct timespec vp_jr_mtime(const struct vp_jreader *r) { return r->mtime; }
 
 void vp_jr_rewind(struct vp_jreader *r)
 {
@@ -889,9 +894,14 @@ int vp_jw_open(int dirfd, const char *name, size_t batch_max, struct vp_jwriter 
 	struct vp_jwriter *w;
 	int fd, e;
 
-	fd = openat(dirfd, name, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+	struct stat st;
+	fd = openat(dirfd, name, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
 		return -errno;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return -EINVAL;
+	}
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		e = -errno;
 		close(fd);
@@ -1051,9 +1061,13 @@ int vp_jr_peek(int dirfd, const char *name, enum vp_jstate *state, bool *live)
 	uint8_t *hb = NULL;
 	int fd, e, type;
 
-	fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+	fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
 		return -errno;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return -EINVAL; /* a FIFO or device planted under a journal name */
+	}
 	/* A writer holds LOCK_EX for its whole life: a shared lock that we can
 	 * take means nobody is writing. */
 	if (flock(fd, LOCK_SH | LOCK_NB) < 0) {

@@ -1,17 +1,26 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* Hard-link table: open addressing on (dev, ino), only for nlink > 1. */
+/* Hard-link table (see links.h): open addressing on (dev, ino), only for
+ * nlink > 1, each slot with the distinct links seen (parent dev/ino and a
+ * 64-bit hash of the name). */
 #include <errno.h>
-#include <stdlib.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "volperm/links.h"
 
+struct link_id {
+	uint64_t parent_dev, parent_ino, name_hash;
+};
+
 struct slot {
 	dev_t dev;
 	ino_t ino;
-	nlink_t nlink, seen;
-	char *first;   /* first path seen, for the report; NULL once done */
+	nlink_t nlink;
+	struct timespec ctime;  /* at first sighting */
+	char *first;            /* first path seen, for the report; NULL once done */
+	struct link_id *seen;
+	size_t n_seen;
 	int used, done;
 };
 
@@ -33,8 +42,10 @@ void vp_links_free(struct vp_links *l)
 {
 	if (!l)
 		return;
-	for (size_t i = 0; i < l->cap; i++)
+	for (size_t i = 0; i < l->cap; i++) {
 		free(l->s[i].first);
+		free(l->s[i].seen);
+	}
 	free(l->s);
 	free(l);
 }
@@ -43,6 +54,14 @@ static size_t hash(dev_t dev, ino_t ino)
 {
 	uint64_t h = (uint64_t)ino * 0x9E3779B97F4A7C15ull ^ (uint64_t)dev * 0xC2B2AE3D27D4EB4Full;
 	return (size_t)(h ^ (h >> 29));
+}
+
+static uint64_t name_hash(const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
+	return h;
 }
 
 static struct slot *find(const struct vp_links *l, dev_t dev, ino_t ino)
@@ -72,25 +91,44 @@ static int grow(struct vp_links *l)
 	return 0;
 }
 
-long vp_links_see(struct vp_links *l, dev_t dev, ino_t ino, nlink_t nlink, const char *relpath)
+long vp_links_see(struct vp_links *l, const struct stat *st, const struct stat *parent,
+                  const char *name, const char *relpath)
 {
+	struct link_id id = {
+		.parent_dev = parent ? (uint64_t)parent->st_dev : 0,
+		.parent_ino = parent ? (uint64_t)parent->st_ino : 0,
+		.name_hash = name_hash(name),
+	};
 	struct slot *s;
 
 	if ((l->n + 1) * 2 > l->cap && grow(l) < 0)
 		return -ENOMEM;
-	s = find(l, dev, ino);
+	s = find(l, st->st_dev, st->st_ino);
 	if (!s->used) {
 		char *copy = strdup(relpath);
 		if (!copy)
 			return -ENOMEM;
-		*s = (struct slot){ .dev = dev, .ino = ino, .nlink = nlink, .first = copy, .used = 1 };
+		*s = (struct slot){ .dev = st->st_dev, .ino = st->st_ino, .nlink = st->st_nlink,
+			            .ctime = st->st_ctim, .first = copy, .used = 1 };
 		l->n++;
 	}
+	if (s->done)
+		return 0; /* already changed (its ctime moved because of us) */
+	if (st->st_ctim.tv_sec != s->ctime.tv_sec || st->st_ctim.tv_nsec != s->ctime.tv_nsec)
+		return -ESTALE;
 	/* st_nlink may have changed since the first sighting: keep the largest,
 	 * so a link added during the walk never makes an inode look complete. */
-	if (nlink > s->nlink)
-		s->nlink = nlink;
-	return (long)++s->seen;
+	if (st->st_nlink > s->nlink)
+		s->nlink = st->st_nlink;
+	for (size_t i = 0; i < s->n_seen; i++)
+		if (memcmp(&s->seen[i], &id, sizeof(id)) == 0)
+			return (long)s->n_seen; /* the same link again */
+	struct link_id *nv = realloc(s->seen, (s->n_seen + 1) * sizeof(*nv));
+	if (!nv)
+		return -ENOMEM;
+	nv[s->n_seen++] = id;
+	s->seen = nv;
+	return (long)s->n_seen;
 }
 
 void vp_links_done(struct vp_links *l, dev_t dev, ino_t ino)
@@ -100,6 +138,8 @@ void vp_links_done(struct vp_links *l, dev_t dev, ino_t ino)
 		s->done = 1;
 		free(s->first);
 		s->first = NULL;
+		free(s->seen);
+		s->seen = NULL;
 	}
 }
 
@@ -108,6 +148,6 @@ void vp_links_each_incomplete(const struct vp_links *l, vp_links_fn fn, void *us
 	for (size_t i = 0; i < l->cap; i++) {
 		const struct slot *s = &l->s[i];
 		if (s->used && !s->done)
-			fn(s->first, s->seen, s->nlink, userdata);
+			fn(s->first, (nlink_t)s->n_seen, s->nlink, userdata);
 	}
 }

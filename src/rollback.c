@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "volperm/caps.h"
@@ -44,6 +45,12 @@ int vp_sync_fd_open(int root_fd)
 
 	/* Reopen the pinned root through its magic link: same inode, and an
 	 * fd that syncfs() accepts. Needs read permission; else sync(). */
+	/* Never open a FIFO or a device (side effects: a tape rewinds, a
+	 * watchdog fires): only directories and regular files. */
+	if (fstat(root_fd, &b) < 0)
+		return -errno;
+	if (!S_ISDIR(b.st_mode) && !S_ISREG(b.st_mode))
+		return -EINVAL;
 	snprintf(p, sizeof(p), "/proc/self/fd/%d", root_fd);
 	fd = open(p, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0)
@@ -129,6 +136,18 @@ static void report(struct vp_rollback *rb, enum vp_event_type t, const struct vp
 	vp_report(&rb->rep, &ev);
 }
 
+static bool after(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec > b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec > b->tv_nsec);
+}
+
+/* Would restoring put back a privilege (setuid, setgid, a file capability)
+ * that the change took away? */
+static bool readds_privilege(const struct stat *st, const struct vp_jentry *e)
+{
+	return (e->mode & ~st->st_mode & (S_ISUID | S_ISGID)) || e->caps_len;
+}
+
 /* 1 restored, 0 already fine, 2 conflict, <0 error (reported). */
 static int restore_one(struct vp_rollback *rb, const struct vp_jentry *e, bool allow_xdev)
 {
@@ -153,6 +172,20 @@ static int restore_one(struct vp_rollback *rb, const struct vp_jentry *e, bool a
 	if (is_before(&st, e, fd))
 		goto out;
 	found = st;
+	/* The app may have rewritten the file since (same inode, same mode):
+	 * putting setuid root or a capability back onto new content would be a
+	 * privilege escalation. Content written after the commit (mtime), or for
+	 * the newest journal any inode change after it (ctime, which nobody can
+	 * forge; an older journal's entries may carry the ctime of volperm's own
+	 * later runs), is a conflict then, even with --force. */
+	if (rb->has_commit_time && readds_privilege(&st, e) &&
+	    (after(&st.st_mtim, &rb->committed_at) ||
+	     (rb->newest && after(&st.st_ctim, &rb->committed_at)))) {
+		report(rb, VP_EV_CONFLICT, e, &st, "verify", 0,
+		       "changed after the apply was committed; setuid/setgid/capabilities are not put back onto it");
+		r = 2;
+		goto out;
+	}
 	if (!is_after(&st, e, fd) && !rb->force) {
 		report(rb, VP_EV_CONFLICT, e, &st, "verify", 0,
 		       "changed since volperm set it (use --force to restore anyway)");
@@ -255,6 +288,19 @@ enum vp_exit vp_rollback_run(struct vp_rollback *rb, struct vp_jreader *r, struc
 		         missing);
 		return VP_EXIT_USAGE;
 	}
+	struct statvfs sv;
+	if (vp_jr_entries(r) && fstatvfs(rb->root_fd, &sv) == 0 && (sv.f_flag & ST_RDONLY)) {
+		snprintf(rb->why, sizeof(rb->why),
+		         "%s is on a read-only file system; nothing was changed (remount it read-write and run rollback again)",
+		         rb->root);
+		return VP_EXIT_USAGE;
+	}
+	/* For a committed journal its mtime is the commit time (see
+	 * readds_privilege). A crashed apply has no commit: the app did not run
+	 * after it (an init container's app starts only on success). */
+	rb->committed_at = vp_jr_mtime(r);
+	rb->has_commit_time = vp_jr_state(r) == VP_JSTATE_COMMITTED ||
+	                      vp_jr_state(r) == VP_JSTATE_ROLLING_BACK;
 	if (vp_policy_from_text(h->policy, h->policy_len, &pol) == 0) {
 		allow_xdev = pol.cross_mounts;
 		vp_policy_free(&pol);

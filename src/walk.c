@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "volperm/walk.h"
@@ -94,20 +95,31 @@ static void mounts_load(const char *root, struct mounts *m)
 	fclose(f);
 }
 
-static bool is_mount(const struct mounts *m, const struct stat *st, dev_t root_dev)
+/* Is the entry at accpath (cwd-relative) a mount point? A different st_dev
+ * says so at once. A bind mount from the same filesystem has the same
+ * st_dev, and the same (dev, ino) as its source directory, so a match in
+ * the mountinfo table is confirmed with statx's STATX_ATTR_MOUNT_ROOT: the
+ * source itself is an ordinary directory of the volume. */
+static bool is_mount(const struct mounts *m, const struct stat *st, dev_t root_dev,
+                     const char *accpath)
 {
 	if (st->st_dev != root_dev)
 		return true;
 	for (size_t i = 0; i < m->n; i++)
-		if (m->dev[i] == st->st_dev && m->ino[i] == st->st_ino)
-			return true;
+		if (m->dev[i] == st->st_dev && m->ino[i] == st->st_ino) {
+			struct statx sx;
+			if (statx(AT_FDCWD, accpath, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, 0, &sx) == 0 &&
+			    (sx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT))
+				return (sx.stx_attributes & STATX_ATTR_MOUNT_ROOT) != 0;
+			return true; /* cannot tell: be safe, do not enter */
+		}
 	return false;
 }
 
 #define SKIPPED 1 /* fts_number mark: a directory we skipped at preorder */
 
 int vp_walk(const char *root, const struct stat *root_st, const struct vp_policy *p,
-            vp_walk_fn fn, void *userdata)
+            const struct stat *forbid, vp_walk_fn fn, void *userdata)
 {
 	char *argv[] = { (char *)root, NULL };
 	size_t rl = strlen(root);
@@ -139,6 +151,8 @@ int vp_walk(const char *root, const struct stat *root_st, const struct vp_policy
 			.path = f->fts_path,
 			.accpath = f->fts_accpath,
 			.st = f->fts_statp,
+			.name = f->fts_name,
+			.parent_st = f->fts_level > FTS_ROOTLEVEL ? f->fts_parent->fts_statp : NULL,
 		};
 		bool top = f->fts_level == FTS_ROOTLEVEL;
 		if (top) {
@@ -150,12 +164,19 @@ int vp_walk(const char *root, const struct stat *root_st, const struct vp_policy
 		}
 		switch (f->fts_info) {
 		case FTS_D:
+			if (forbid && f->fts_statp->st_dev == forbid->st_dev &&
+			    f->fts_statp->st_ino == forbid->st_ino) {
+				e.kind = VP_WALK_FORBIDDEN;
+				f->fts_number = SKIPPED;
+				fts_set(fts, f, FTS_SKIP);
+				break;
+			}
 			if (top)
 				continue;
 			if (vp_policy_excluded(p, e.relpath, f->fts_name)) {
 				e.kind = VP_WALK_SKIP;
 				e.skip = VP_SKIP_EXCLUDED;
-			} else if (!p->cross_mounts && is_mount(&mounts, f->fts_statp, root_st->st_dev)) {
+			} else if (!p->cross_mounts && is_mount(&mounts, f->fts_statp, root_st->st_dev, f->fts_accpath)) {
 				e.kind = VP_WALK_SKIP;
 				e.skip = VP_SKIP_MOUNT;
 			} else {
@@ -188,7 +209,7 @@ int vp_walk(const char *root, const struct stat *root_st, const struct vp_policy
 				e.kind = VP_WALK_SKIP;
 				e.skip = VP_SKIP_EXCLUDED;
 			} else if (!top && !p->cross_mounts &&
-			           is_mount(&mounts, f->fts_statp, root_st->st_dev)) {
+			           is_mount(&mounts, f->fts_statp, root_st->st_dev, f->fts_accpath)) {
 				e.kind = VP_WALK_SKIP; /* a bind-mounted file */
 				e.skip = VP_SKIP_MOUNT;
 			} else if ((S_ISCHR(f->fts_statp->st_mode) || S_ISBLK(f->fts_statp->st_mode)) &&

@@ -23,6 +23,8 @@ struct vp_run {
 	struct stat root_st;         /* fstat(root_fd) */
 	const struct vp_policy *policy;
 	int jdir_fd;                 /* journal directory; -1 with --no-journal */
+	bool has_jdir;               /* jdir_st is the journal directory's stat: the */
+	struct stat jdir_st;         /* walk refuses to enter it (bind mounts) */
 	bool keep_going;
 	size_t batch_max;            /* entries per journal batch (and open fds) */
 	struct vp_reporter rep;

@@ -18,11 +18,15 @@
 /* Open (and with create, mkdir 0700 when missing) the journal directory.
  *   -ENOENT missing   -ELOOP it is a symlink   -ENOTDIR not a directory
  *   -EPERM  owned by someone other than root or the caller
- *   -EACCES writable by group or others */
+ *   -EEXIST writable by group or others (not -EACCES: that is open()'s) */
 int vp_jdir_open(const char *path, bool create, int *ret_fd);
 
 /* 1 if the journal directory is the volume root or inside it, 0 if not. */
 int vp_jdir_inside(int jdir_fd, uint64_t root_dev, uint64_t root_ino);
+/* The same question through bind mounts: 1 when both are on one filesystem
+ * and the journal directory's path inside that filesystem (mountinfo's
+ * mount root + the path below the mount point) lies below the volume's. */
+int vp_jdir_inside_fs(int jdir_fd, int root_fd);
 
 /* "vp-<dev>-<ino>-<created_ns>.vpj", each as 16 hex digits. */
 void vp_jdir_name(char buf[VP_JNAME_MAX], uint64_t dev, uint64_t ino, uint64_t created_ns);

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 /* The rollback journal. The rules (invariants, state machine, byte layout)
  * are at the top of src/journal.c and in docs/journal-format.md: read them
@@ -138,6 +139,9 @@ bool vp_jr_torn(const struct vp_jreader *r);  /* a torn tail was ignored */
 uint64_t vp_jr_valid_end(const struct vp_jreader *r);
 int vp_jr_fd(const struct vp_jreader *r);
 const char *vp_jr_error(const struct vp_jreader *r);
+/* The journal file's mtime when it was opened: for a committed journal, the
+ * time of the COMMIT mark, later than every change the apply made. */
+struct timespec vp_jr_mtime(const struct vp_jreader *r);
 /* Iterate entry records forward (from the first) or backward (from the last):
  * 1 with *e filled, 0 at the end, or -errno. */
 void vp_jr_rewind(struct vp_jreader *r);

@@ -3,6 +3,7 @@
 #define VOLPERM_ROLLBACK_H
 
 #include <stdbool.h>
+#include <time.h>
 
 #include "volperm/exit.h"
 #include "volperm/journal.h"
@@ -19,8 +20,12 @@ struct vp_rollback {
 	int root_fd;            /* O_PATH fd of the volume root (borrowed) */
 	const char *root;       /* for reports */
 	bool force;
+	bool newest;            /* no later journal exists for this root */
 	struct vp_reporter rep;
 	char why[512];          /* one sentence when it failed as a whole */
+	/* internal, set by vp_rollback_run: the commit time, when known */
+	bool has_commit_time;
+	struct timespec committed_at;
 };
 
 /* r: a validated reader of the journal; w: a writer on the same journal (it

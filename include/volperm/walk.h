@@ -19,6 +19,7 @@ enum vp_walk_kind {
 	VP_WALK_ENTRY,  /* decide on this entry */
 	VP_WALK_SKIP,   /* skipped by a rule: see skip */
 	VP_WALK_ERROR,  /* could not be read: see err */
+	VP_WALK_FORBIDDEN, /* the forbidden directory (the journal dir) is here */
 };
 
 enum vp_skip {
@@ -45,16 +46,19 @@ struct vp_walk_entry {
 	size_t relpath_len;
 	const char *accpath;      /* usable for reads right now (cwd-relative) */
 	const struct stat *st;    /* NULL for some errors */
+	const struct stat *parent_st; /* the containing directory; NULL for the root */
+	const char *name;         /* the last path component */
 };
 
 /* Return 0 to go on, or a negative errno to stop the walk with it. */
 typedef int (*vp_walk_fn)(const struct vp_walk_entry *e, void *userdata);
 
 /* Walk `root` (an absolute, resolved path) whose lstat is root_st. The root
- * is always delivered (last). Returns 0, the callback's error, or -errno when
+ * is always delivered (last). A directory with forbid's (dev, ino) is not
+ * entered and is delivered as VP_WALK_FORBIDDEN (forbid may be NULL). Returns 0, the callback's error, or -errno when
  * fts itself fails. Uses fts in its default chdir mode (safe against deep
  * trees); it restores the working directory before returning. */
 int vp_walk(const char *root, const struct stat *root_st, const struct vp_policy *p,
-            vp_walk_fn fn, void *userdata);
+            const struct stat *forbid, vp_walk_fn fn, void *userdata);
 
 #endif
