@@ -67,6 +67,19 @@ static const char *const system_paths[] = {
 	"/usr/bin", "/usr/sbin", "/usr/lib", "/usr/lib32", "/usr/lib64", "/usr/libx32", NULL,
 };
 
+/* A bad value: one sentence, nothing more (scripts grep for it). */
+static void value_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void value_error(const char *fmt, ...)
+{
+	va_list ap;
+	fputs("volperm: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* A malformed command line: the sentence and where to read more. */
 static void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void usage_error(const char *fmt, ...)
 {
@@ -106,11 +119,11 @@ static int check_db_files(void)
 		if (!files[i])
 			continue;
 		if (stat(files[i], &st) < 0 || access(files[i], R_OK) < 0) {
-			usage_error("cannot read %s %s: %s", opts[i], files[i], strerror(errno));
+			value_error("cannot read %s %s: %s", opts[i], files[i], strerror(errno));
 			return -1;
 		}
 		if (!S_ISREG(st.st_mode)) {
-			usage_error("%s %s is not a regular file", opts[i], files[i]);
+			value_error("%s %s is not a regular file", opts[i], files[i]);
 			return -1;
 		}
 	}
@@ -129,7 +142,7 @@ static int parse_option(struct opts *o, const struct vp_iddb *db, int val, const
 		if (r < 0 && r != -EINVAL && r != -ERANGE && check_db_files() < 0)
 			return -1;
 		if (r < 0) {
-			usage_error("invalid owner '%s': %s%s", arg, id_error(r),
+			value_error("invalid owner '%s': %s%s", arg, id_error(r),
 			            strchr(arg, ':') && arg[strlen(arg) - 1] == ':' ? "; give the group too, as UID:GID" : "");
 			return -1;
 		}
@@ -146,7 +159,7 @@ static int parse_option(struct opts *o, const struct vp_iddb *db, int val, const
 		if (r < 0 && r != -EINVAL && r != -ERANGE && check_db_files() < 0)
 			return -1;
 		if (r < 0) {
-			usage_error("invalid %s '%s': expected OLD:NEW; %s",
+			value_error("invalid %s '%s': expected OLD:NEW; %s",
 			            val == OPT_MAP ? "--map" : "--map-gid", arg, id_error(r));
 			return -1;
 		}
@@ -159,7 +172,7 @@ static int parse_option(struct opts *o, const struct vp_iddb *db, int val, const
 		if (r < 0 && r != -EINVAL && r != -ERANGE && check_db_files() < 0)
 			return -1;
 		if (r < 0) {
-			usage_error("invalid --fsgroup '%s': %s", arg, id_error(r));
+			value_error("invalid --fsgroup '%s': %s", arg, id_error(r));
 			return -1;
 		}
 		o->policy.has_fsgroup = true;
@@ -168,13 +181,13 @@ static int parse_option(struct opts *o, const struct vp_iddb *db, int val, const
 	}
 	case OPT_CHMOD:
 		if (vp_policy_set_chmod(&o->policy, arg) < 0) {
-			usage_error("invalid --chmod '%s': expected a chmod mode such as u+rwX,go-w or 0750", arg);
+			value_error("invalid --chmod '%s': expected a chmod mode such as u+rwX,go-w or 0750", arg);
 			return -1;
 		}
 		return 0;
 	case OPT_ROOT_MODE:
 		if (vp_parse_octal_mode(arg, &o->policy.root_mode) < 0) {
-			usage_error("invalid --root-mode '%s': expected an octal mode such as 0700", arg);
+			value_error("invalid --root-mode '%s': expected an octal mode such as 0700", arg);
 			return -1;
 		}
 		o->policy.has_root_mode = true;
@@ -185,7 +198,7 @@ static int parse_option(struct opts *o, const struct vp_iddb *db, int val, const
 		if (r < 0 && r != -EINVAL && check_db_files() < 0)
 			return -1;
 		if (r < 0) {
-			usage_error(val == OPT_GRANT
+			value_error(val == OPT_GRANT
 			            ? "invalid --grant '%s': expected u:UID:PERMS or g:GID:PERMS (PERMS of rwxX), comma-separated"
 			            : "invalid --revoke '%s': expected u:UID or g:GID, comma-separated", arg);
 			return -1;
@@ -619,6 +632,13 @@ static int cmd_run(enum vp_cmd cmd, const char *command, const char *arg)
 	vp_output_start(&out, rt.path, desc);
 	ex = vp_engine_run(&run, &st);
 	jp = journal_path(jdir_path, run.journal);
+	if (jp && run.journal_state && !O.json) {
+		char *with = NULL;
+		if (asprintf(&with, "%s (%s)", jp, run.journal_state) >= 0) {
+			free(jp);
+			jp = with;
+		}
+	}
 	vp_output_summary(&out, rt.path, desc, &st, jp, ex, run.why);
 out:
 	free(desc);

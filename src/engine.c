@@ -605,7 +605,7 @@ enum vp_exit vp_engine_run(struct vp_run *run, struct vp_stats *st)
 	struct ctx c = { .run = run, .st = st, .sync_fd = -1, .fail = VP_EXIT_ROLLED_BACK };
 	enum vp_exit ex = VP_EXIT_OK;
 	double t0 = now();
-	int r;
+	int r = 0;
 
 	memset(st, 0, sizeof(*st));
 	if (!run->resume)
@@ -653,6 +653,11 @@ enum vp_exit vp_engine_run(struct vp_run *run, struct vp_stats *st)
 	else if (st->errors || c.safety_skip)
 		ex = VP_EXIT_PARTIAL;
 done:
+	/* What the journal says now, for the summary. */
+	run->journal_state = !c.jw ? NULL
+	                     : r == 0 ? "committed"
+	                     : ex == VP_EXIT_ROLLBACK_FAIL ? "rolling-back: run volperm recover"
+	                                                   : "rolled back";
 	if (c.jw != run->resume)
 		vp_jw_close(c.jw);
 	if (c.sync_fd >= 0)

@@ -33,6 +33,7 @@ struct vp_run {
 	struct vp_jwriter *resume;
 	/* out */
 	char journal[128];           /* name of the journal written, "" if none */
+	const char *journal_state;   /* its state at the end ("committed", ...) */
 	char why[512];               /* one sentence when the run failed as a whole */
 };
 
