@@ -40,7 +40,8 @@ mixed_ok() {
 	python3 - "$W/pristine.snap" "$W/oracle.snap" "$1" <<'PY'
 import sys
 def load(p):
-    return {l.split("\t", 1)[0]: l for l in open(p)}
+    # first 8 columns: path .. caps (a ninth, ctime, is left out)
+    return {l.split("\t", 1)[0]: "\t".join(l.rstrip("\n").split("\t")[:8]) for l in open(p)}
 P, O, S = load(sys.argv[1]), load(sys.argv[2]), load(sys.argv[3])
 bad = [k for k in set(P) | set(S) if S.get(k) not in (P.get(k), O.get(k))]
 for k in sorted(bad)[:10]:
@@ -85,14 +86,13 @@ while [ $hot_back -lt "$want_each" ] || [ $hot_fwd -lt "$want_each" ]; do
 		continue
 	fi
 	snap "$V" "$W/killed.snap" --ctime
-	snap "$V" "$W/killed-noctime.snap"
-	if mixed_ok "$W/killed-noctime.snap"; then
+	if mixed_ok "$W/killed.snap"; then
 		pass "after SIGKILL every entry is either before or after (write-ahead, no half states)"
 	else
 		fail "after SIGKILL some entries are in neither the before nor the after state"
 	fi
 	vp plan --owner 1001:1001 --journal-dir "$J" "$V"
-	if [ $RC -eq 0 ] && python3 "$TOOLS/snapshot.py" --diff "$W/oracle.snap" "$W/killed-noctime.snap" >/dev/null; then
+	if [ $RC -eq 0 ] && python3 "$TOOLS/snapshot.py" --diff --ignore-field ctime "$W/oracle.snap" "$W/killed.snap" >/dev/null; then
 		finished=$((finished + 1))
 		say "# note: killed after the commit (tree complete, plan exits 0); trying a shorter delay"
 		vp_expect 0 "rollback of the committed apply" rollback --journal-dir "$J" "$V"

@@ -53,13 +53,15 @@ _at_exit() {
 		eval "${_CLEANUPS[$i]}" >/dev/null 2>&1 || true
 	done
 	if [ -n "${W:-}" ] && [ -d "$W" ]; then
-		# Unmount anything still mounted below $W (deepest first), lift
-		# immutable flags, then remove.
+		# Unmount anything still mounted below $W (deepest first), then
+		# remove (lifting immutable flags if that is what stops rm).
 		while read -r m; do
 			umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
 		done < <(awk -v w="$W/" 'index($5, w) == 1 { print $5 }' /proc/self/mountinfo | sort -r)
-		chattr -R -i -a "$W" >/dev/null 2>&1 || true
-		rm -rf -- "$W"
+		if ! rm -rf -- "$W" 2>/dev/null; then
+			chattr -R -i -a "$W" >/dev/null 2>&1 || true
+			rm -rf -- "$W"
+		fi
 	fi
 	exit "$rc"
 }
@@ -132,7 +134,7 @@ vp() {
 	ERR=$W/run$NRUN.err
 	"$VP" "$@" >"$OUT" 2>"$ERR"
 	RC=$?
-	say "+ volperm $(printf '%q ' "$@")-> exit $RC"
+	say "+ [${SECONDS}s] volperm $(printf '%q ' "$@")-> exit $RC"
 	_sanitizer_check
 }
 
@@ -145,7 +147,7 @@ vpt() {
 	ERR=$W/run$NRUN.err
 	timeout -k 5 "$t" "$VP" "$@" >"$OUT" 2>"$ERR"
 	RC=$?
-	say "+ timeout $t volperm $(printf '%q ' "$@")-> exit $RC"
+	say "+ [${SECONDS}s] timeout $t volperm $(printf '%q ' "$@")-> exit $RC"
 	_sanitizer_check
 }
 

@@ -7,7 +7,7 @@ setup
 
 J=$(new_jdir)
 V=$W/vol
-mktree "$V" "${VOLPERM_LOCK_ENTRIES:-80000}" --seed 81 --hardlink-every 0
+mktree "$V" "${VOLPERM_LOCK_ENTRIES:-50000}" --seed 81 --hardlink-every 0
 O=$W/other
 mktree "$O" 50 --seed 82
 
@@ -58,6 +58,6 @@ for attempt in 1 2 3 4; do
 	vp_expect 0 "the first apply's result is complete" check --owner "$uid:$uid" --journal-dir "$J" "$V"
 	break
 done
-[ $tested = 1 ] || fail "could not run a second apply while the first was running (4 attempts on ${VOLPERM_LOCK_ENTRIES:-80000} entries)"
+[ $tested = 1 ] || fail "could not run a second apply while the first was running (4 attempts on ${VOLPERM_LOCK_ENTRIES:-50000} entries)"
 
 finish

@@ -19,8 +19,8 @@ Shape (roughly like real volumes: package caches, database dirs, user data):
   * --acl-every K: every K-th regular file gets an access ACL
     (u:2000:rw,g:3000:r); every K-th directory (or --default-acl-every)
     gets an access ACL and a default ACL (d:u:2000:rwx,d:g:3000:rx);
-  * --setid N: N files with setuid / setgid bits (4755, 2755, 6755, 2745:
-    setgid without group-execute) and one setgid directory;
+  * --setid N (default 5): N files with setuid / setgid bits (4755, 2755,
+    6755, 2745: setgid without group-execute, 4711) and one setgid directory;
   * --caps [N]: N (default 4) files get `setcap cap_net_raw+ep`;
   * --hostile: a directory 'hostile' with names containing a newline, a
     tab, a 0xff byte, a leading '-', quotes, backslashes, spaces, UTF-8
@@ -69,8 +69,8 @@ def main():
                     help="give every K-th file a named-user/group access ACL")
     ap.add_argument("--default-acl-every", type=int, default=None,
                     help="give every K-th dir an access+default ACL (default: --acl-every)")
-    ap.add_argument("--setid", type=int, default=0,
-                    help="number of setuid/setgid files (plus one setgid dir)")
+    ap.add_argument("--setid", type=int, default=5,
+                    help="number of setuid/setgid files, plus one setgid dir (default 5; 0: none)")
     ap.add_argument("--caps", type=int, nargs="?", const=4, default=0,
                     help="number of files given cap_net_raw+ep (default 4)")
     ap.add_argument("--hardlink-every", type=int, default=500,

@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# Case 10: hostile names written by the app: newline, tab, CR, terminal
+# escape sequences, DEL, invalid UTF-8 (lone 0xff, truncated and overlong
+# sequences), leading dashes and option look-alikes, 255-byte names (ASCII
+# and multibyte), and names forged to look like another line of output
+# (a dir "x\nchown 0:0->1001:1001 " holding etc/shadow). Checked: plan/apply --list
+# quote every name on one unambiguous line (decoded back to exactly the
+# tree), no forged line appears, no raw control byte reaches stdout or
+# stderr, --json is valid and reversible (path_b64), the journal keeps raw
+# bytes (export json names every entry exactly), rollback is exact, and the
+# getfacl export restores the tree with setfacl --restore.
+. "$(dirname "$0")/../cli/lib.sh"
+. "$(dirname "$0")/seclib.bash"
+setup
+need_cmd setfacl
+
+J=$(new_jdir)
+E=$W/etc
+make_decoy "$E"
+V=$W/vol
+mkdir "$V"
+python3 - "$V" <<'PY' || die "creating hostile names"
+import os, sys
+root = os.fsencode(sys.argv[1])
+names = [
+    b"new\nline", b"\n", b"\n\n", b"tab\there", b"cr\rhere", b"esc\x1b[31mred\x1b[0m",
+    b"title\x1b]0;pwned\x07", b"clear\x1b[2J\x1b[H", b"del\x7f", b"bell\x07",
+    b"lone\xffbyte", b"trunc\xc3", b"overlong\xc0\xaf", b"surrogate\xed\xa0\x80",
+    b"-rf", b"--owner=0:0", b"-o", b"--", b"-", b" lead space", b"trail space ",
+    b"quote'", b'dq"', b"back\\slash", b"$(id)", b"`id`", b"$'\\n'", b"glob*?[a]",
+    b"x -> y", b"caf\xc3\xa9", b"\xe2\x80\xae-rtl-override",
+    b"L" * 255, "é".encode() * 127,
+]
+for n in names:
+    p = os.path.join(root, n)
+    with open(p, "wb") as f:
+        f.write(b"x")
+d = os.path.join(root, b"dir\nwith\x1b[1mnew\nlines\xff")
+os.mkdir(d)
+for n in names[:6]:
+    open(os.path.join(d, n), "wb").close()
+os.symlink(b"new\nline", os.path.join(root, b"link\n-> x"))
+# forged lines: "<V>/x\nchown 0:0->1001:1001 /etc/shadow" is one path
+for top, rest in [(b"x\nchown 0:0->1001:1001 ", b"etc/shadow"),
+                  (b"y\nskip external-hardlink ", b"etc/passwd"),
+                  (b"z\nvolperm: ", b"etc/ok")]:
+    os.makedirs(os.path.join(root, top, os.path.dirname(rest)))
+    open(os.path.join(root, top, rest), "wb").close()
+PY
+# a hostile name that is also a safety skip (its message goes to stderr)
+ln "$E/shadow" "$V/evil"$'\e[2J\n'"volperm: all good"
+chown -R -h 1000:1000 "$V"
+decoy_snap "$E" "$W/decoy0.snap"
+snap "$V" "$W/v0.snap"
+cut -f1 "$W/v0.snap" | LC_ALL=C sort >"$W/all"
+grep -v '^evil' "$W/all" >"$W/all-but-evil"
+say "# $(wc -l <"$W/all") entries with hostile names"
+
+# no_raw_controls FILE DESC: valid UTF-8, no C0 control byte but \n ending
+# lines, no DEL, no C1 (U+0080..U+009F).
+no_raw_controls() {
+	if python3 - "$1" <<'PY'
+import sys
+data = open(sys.argv[1], "rb").read()
+try:
+    text = data.decode("utf-8")
+except UnicodeDecodeError as e:
+    print("    invalid UTF-8: %s" % e)
+    sys.exit(1)
+bad = [l for l in text.split("\n") if any(ord(c) < 0x20 or 0x7f <= ord(c) <= 0x9f for c in l)]
+for l in bad[:5]:
+    print("    raw control character in: %r" % l[:200])
+sys.exit(1 if bad else 0)
+PY
+	then pass "$2"; else fail "$2"; fi
+}
+
+# --- --list ------------------------------------------------------------------
+for cmd in plan apply; do
+	vp_expect 5 "$cmd --list with hostile names (exit 5: one external hard link)" \
+		$cmd --owner 1001:1001 --list --journal-dir "$J" "$V"
+	cp "$OUT" "$W/$cmd.list"
+	cp "$ERR" "$W/$cmd.err"
+	no_raw_controls "$W/$cmd.list" "$cmd --list: stdout is valid UTF-8 without raw control bytes"
+	no_raw_controls "$W/$cmd.err" "$cmd --list: stderr is valid UTF-8 without raw control bytes"
+	assert_file_nomatch '^(chown [^ ]+ )?/etc/(shadow|passwd)$|^skip [a-z-]+ /etc/' "$W/$cmd.list" "$cmd --list: no forged line naming /etc"
+	assert_file_nomatch '^volperm: all good' "$W/$cmd.err" "$cmd: no forged line on stderr"
+	if python3 "$TOOLS/listparse.py" "$W/$cmd.list" "$V" chown >"$W/$cmd.paths" 2>"$W/lp.err"; then
+		pass "$cmd --list: every chown line decodes (listparse.py)"
+	else
+		fail "$cmd --list: a line does not decode: $(head -c 300 "$W/lp.err")"
+	fi
+	if cmp -s "$W/all-but-evil" "$W/$cmd.paths"; then
+		pass "$cmd --list: decoded paths are exactly the tree's entries, one line each"
+	else
+		fail "$cmd --list: decoded paths differ from the tree:"
+		diff "$W/all-but-evil" "$W/$cmd.paths" | head -n 10 | sed 's/^/    /'
+	fi
+	assert_eq "$(python3 "$TOOLS/listparse.py" "$W/$cmd.list" "$V" skip:external-hardlink 2>/dev/null)" \
+		"$(grep '^evil' "$W/all")" "$cmd --list: the hostile external link named exactly in its skip line"
+	[ "$cmd" = apply ] || continue
+	snap "$V" "$W/v1.snap"
+	assert_eq "$(grep -v '^evil' "$W/v1.snap" | cut -f3,4 | sort -u | tr '\t' :)" 1001:1001 "apply: every hostile entry changed"
+done
+decoy_same "$E" "$W/decoy0.snap" "decoy linked under a hostile name untouched"
+vp_expect 0 "rollback" rollback --journal-dir "$J" "$V"
+snap "$V" "$W/v2.snap"
+snap_eq "$W/v0.snap" "$W/v2.snap" "rollback restored every hostile entry exactly"
+
+# --- --json --------------------------------------------------------------------
+vp_expect 5 "apply --json with hostile names" apply --owner 1002:1002 --json --journal-dir "$J" "$V"
+json_ok "$OUT" "NDJSON valid (every line an object, summary last)"
+no_raw_controls "$OUT" "NDJSON: no raw control bytes (escaped)"
+jpaths "$OUT" change "$V" >"$W/json.paths"
+assert_true "--json change paths round-trip every name (path / path_b64)" cmp -s "$W/all-but-evil" "$W/json.paths"
+assert_eq "$(jpaths "$OUT" skip "$V" reason=external-hardlink)" "$(grep '^evil' "$W/all")" "--json skip names the hostile link exactly"
+n_b64=$(grep -c '"path_b64"' "$OUT")
+assert_true "--json: invalid UTF-8 names carry path_b64 ($n_b64 events)" test "$n_b64" -ge 6
+
+# --- the journal keeps raw bytes ---------------------------------------------------
+jf=$(newest_journal "$J")
+vp_expect 0 "journal export --format json" journal export --format json --journal-dir "$J" "$jf"
+if python3 - "$OUT" "$W/all-but-evil" <<'PY'
+import base64, json, sys
+def esc(b):
+    return "".join(chr(c) if 0x21 <= c <= 0x7E and c != 0x5C else "\\x%02x" % c for c in b)
+got = set()
+for l in open(sys.argv[1], encoding="utf-8"):
+    o = json.loads(l)
+    if "path" not in o and "path_b64" not in o:
+        continue
+    p = base64.b64decode(o["path_b64"]) if o.get("path_b64") else o["path"].encode()
+    got.add(esc(p))
+want = {l.rstrip("\n") for l in open(sys.argv[2])}
+miss = sorted(want - got)
+for m in miss[:5]:
+    print("    not in the export: " + m)
+sys.exit(1 if miss else 0)
+PY
+then pass "journal export json names every hostile entry exactly"; else fail "journal export json lost names"; fi
+vp_expect 0 "journal show" journal show --journal-dir "$J" "$jf"
+no_raw_controls "$OUT" "journal show: no raw control bytes"
+
+# --- getfacl export: the last-resort undo with standard tools ------------------------
+vp_expect 0 "journal export --format getfacl" journal export --format getfacl --journal-dir "$J" "$jf"
+cp "$OUT" "$W/undo.acl"
+no_raw_controls "$W/undo.acl" "getfacl export: names octal-escaped, no raw control bytes"
+if (cd "$V" && setfacl --restore="$W/undo.acl") 2>"$W/setfacl.err"; then
+	pass "setfacl --restore accepts the export"
+else
+	fail "setfacl --restore failed: $(head -c 300 "$W/setfacl.err")"
+fi
+snap "$V" "$W/v3.snap"
+# symlinks are comments only in that format (documented): left out here
+awk -F'\t' '$2 == "symlink" { print $1 }' "$W/v0.snap" >"$W/links"
+snap_eq "$W/v0.snap" "$W/v3.snap" "setfacl --restore of the export restored every hostile entry but symlinks (owners, modes)" --ignore "$W/links"
+decoy_same "$E" "$W/decoy0.snap" "decoy untouched"
+# the journal is committed; rollback finds all but the links already as before
+vp "rollback" --journal-dir "$J" "$V"
+expect_rc_in "0" "rollback after the manual undo"
+snap "$V" "$W/v4.snap"
+snap_eq "$W/v0.snap" "$W/v4.snap" "and rollback restored the symlinks too"
+
+finish

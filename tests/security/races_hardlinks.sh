@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Case 2/3/4 together (CVE-2017-18078 under a race): a hard link to a
+# root-owned decoy file outside the volume is inside the tree, and a hostile
+# process moves it around while apply walks, so that the walk can meet the
+# same link twice and take an external file for one whose links were all
+# found inside:
+#   exchange: V/f (the app's own file) and V/.f-evil (a hard link to the
+#             decoy's shadow) trade names atomically (RENAME_EXCHANGE) in a
+#             tight loop: the decoy's inode has 1 link inside and 1 outside
+#             at every instant, but two lstat()s of one directory read can
+#             both see it.
+#   move:     V/a/x (a hard link to the decoy's passwd) hops between V/a and
+#             V/z, so that the walk may list it in both directories.
+# The rule: a file with a link outside the tree is never changed (unless
+# --allow-external-links). The decoy's owners, modes, ACLs and capabilities
+# must stay identical (not its ctime: a rename of a hard link updates the
+# inode's ctime, so the racer itself changes it).
+. "$(dirname "$0")/../cli/lib.sh"
+. "$(dirname "$0")/seclib.bash"
+setup
+
+BUDGET=${VOLPERM_RACE_SECONDS:-12}
+MAXRUNS=${VOLPERM_RACE_RUNS:-200}
+
+J=$(new_jdir)
+E=$W/etc
+make_decoy "$E"
+
+# race_loop NAME VOLUME: apply with alternating owners until the budget is
+# spent; fails (and stops) as soon as the decoy changed.
+race_loop() {
+	local name=$1 v=$2 runs=0 o end bad=0 before
+	before=$(stat -c '%u:%g %a' "$E/shadow" "$E/passwd" | tr '\n' ' ')
+	end=$(($(date +%s) + BUDGET))
+	while [ "$runs" -lt "$MAXRUNS" ] && [ "$(date +%s)" -lt "$end" ]; do
+		runs=$((runs + 1))
+		o=$((1001 + runs % 2))
+		vpt 20 apply --owner "$o:$o" --json --journal-dir "$J" "$v" >/dev/null
+		if ! rc_in "$RC" "0 3 5 6"; then
+			fail "$name: apply run $runs: exit $RC"
+			show_run
+			bad=1
+			break
+		fi
+		if [ "$(stat -c '%u:%g %a' "$E/shadow" "$E/passwd" | tr '\n' ' ')" != "$before" ]; then
+			fail "$name: decoy changed by apply run $runs (exit $RC): $(stat -c '%n %u:%g %a' "$E/shadow" "$E/passwd" | tr '\n' ' ')"
+			grep -F -e shadow -e '/x"' -e '"x"' "$OUT" | head -n 5 | sed 's/^/    /'
+			bad=1
+			break
+		fi
+	done
+	stop_racer
+	say "# $name: $runs applies against $RACER_SWAPS swaps"
+	[ "$bad" = 0 ] && pass "$name: decoy untouched in $runs racing applies"
+	assert_true "$name: the racer ran ($RACER_SWAPS swaps)" test "$RACER_SWAPS" -gt 100
+}
+
+# --- exchange: file <-> hard link to the decoy, in one directory -------------
+V=$W/vol1
+mkdir "$V"
+for ((i = 0; i < 50; i++)); do : >"$V/pad$i"; done
+echo mine >"$V/f"
+ln "$E/shadow" "$V/.f-evil"
+chown 1000:1000 "$V" "$V"/pad* "$V/f"
+snap "$E" "$W/decoy0.snap"
+start_racer exchange "$V/f" "$V/.f-evil" --max-seconds $((BUDGET + 40))
+race_loop "exchange f <-> link to decoy" "$V"
+snap "$E" "$W/decoy1.snap"
+snap_eq "$W/decoy0.snap" "$W/decoy1.snap" "exchange: decoy identical (owners, modes, ACLs, caps)" --ignore-field ctime
+# a fresh decoy for the next attack, whatever happened to this one
+rm -f "$V/.f-evil"
+rm -rf "$E"
+make_decoy "$E"
+
+# --- move: one link listed in two directories --------------------------------
+V=$W/vol2
+mkdir -p "$V/a" "$V/m" "$V/z"
+for ((i = 0; i < 100; i++)); do : >"$V/a/p$i"; : >"$V/m/p$i"; : >"$V/z/p$i"; done
+ln "$E/passwd" "$V/a/x"
+chown -R 1000:1000 "$V"
+chown 0:0 "$E/passwd"
+snap "$E" "$W/decoy0.snap"
+start_racer move "$V/a/x" "$V/z/x" --max-seconds $((BUDGET + 40))
+race_loop "move a/x <-> z/x (link to decoy)" "$V"
+snap "$E" "$W/decoy1.snap"
+snap_eq "$W/decoy0.snap" "$W/decoy1.snap" "move: decoy identical (owners, modes, ACLs, caps)" --ignore-field ctime
+rm -rf "$E"
+make_decoy "$E"
+ln -f "$E/passwd" "$V/a/x"
+decoy_snap "$E" "$W/decoy0.snap"
+
+# --- without the race: the same trees are refused cleanly ----------------------
+vp_expect 5 "no race: the external link is skipped (exit 5)" apply --owner 1003:1003 --json --journal-dir "$J" "$V"
+assert_eq "$(jpaths "$OUT" skip "$V" reason=external-hardlink)" a/x "no race: skip external-hardlink a/x"
+decoy_same "$E" "$W/decoy0.snap" "no race: decoy untouched"
+
+finish

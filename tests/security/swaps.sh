@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# Case 3, deterministic: an entry swapped between the walk's stat and the
+# change. strace(1) holds volperm inside one chosen syscall (fault injection
+# "delay_enter" on the openat2 that pins the entry, or on the open of
+# /proc/self/mountinfo just before the walk) while the test swaps the entry:
+#   f -> symlink to a decoy file       f -> another file (new inode)
+#   f -> hard link to a decoy file     f -> FIFO (must not hang)
+#   d (a middle component of d/g) -> symlink to a decoy dir with a "g"
+#   the root itself -> symlink to the decoy (between open and walk)
+#   during rollback: f -> symlink to a decoy file
+# Each: dev/ino verification catches it; skipped as "changed" (exit 5), or a
+# conflict on rollback (exit 6); reported in --json; the decoy and the
+# swapped-in entry untouched.
+. "$(dirname "$0")/../cli/lib.sh"
+. "$(dirname "$0")/seclib.bash"
+setup
+need_cmd strace mkfifo
+strace -f -qq -o /dev/null true 2>/dev/null || skip "strace cannot trace here (no ptrace)"
+strace -f -qq -o /dev/null -e trace=getpid -e inject=getpid:delay_enter=1000 true 2>/dev/null ||
+	skip "this strace has no syscall delay injection"
+
+E=$W/etc
+make_decoy "$E"
+mkdir -p "$E/dmirror"
+echo mirror >"$E/dmirror/g"
+decoy_snap "$E" "$W/decoy0.snap"
+
+# held_run SYSCALL WHEN SIGNAL ACTION ARGS...: run volperm with its WHEN-th
+# SYSCALL (strace syntax: "1", or "1+" for every one) held for 1.5 s; once
+# SIGNAL (a shell test, eval'd) is true, eval ACTION, which must land while
+# volperm is still held. Sets OUT, ERR, RC.
+# HELD_PATH=P: count only the SYSCALLs on path P (strace -P).
+HELD_PATH=
+held_run() {
+	local sc=$1 when=$2 signal=$3 action=$4 pid i landed=0
+	shift 4
+	NRUN=$((NRUN + 1))
+	OUT=$W/run$NRUN.out
+	ERR=$W/run$NRUN.err
+	# shellcheck disable=SC2086
+	env "$NOLSAN" strace -f -qq -o /dev/null ${HELD_PATH:+-P "$HELD_PATH"} -e trace="$sc" -e inject="$sc:delay_enter=1500000:when=$when" \
+		"$VP" "$@" >"$OUT" 2>"$ERR" &
+	pid=$!
+	for ((i = 0; i < 200; i++)); do
+		if eval "$signal"; then
+			eval "$action"
+			kill -0 "$pid" 2>/dev/null && landed=1
+			break
+		fi
+		sleep 0.02
+	done
+	wait "$pid"
+	RC=$?
+	say "+ [held at $sc #$when] volperm $(printf '%q ' "$@")-> exit $RC"
+	_sanitizer_check
+	if [ "$landed" = 1 ]; then
+		pass "the swap landed while volperm was held"
+	else
+		fail "the swap did not land inside the window (signal '$signal' never true, or volperm had finished)"
+	fi
+}
+
+# fresh NAME: a volume with one 1000-owned file f, and a new journal dir.
+fresh() {
+	V=$W/$1
+	J=$(new_jdir)
+	mkdir "$V"
+	echo mine >"$V/f"
+	chown 1000:1000 "$V" "$V/f"
+	chmod 4755 "$V/f"
+}
+journal_exists='compgen -G "$J/*.vpj" >/dev/null'
+
+# check_skip_changed WHAT PATH: exit 5, one skip "changed" event for PATH.
+check_skip_changed() {
+	expect_rc 5 "$1: safety skip (exit 5)"
+	json_ok "$OUT" "$1: NDJSON valid"
+	assert_eq "$(jpaths "$OUT" skip "$V" reason=changed | tr '\n' ' ')" "$2" "$1: skip event, reason changed, for: $2"
+	assert_eq "$(jsum "$OUT" skip_reasons.changed)" "$(printf '%s' "$2" | wc -w)" "$1: summary counts the changed skip"
+}
+
+# --- f -> symlink to a decoy file ------------------------------------------
+fresh sym
+held_run openat2 1 "$journal_exists" 'mv "$V/f" "$V/f.real"; ln -s "$E/passwd" "$V/f"' \
+	apply --owner 1001:1001 --json --journal-dir "$J" "$V"
+check_skip_changed "f -> symlink" "f "
+decoy_same "$E" "$W/decoy0.snap" "f -> symlink: decoy untouched"
+assert_eq "$(owner_of "$V/f")" 0:0 "f -> symlink: the swapped-in link itself untouched"
+assert_eq "$(owner_of "$V/f.real") $(mode_of "$V/f.real")" "1000:1000 4755" "f -> symlink: the original inode untouched"
+assert_eq "$(owner_of "$V")" 1001:1001 "f -> symlink: the rest (the root) changed"
+vp_expect 0 "f -> symlink: rollback" rollback --journal-dir "$J" "$V"
+assert_eq "$(owner_of "$V")" 1000:1000 "f -> symlink: rollback restored the root"
+decoy_same "$E" "$W/decoy0.snap" "f -> symlink: decoy untouched by rollback"
+
+# --- f -> another file --------------------------------------------------------
+fresh other
+echo other >"$V/g"
+chown 1000:1000 "$V/g"
+held_run openat2 1 "$journal_exists" 'mv "$V/f" "$V/f.real"; ln "$V/g" "$V/f"' \
+	apply --owner 1001:1001 --list --journal-dir "$J" "$V"
+expect_rc 5 "f -> another file (g's inode): safety skip (exit 5)"
+assert_file_match "^skip changed $V/f\$" "$OUT" "f -> other: --list says 'skip changed PATH'"
+assert_file_match "^volperm: $V/f: .*(changed|replaced|moved)" "$ERR" "f -> other: the safety skip is said on stderr too"
+assert_eq "$(owner_of "$V/f.real") $(mode_of "$V/f.real")" "1000:1000 4755" "f -> other: the original inode untouched"
+
+# --- f -> hard link to a decoy file --------------------------------------------
+fresh hard
+held_run openat2 1 "$journal_exists" 'mv "$V/f" "$V/f.real"; ln "$E/shadow" "$V/f"' \
+	apply --owner 1001:1001 --json --journal-dir "$J" "$V"
+check_skip_changed "f -> hard link to decoy" "f "
+decoy_same "$E" "$W/decoy0.snap" "f -> hard link: decoy untouched" --ignore-field ctime
+assert_eq "$(stat -c '%u:%g %a' "$E/shadow")" "0:42 640" "f -> hard link: decoy shadow still 0:42 0640"
+rm -f "$V/f"
+decoy_snap "$E" "$W/decoy0.snap" # the link changed its ctime
+
+# --- f -> FIFO (walk saw a file): never opened, no hang -------------------------
+fresh fifo
+held_run openat2 1 "$journal_exists" 'mv "$V/f" "$V/f.real"; mkfifo "$V/f"' \
+	apply --owner 1001:1001 --json --journal-dir "$J" "$V"
+check_skip_changed "f -> FIFO" "f "
+assert_eq "$(owner_of "$V/f")" 0:0 "f -> FIFO: the FIFO untouched"
+
+# --- middle component: d (of d/g) -> symlink to a decoy dir with a g -------------
+fresh middle
+rm "$V/f"
+mkdir "$V/d"
+echo in >"$V/d/g"
+chown 1000:1000 "$V/d" "$V/d/g"
+held_run openat2 1 "$journal_exists" 'mv "$V/d" "$V/d.real"; ln -s "$E/dmirror" "$V/d"' \
+	apply --owner 1001:1001 --json --journal-dir "$J" "$V"
+check_skip_changed "d -> symlink (middle component)" "d d/g "
+decoy_same "$E" "$W/decoy0.snap" "d -> symlink: decoy (with d/g mirrored) untouched"
+assert_eq "$(owner_of "$V/d.real") $(owner_of "$V/d.real/g")" "1000:1000 1000:1000" "d -> symlink: the real d and d/g untouched"
+vp_expect 0 "d -> symlink: rollback" rollback --journal-dir "$J" "$V"
+decoy_same "$E" "$W/decoy0.snap" "d -> symlink: decoy untouched by rollback"
+
+# --- the root itself swapped for a symlink between open and walk ----------------
+fresh root
+mkdir "$V/sub"
+chown 1000:1000 "$V/sub"
+# the open of /proc/self/mountinfo comes right before fts_open(PATH)
+HELD_PATH=/proc/self/mountinfo held_run openat 1 'compgen -G "$J/vp-*.lock" >/dev/null' \
+	'mv "$V" "$V.real"; ln -s "$E" "$V"' apply --owner 1001:1001 --json --journal-dir "$J" "$V"
+decoy_same "$E" "$W/decoy0.snap" "root -> symlink: decoy untouched"
+expect_rc_in "2 3 5" "root -> symlink: refused or skipped"
+rm -f "$V"
+mv "$V.real" "$V"
+
+# --- rollback: f swapped for a symlink to the decoy before its restore -------------
+fresh rb
+vp_expect 0 "rollback case: apply" apply --owner 1001:1001 --journal-dir "$J" "$V"
+jf=$(newest_journal "$J")
+size0=$(stat -c %s "$jf")
+# Hold every pin of the rollback (whether the root is pinned again or not),
+# and swap f once the ROLLBACK_BEGIN mark has grown the journal.
+held_run openat2 1+ '[ "$(stat -c %s "$jf")" != "$size0" ]' 'mv "$V/f" "$V/f.real"; ln -s "$E/passwd" "$V/f"' \
+	rollback --json --journal-dir "$J" "$V"
+expect_rc 6 "rollback with f swapped: conflicts (exit 6)"
+assert_eq "$(jpaths "$OUT" conflict "$V" | tr '\n' ' ')" "f " "rollback: conflict event for f"
+decoy_same "$E" "$W/decoy0.snap" "rollback with f swapped: decoy untouched"
+assert_eq "$(owner_of "$V/f") $(owner_of "$V/f.real")" "0:0 1001:1001" "rollback: the link and the moved inode left alone"
+assert_eq "$(owner_of "$V")" 1000:1000 "rollback: the root restored"
+
+finish
