@@ -142,10 +142,12 @@ static bool after(const struct timespec *a, const struct timespec *b)
 }
 
 /* Would restoring put back a privilege (setuid, setgid, a file capability)
- * that the change took away? */
+ * that the change took away, onto a file whose content runs? (A directory's
+ * setgid only makes new files inherit its group.) */
 static bool readds_privilege(const struct stat *st, const struct vp_jentry *e)
 {
-	return (e->mode & ~st->st_mode & (S_ISUID | S_ISGID)) || e->caps_len;
+	return S_ISREG(st->st_mode) &&
+	       ((e->mode & ~st->st_mode & (S_ISUID | S_ISGID)) || e->caps_len);
 }
 
 /* 1 restored, 0 already fine, 2 conflict, <0 error (reported). */
