@@ -632,6 +632,12 @@ enum vp_exit vp_engine_run(struct vp_run *run, struct vp_stats *st)
 		vp_links_each_incomplete(c.links, on_incomplete_link, &c);
 	if (r == 0 && run->cmd == VP_CMD_APPLY)
 		r = flush_batch(&c);
+	/* recover --forward whose crash came after the last change: nothing is
+	 * left to change, but the journal still waits for its commit. */
+	if (r == 0 && run->resume && !c.started) {
+		c.jw = run->resume;
+		c.started = true;
+	}
 	if (r == 0 && c.started) {
 		/* Commit only once every change is on stable storage. */
 		r = vp_sync_volume(c.sync_fd);

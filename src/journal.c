@@ -831,6 +831,8 @@ static int copy_header(struct vp_jheader *dst, const struct vp_jheader *src)
 	return 0;
 }
 
+static void reserve_tail(struct vp_jwriter *w);
+
 int vp_jw_create(int dirfd, const char *name, struct vp_jheader *h, size_t batch_max,
                  struct vp_jwriter **ret)
 {
@@ -876,6 +878,7 @@ int vp_jw_create(int dirfd, const char *name, struct vp_jheader *h, size_t batch
 	free(hb);
 	w->fd = fd;
 	w->off = hl;
+	reserve_tail(w);
 	w->seq = 0;
 	w->batch = 1;
 	w->batch_max = batch_max ? batch_max : 1;
@@ -980,6 +983,14 @@ size_t vp_jw_pending(const struct vp_jwriter *w) { return w->pending; }
 const struct vp_jheader *vp_jw_header(const struct vp_jwriter *w) { return &w->h; }
 uint64_t vp_jw_entries(const struct vp_jwriter *w) { return w->entries; }
 
+/* Keep one page allocated past the end (FALLOC_FL_KEEP_SIZE) so that the
+ * rollback marks still fit when the journal's filesystem has filled up: an
+ * apply that dies of ENOSPC must be able to say it rolled back. */
+static void reserve_tail(struct vp_jwriter *w)
+{
+	(void)fallocate(w->fd, FALLOC_FL_KEEP_SIZE, (off_t)w->off, 4096);
+}
+
 /* Write bytes at the end and make them durable. On failure, cut what may
  * have been written partly, so the file ends with valid records only. */
 static int append_synced(struct vp_jwriter *w, const uint8_t *buf, size_t len)
@@ -993,9 +1004,11 @@ static int append_synced(struct vp_jwriter *w, const uint8_t *buf, size_t len)
 	if (e < 0) {
 		if (ftruncate(w->fd, (off_t)w->off) == 0)
 			(void)fdatasync(w->fd);
+		reserve_tail(w);
 		return e;
 	}
 	w->off += len;
+	reserve_tail(w);
 	return 0;
 }
 

@@ -123,6 +123,36 @@ static bool is_after(const struct stat *st, const struct vp_jentry *e, int fd)
 	return true;
 }
 
+/* A crash in the middle of one entry's change (after the chown, before the
+ * ACL or the chmod) leaves it half way: every part is either volperm's
+ * before or its after value. That is still ours to restore. */
+static bool is_between(const struct stat *st, const struct vp_jentry *e, int fd)
+{
+	mode_t perm = st->st_mode & PERM_BITS, b = e->mode & PERM_BITS, a = e->new_mode & PERM_BITS;
+
+	if ((st->st_uid != e->uid && st->st_uid != e->new_uid) ||
+	    (st->st_gid != e->gid && st->st_gid != e->new_gid))
+		return false;
+	if (S_ISLNK(st->st_mode))
+		return true;
+	/* before; after; or an access ACL already written (group class = new
+	 * mask) with the final chmod still to come */
+	if (perm != b && perm != a && perm != ((b & ~(mode_t)S_IRWXG) | (a & S_IRWXG)) &&
+	    perm != (vp_mode_after_chown(e->mode) & PERM_BITS))
+		return false;
+	if (st->st_mode & ID_BITS & ~(e->mode | e->new_mode))
+		return false;
+	if ((e->changes & VP_CH_ACL) &&
+	    !xattr_equal(fd, VP_XATTR_ACL_ACCESS, e->acl_access, e->acl_access_len) &&
+	    !xattr_equal(fd, VP_XATTR_ACL_ACCESS, e->new_acl_access, e->new_acl_access_len))
+		return false;
+	if ((e->changes & VP_CH_DEFAULT_ACL) &&
+	    !xattr_equal(fd, VP_XATTR_ACL_DEFAULT, e->acl_default, e->acl_default_len) &&
+	    !xattr_equal(fd, VP_XATTR_ACL_DEFAULT, e->new_acl_default, e->new_acl_default_len))
+		return false;
+	return true;
+}
+
 /* cur: the state found before restoring (NULL if unknown). */
 static void report(struct vp_rollback *rb, enum vp_event_type t, const struct vp_jentry *e,
                    const struct stat *cur, const char *op, int err, const char *detail)
@@ -180,15 +210,17 @@ static int restore_one(struct vp_rollback *rb, const struct vp_jentry *e, bool a
 	 * the newest journal any inode change after it (ctime, which nobody can
 	 * forge; an older journal's entries may carry the ctime of volperm's own
 	 * later runs), is a conflict then, even with --force. */
+	/* (Changes this rollback made itself come after its start.) */
 	if (rb->has_commit_time && readds_privilege(&st, e) &&
-	    (after(&st.st_mtim, &rb->committed_at) ||
-	     (rb->newest && after(&st.st_ctim, &rb->committed_at)))) {
+	    ((after(&st.st_mtim, &rb->committed_at) && after(&rb->started, &st.st_mtim)) ||
+	     (rb->ctime_rule && after(&st.st_ctim, &rb->committed_at) &&
+	      after(&rb->started, &st.st_ctim)))) {
 		report(rb, VP_EV_CONFLICT, e, &st, "verify", 0,
 		       "changed after the apply was committed; setuid/setgid/capabilities are not put back onto it");
 		r = 2;
 		goto out;
 	}
-	if (!is_after(&st, e, fd) && !rb->force) {
+	if (!is_after(&st, e, fd) && !is_between(&st, e, fd) && !rb->force) {
 		report(rb, VP_EV_CONFLICT, e, &st, "verify", 0,
 		       "changed since volperm set it (use --force to restore anyway)");
 		r = 2;
@@ -303,17 +335,21 @@ enum vp_exit vp_rollback_run(struct vp_rollback *rb, struct vp_jreader *r, struc
 	rb->committed_at = vp_jr_mtime(r);
 	rb->has_commit_time = vp_jr_state(r) == VP_JSTATE_COMMITTED ||
 	                      vp_jr_state(r) == VP_JSTATE_ROLLING_BACK;
+	/* ctime also moves when a rollback restores (an interrupted one, or an
+	 * earlier record of this one): only the first rollback of the newest
+	 * journal can read it. The coarse clock is the one file times use. */
+	rb->ctime_rule = rb->newest && vp_jr_state(r) == VP_JSTATE_COMMITTED;
+	clock_gettime(CLOCK_REALTIME_COARSE, &rb->started);
 	if (vp_policy_from_text(h->policy, h->policy_len, &pol) == 0) {
 		allow_xdev = pol.cross_mounts;
 		vp_policy_free(&pol);
 	}
-	if (vp_jr_state(r) != VP_JSTATE_ROLLING_BACK) {
-		n = vp_jw_mark(w, VP_REC_ROLLBACK_BEGIN);
-		if (n < 0) {
-			snprintf(rb->why, sizeof(rb->why), "cannot write to the journal: %s", strerror(-n));
-			return VP_EXIT_ROLLBACK_FAIL;
-		}
-	}
+	/* The ROLLBACK_BEGIN mark only tells a later reader that a rollback
+	 * started; an ACTIVE journal is rolled back by recovery all the same.
+	 * So a full journal filesystem (ENOSPC, the usual reason an apply
+	 * aborts) must not stop the restore. */
+	if (vp_jr_state(r) != VP_JSTATE_ROLLING_BACK)
+		(void)vp_jw_mark(w, VP_REC_ROLLBACK_BEGIN);
 	sync_fd = vp_sync_fd_open(rb->root_fd);
 	vp_jr_seek_end(r);
 	while ((n = vp_jr_prev(r, &e)) > 0) {
@@ -354,8 +390,12 @@ enum vp_exit vp_rollback_run(struct vp_rollback *rb, struct vp_jreader *r, struc
 	}
 	n = vp_jw_mark(w, VP_REC_ROLLED_BACK);
 	if (n < 0) {
-		snprintf(rb->why, sizeof(rb->why), "cannot write the rolled-back mark: %s", strerror(-n));
-		return VP_EXIT_ROLLBACK_FAIL;
+		/* Everything is restored, but the journal still says otherwise:
+		 * the next command sees it hot and `recover` finds nothing to do
+		 * but write the mark. */
+		snprintf(rb->why, sizeof(rb->why),
+		         "everything was restored, but the journal could not be marked rolled back (%s); run volperm recover when there is space",
+		         strerror(-n));
 	}
 	if (st->conflicts) {
 		snprintf(rb->why, sizeof(rb->why),

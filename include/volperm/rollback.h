@@ -24,8 +24,8 @@ struct vp_rollback {
 	struct vp_reporter rep;
 	char why[512];          /* one sentence when it failed as a whole */
 	/* internal, set by vp_rollback_run: the commit time, when known */
-	bool has_commit_time;
-	struct timespec committed_at;
+	bool has_commit_time, ctime_rule;
+	struct timespec committed_at, started;
 };
 
 /* r: a validated reader of the journal; w: a writer on the same journal (it
