@@ -831,7 +831,7 @@ static int copy_header(struct vp_jheader *dst, const struct vp_jheader *src)
 	return 0;
 }
 
-static void reserve_tail(struct vp_jwriter *w);
+static int reserve_tail(struct vp_jwriter *w);
 
 int vp_jw_create(int dirfd, const char *name, struct vp_jheader *h, size_t batch_max,
                  struct vp_jwriter **ret)
@@ -878,7 +878,7 @@ int vp_jw_create(int dirfd, const char *name, struct vp_jheader *h, size_t batch
 	free(hb);
 	w->fd = fd;
 	w->off = hl;
-	reserve_tail(w);
+	(void)reserve_tail(w);
 	w->seq = 0;
 	w->batch = 1;
 	w->batch_max = batch_max ? batch_max : 1;
@@ -986,14 +986,18 @@ uint64_t vp_jw_entries(const struct vp_jwriter *w) { return w->entries; }
 /* Keep one page allocated past the end (FALLOC_FL_KEEP_SIZE) so that the
  * rollback marks still fit when the journal's filesystem has filled up: an
  * apply that dies of ENOSPC must be able to say it rolled back. */
-static void reserve_tail(struct vp_jwriter *w)
+static int reserve_tail(struct vp_jwriter *w)
 {
-	(void)fallocate(w->fd, FALLOC_FL_KEEP_SIZE, (off_t)w->off, 4096);
+	if (fallocate(w->fd, FALLOC_FL_KEEP_SIZE, (off_t)w->off, 4096) < 0)
+		return errno == ENOSPC ? -ENOSPC : 0; /* no fallocate: nothing to keep */
+	return 0;
 }
 
 /* Write bytes at the end and make them durable. On failure, cut what may
- * have been written partly, so the file ends with valid records only. */
-static int append_synced(struct vp_jwriter *w, const uint8_t *buf, size_t len)
+ * have been written partly, so the file ends with valid records only. With
+ * keep_room, a batch that leaves no room for the rollback marks is taken
+ * back too (its entries were not changed yet), and that is ENOSPC. */
+static int append_synced(struct vp_jwriter *w, const uint8_t *buf, size_t len, bool keep_room)
 {
 	int e = write_full(w->fd, buf, len, w->off);
 
@@ -1001,14 +1005,19 @@ static int append_synced(struct vp_jwriter *w, const uint8_t *buf, size_t len)
 	if (e == 0 && fdatasync(w->fd) < 0)
 		e = -errno;
 	vp_fault_point("journal-fdatasync");
+	if (e == 0 && keep_room) {
+		uint64_t off = w->off;
+		w->off += len;
+		e = reserve_tail(w);
+		w->off = off;
+	}
 	if (e < 0) {
 		if (ftruncate(w->fd, (off_t)w->off) == 0)
 			(void)fdatasync(w->fd);
-		reserve_tail(w);
+		(void)reserve_tail(w);
 		return e;
 	}
 	w->off += len;
-	reserve_tail(w);
 	return 0;
 }
 
@@ -1018,7 +1027,7 @@ int vp_jw_flush(struct vp_jwriter *w)
 
 	if (!w->pending)
 		return 0;
-	e = append_synced(w, w->buf, w->len);
+	e = append_synced(w, w->buf, w->len, true);
 	if (e < 0) {
 		/* The batch is not durable, so none of it may be changed: drop it,
 		 * and reuse its numbers. */
@@ -1040,7 +1049,7 @@ int vp_jw_mark(struct vp_jwriter *w, enum vp_rec_type t)
 	if (w->pending)
 		return -EBUSY; /* a mark must follow synced entries only */
 	vp_jrec_encode_mark(rec, t, w->seq, w->batch, w->h.crc);
-	e = append_synced(w, rec, sizeof(rec));
+	e = append_synced(w, rec, sizeof(rec), false);
 	if (e < 0)
 		return e;
 	w->seq++;
