@@ -3,6 +3,7 @@
  * is validated here, before any module touches the volume; the options live
  * in one struct, the only mutable state outside the modules' own objects. */
 #include <errno.h>
+#include <linux/capability.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <time.h>
@@ -17,6 +18,7 @@
 #include <sys/statfs.h>
 #include <unistd.h>
 
+#include "volperm/caps.h"
 #include "volperm/cli.h"
 #include "volperm/engine.h"
 #include "volperm/exit.h"
@@ -588,9 +590,13 @@ static int cmd_run(enum vp_cmd cmd, const char *command, const char *arg)
 		goto out;
 	}
 	r = open_jdir(jdir_path, journaled, &jdir);
-	if (r < 0 && (r != -ENOENT || journaled)) {
-		if (r == -ENOENT)
-			fprintf(stderr, "volperm: cannot create journal directory %s\n", jdir_path);
+	/* A directory that cannot be created (read-only root filesystem of an
+	 * init container) matters only once a change is due: the engine says
+	 * so then. An unsafe one is refused now. */
+	int jdir_error = 0;
+	if (r == -ENOENT || r == -EROFS || r == -EACCES || r == -ENOSPC)
+		jdir_error = journaled ? r : 0;
+	else if (r < 0) {
 		ex = VP_EXIT_USAGE;
 		goto out;
 	}
@@ -625,6 +631,7 @@ static int cmd_run(enum vp_cmd cmd, const char *command, const char *arg)
 	struct vp_run run = {
 		.cmd = cmd, .root = rt.path, .root_fd = rt.fd, .root_st = rt.st,
 		.policy = &O.policy, .jdir_fd = journaled ? jdir : -1, .keep_going = O.keep_going,
+		.jdir_error = jdir_error, .jdir_path = jdir_path,
 		.batch_max = batch_size(), .rep = { vp_output_event, vp_output_progress, &out },
 	};
 	run.has_jdir = jdir >= 0 && fstat(jdir, &run.jdir_st) == 0;
@@ -989,6 +996,13 @@ static int cmd_exec(const char **paths, int npaths, char **cmd)
 	}
 	if (npaths < 1) {
 		usage_error("exec needs at least one PATH to fix before --");
+		return VP_EXIT_USAGE;
+	}
+	/* Refuse before fixing anything if the switch to the user cannot work. */
+	if ((ow.uid != geteuid() && !vp_cap_effective(CAP_SETUID)) || !vp_cap_effective(CAP_SETGID)) {
+		fprintf(stderr, "volperm: exec needs the CAP_SETUID and CAP_SETGID capabilities to become %u:%u and this process lacks %s; nothing was changed\n",
+		        (unsigned)ow.uid, (unsigned)ow.gid,
+		        vp_cap_effective(CAP_SETGID) ? "CAP_SETUID" : "CAP_SETGID");
 		return VP_EXIT_USAGE;
 	}
 	r = vp_exec_user_lookup(&db, ow.uid, ow.gid, &u);

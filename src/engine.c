@@ -228,6 +228,11 @@ static int preflight(struct ctx *c)
 	struct statvfs sv;
 	int r;
 
+	/* A compliant volume needs no journal; this one does. */
+	if (c->run->jdir_error)
+		return fail_run(c, VP_EXIT_USAGE,
+		                "cannot create the journal directory %s: %s; give --journal-dir on a writable filesystem outside the volume, or --no-journal; nothing was changed",
+		                c->run->jdir_path, strerror(-c->run->jdir_error));
 	const struct vp_policy *p = c->run->policy;
 	bool owners = p->has_uid || p->has_gid || p->n_uid_maps || p->n_gid_maps || p->has_fsgroup;
 

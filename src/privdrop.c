@@ -39,6 +39,12 @@ int vp_exec_user_lookup(const struct vp_iddb *db, uid_t uid, gid_t gid, struct v
 	struct group *gr;
 	FILE *f;
 
+#ifdef VOLPERM_STATIC
+	/* A static binary has no NSS: the local database is the files. */
+	static const struct vp_iddb files = { "/etc/passwd", "/etc/group" };
+	if (!db || (!db->passwd_file && !db->group_file))
+		db = &files;
+#endif
 	memset(u, 0, sizeof(*u));
 	u->uid = uid;
 	u->gid = gid;

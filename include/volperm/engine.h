@@ -23,6 +23,9 @@ struct vp_run {
 	struct stat root_st;         /* fstat(root_fd) */
 	const struct vp_policy *policy;
 	int jdir_fd;                 /* journal directory; -1 with --no-journal */
+	int jdir_error;              /* -errno: the journal directory could not be
+	                              * opened; an error only once a change is due */
+	const char *jdir_path;       /* for that message */
 	bool has_jdir;               /* jdir_st is the journal directory's stat: the */
 	struct stat jdir_st;         /* walk refuses to enter it (bind mounts) */
 	bool keep_going;

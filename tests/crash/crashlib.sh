@@ -143,14 +143,15 @@ fcheck_result() {
 	esac
 }
 
-# fmidstate DIR PRE.snap POST.snap JOURNAL DESC: after a crash in the middle
-# of an apply, every entry is in its before or its after state and every
-# changed entry has a journal record. Sets MID_CHANGED, MID_JOURNALED.
+# fmidstate DIR PRE.snap POST.snap JOURNAL DESC [strict|journal]: after a
+# crash in the middle of an apply, every changed entry has a journal record
+# and (strict, the default) every entry is in its before or its after
+# state. Sets MID_CHANGED, MID_JOURNALED.
 fmidstate() {
-	local js=$W/midstate.json
+	local js=$W/midstate.json mode=${6:-strict}
 	"$VP" journal export --format json "$4" >"$js" 2>"$W/midstate.err" ||
 		{ fail "$5: journal export of $4 failed: $(head -c 300 "$W/midstate.err")"; return; }
-	snapd_req midstate "$1" "$2" "$3" "$js"
+	snapd_req midstate "$1" "$2" "$3" "$js" "$mode"
 	if [ "$SNAPD_STATUS" = ok ]; then
 		MID_CHANGED=${SNAPD_WORDS[0]}
 		MID_JOURNALED=${SNAPD_WORDS[1]}
@@ -163,16 +164,17 @@ fmidstate() {
 
 # ---- journals ----
 
-# journal_state JDIR: state of the newest journal in JDIR (as `volperm
-# journal list` prints it), or "none".
+# journal_state JDIR: state of the newest journal in JDIR as `volperm
+# journal show` prints it (active, committed, rolling-back, rolled-back), or
+# "none".
 journal_state() {
-	local j
-	j=$(newest_journal "$1")
-	if [ -z "$j" ]; then
+	# journal names sort by root, then creation time: the last one is the newest
+	local f=("$1"/vp-*-*-*.vpj)
+	if [ ! -f "${f[-1]}" ]; then
 		echo none
 		return
 	fi
-	"$VP" journal show "$j" 2>/dev/null | awk '$1 == "state:" { print $2; exit }'
+	"$VP" journal show "${f[-1]}" 2>/dev/null | awk '$1 == "state:" { print $2; exit }'
 }
 
 # fresh_jdir PATH: an empty journal dir at PATH (root-owned, 0700).
@@ -190,6 +192,18 @@ fresh_copy() {
 # trace_steps FILE: the step names of a VOLPERM_FAULT_TRACE=1 run, one a line.
 trace_steps() { awk '$1 == "fault-step" { print $3 }' "$1"; }
 
+# stopped PID: wait until PID is in state T (a SIGSTOP lands only when
+# the process leaves an uninterruptible sleep, e.g. an fdatasync).
+stopped() {
+	local i st
+	for ((i = 0; i < 500; i++)); do
+		st=$(ps -o stat= -p "$1") || return 1
+		[ "${st:0:1}" = T ] && return 0
+		sleep 0.01
+	done
+	return 1
+}
+
 # rand_delay MAX_SECONDS: a random delay in [0.01, MAX] (bash $RANDOM; seed
 # with RANDOM=N for a reproducible sequence).
 rand_delay() {
@@ -199,3 +213,63 @@ rand_delay() {
 
 # elapsed START: seconds since START (date +%s.%N), one decimal.
 elapsed() { awk -v s="$1" -v e="$(date +%s.%N)" 'BEGIN { printf "%.2f", e - s }'; }
+
+# crash_fs [SIZE_MB]: give the test a file system of its own for its trees
+# and journal dirs, at FSDIR: a fresh loop-mounted image of type CRASH_FS
+# (ext4 by default; xfs and btrfs work too), unmounted and removed at exit.
+# The image lives in CRASH_IMG_DIR (default /dev/shm when it has room, else
+# $W): on a RAM-backed image the file system code is the real ext4 (its
+# journal, fsync, syncfs, xattrs, ACLs) but a sync costs no disk latency and
+# waits for this test's own writes only, so every crash point is cheap.
+# CRASH_IMG_DIR=$W (or any disk dir) puts the image on a disk instead;
+# CRASH_FS=none uses $W itself (also the fallback without loop devices).
+crash_fs() {
+	local mb=${1:-256} fs=${CRASH_FS:-ext4} imgdir=${CRASH_IMG_DIR:-} img
+	FSDIR=$W
+	if [ "$fs" = none ]; then
+		say "# trees and journals on $(stat -f -c %T "$W") ($W)"
+		return 0
+	fi
+	local -a mkfs
+	case $fs in
+	# ext4 with a fixed UUID and directory hash seed: readdir order, and so
+	# the order of the walk and of every crash point, is the same every run
+	ext4) mkfs=(mkfs.ext4 -q -F -i 4096 -U "$CRASH_FS_UUID" -E "hash_seed=$CRASH_FS_UUID") ;;
+	xfs) mkfs=(mkfs.xfs -q -f) ;;
+	btrfs) mkfs=(mkfs.btrfs -q -f) ;;
+	*) die "CRASH_FS=$fs: use ext4, xfs, btrfs or none" ;;
+	esac
+	need_cmd "${mkfs[0]}"
+	[ "$fs" = xfs ] && [ "$mb" -lt 320 ] && mb=320 # mkfs.xfs: at least 300 MB
+	if [ -z "$imgdir" ]; then
+		imgdir=$W
+		# room for the whole image plus 1 GiB to spare
+		if [ -d /dev/shm ] && [ -w /dev/shm ] &&
+			[ "$(df -Pk /dev/shm | awk 'NR == 2 { print $4 }')" -gt $(((mb + 1024) * 1024)) ]; then
+			imgdir=/dev/shm
+		fi
+	fi
+	img=$(mktemp "$imgdir/vp-crash-$TEST_NAME.XXXXXX.img") || die "mktemp in $imgdir"
+	on_exit "rm -f '$img'"
+	truncate -s "${mb}M" "$img" || die "truncate"
+	"${mkfs[@]}" "$img" >/dev/null 2>&1 || die "${mkfs[*]} failed"
+	mkdir "$W/fs"
+	if ! mount -o loop "$img" "$W/fs" 2>"$W/fs.err"; then
+		say "# note: cannot loop-mount a $fs image ($(head -c 200 "$W/fs.err")); trees and journals on $W"
+		rm -f "$img"
+		return 0
+	fi
+	on_exit "umount '$W/fs'"
+	FSDIR=$W/fs
+	say "# trees and journals on a fresh $fs file system (loop, $mb MiB, image in $imgdir) at $FSDIR"
+}
+
+CRASH_FS_UUID=5f6c1e0a-7a1b-4c2d-9e3f-0123456789ab
+
+# fs_jdir: a fresh journal dir (0700) on FSDIR, outside every tree.
+fs_jdir() {
+	local d
+	d=$(mktemp -d "$FSDIR/journal.XXXXXX") || die "mktemp journal dir"
+	chmod 0700 "$d"
+	printf '%s\n' "$d"
+}

@@ -5,33 +5,41 @@
 # setuid/setgid files, a setgid dir and file capabilities. A traced apply
 # (fault build, VOLPERM_FAULT_TRACE=1) counts its mutating steps: journal
 # header write/fsync, directory fsync, each batch's journal write and
-# fdatasync, each chown, the syncfs and the commit mark's write and
-# fdatasync. Then, for every N from 1 to that total, on a fresh copy of the
-# tree, the fault build is SIGKILLed right after step N, and:
+# fdatasync, each entry's chown / ACL setxattr / chmod, the syncfs, and the
+# commit mark's write and fdatasync. Then, for every N from 1 to that total,
+# on a fresh copy of the tree, the fault build is SIGKILLed right after step
+# N, and:
 #
-#   back:    the tree is a mix of before and after states only, and every
-#            changed entry has a journal record (write-ahead); plan exits 4
-#            (hot journal); `volperm recover` (release build) gives back
-#            exactly the pre-apply snapshot. After the commit mark is in
-#            the file the journal is committed instead: recover has nothing
-#            to do, the tree is the clean-apply result, and `rollback` gives
-#            back the pre-apply snapshot.
+#   back:    every changed entry has a journal record (write-ahead) and, for
+#            the chown-only policy, every entry is exactly before or after;
+#            plan exits 4 (hot journal); `volperm recover` (release build)
+#            gives back exactly the pre-apply snapshot. Once the commit mark
+#            is in the file the journal is committed instead: recover has
+#            nothing to do, the tree is the clean-apply result, and
+#            `rollback` gives back the pre-apply snapshot.
 #   forward: `volperm recover --forward` gives exactly the snapshot of a
 #            clean apply; then `volperm rollback` gives back the pre-apply
 #            snapshot (the journal that recover --forward completed is a
 #            full undo record).
 #
-# Both with the default batch (one batch for this tree) and with batches of
-# 4 entries (RLIMIT_NOFILE 40: volperm sizes its batch to half the fd limit
-# minus 16), so that crashes land between batches too.
+# Configurations (CRASH_FAULT_CONFIGS selects some by name, space-separated):
+#   owner        --owner 1001:1001, default batch (one batch for this tree)
+#   owner-b4     the same in batches of 4 entries (RLIMIT_NOFILE 40: volperm
+#                sizes its batch to half the fd limit minus 16), so that
+#                crashes land between batches too
+#   multi        --owner 1001 --fsgroup 3001 --chmod g-w,o-rwx
+#                --grant u:2001:rwX: up to four steps per entry (chown, access
+#                ACL, default ACL, chmod), so crashes land inside one entry's
+#                change
 . "$(dirname "$0")/../cli/lib.sh"
 . "$(dirname "$0")/crashlib.sh"
 setup
 need_cmd cp chown setfacl getfacl setcap
 need_fault
 snapd_start
+crash_fs 256
 
-P=$W/pristine
+P=$FSDIR/pristine
 mktree "$P" "${FAULT_TREE_ARGS[@]}"
 fsnap "$P" "$W/pre.snap"
 # The tree must hold every kind of entry the test claims to cover.
@@ -51,43 +59,55 @@ assert_match 'symlinks=[1-9].* setuid=[1-9].* setgid=[1-9].* setgid-dirs=[1-9].*
 	"$kinds" "the tree has symlinks, setuid, setgid, a setgid dir, ACLs, default ACLs and capabilities"
 assert_ne "$hardlinks" 0 "the tree has hard links"
 
-# The reference results: a clean release-build apply, cross-checked
-# against chown -R -h (which clears setuid/setgid and capabilities too).
-fresh_copy "$P" "$W/clean"
-vp_expect 0 "clean apply (release build)" apply -q -o 1001:1001 --journal-dir "$(new_jdir)" "$W/clean"
-fsnap "$W/clean" "$W/post.snap"
-fresh_copy "$P" "$W/oracle"
-chown -R -h 1001:1001 "$W/oracle" || die "chown -R -h"
-fcheck "$W/oracle" "$W/post.snap" "clean apply == chown -R -h 1001:1001"
-snap_ne "$W/pre.snap" "$W/post.snap" "the apply changes the tree"
-rm -rf "$W/oracle" "$W/clean"
+# name | fd limit (empty: unchanged) | midstate check | policy
+ALL_CONFIGS=(
+	"owner||strict|-o 1001:1001"
+	"owner-b4|40|strict|-o 1001:1001"
+	"multi||journal|-o 1001 --fsgroup 3001 --chmod g-w,o-rwx --grant u:2001:rwX"
+)
+want=" ${CRASH_FAULT_CONFIGS:-owner owner-b4 multi} "
 
 total_points=0
-for cfg in batch-default batch-4; do
-	nofile=
-	[ $cfg = batch-4 ] && nofile=40
+for c in "${ALL_CONFIGS[@]}"; do
+	IFS='|' read -r cfg nofile midmode policy <<<"$c"
+	case $want in *" $cfg "*) ;; *) continue ;; esac
+	read -r -a POL <<<"$policy"
 	# the fault-build apply, in a subshell with this config's fd limit
 	fapply() {
 		if [ -n "$nofile" ]; then
-			(ulimit -n "$nofile" && "$VPF" apply -q -o 1001:1001 "$@")
+			(ulimit -n "$nofile" && "$VPF" apply -q "${POL[@]}" "$@")
 		else
-			"$VPF" apply -q -o 1001:1001 "$@"
+			"$VPF" apply -q "${POL[@]}" "$@"
 		fi
 	}
 
-	V=$W/v J=$W/j
+	# The reference result: a clean release-build apply (for the chown-only
+	# policy cross-checked against chown -R -h, which clears setuid/setgid
+	# and capabilities too).
+	post=$W/post.$cfg.snap
+	fresh_copy "$P" "$FSDIR/clean"
+	vp_expect 0 "[$cfg] clean apply (release build)" apply -q "${POL[@]}" --journal-dir "$(fs_jdir)" "$FSDIR/clean"
+	fsnap "$FSDIR/clean" "$post"
+	snap_ne "$W/pre.snap" "$post" "[$cfg] the apply changes the tree"
+	if [ "$policy" = "-o 1001:1001" ]; then
+		fresh_copy "$P" "$FSDIR/oracle"
+		chown -R -h 1001:1001 "$FSDIR/oracle" || die "chown -R -h"
+		fcheck "$FSDIR/oracle" "$post" "[$cfg] clean apply == chown -R -h 1001:1001"
+	fi
+
+	V=$FSDIR/v J=$FSDIR/j
 	fresh_copy "$P" "$V"
 	fresh_jdir "$J"
 	VOLPERM_FAULT_TRACE=1 fapply --journal-dir "$J" "$V" >/dev/null 2>"$W/trace.$cfg"
 	rc=$?
 	assert_eq "$rc" 0 "[$cfg] traced full apply (fault build) exits 0"
-	fcheck "$V" "$W/post.snap" "[$cfg] fault build without a fault == clean apply"
+	fcheck "$V" "$post" "[$cfg] fault build without a fault == clean apply"
 	mapfile -t STEP < <(trace_steps "$W/trace.$cfg")
 	STEP=("" "${STEP[@]}") # 1-based, as the trace numbers them
 	total=$((${#STEP[@]} - 1))
 	snapd_req order "$W/trace.$cfg" apply
 	if [ "$SNAPD_STATUS" = ok ]; then
-		pass "[$cfg] step order keeps write-ahead: header synced, every chown after its batch's fdatasync, syncfs before the commit mark"
+		pass "[$cfg] step order keeps write-ahead: header synced, every change after its batch's fdatasync, syncfs before the commit mark"
 	else
 		fail "[$cfg] step order:"
 		_snapd_show
@@ -100,7 +120,7 @@ for cfg in batch-default batch-4; do
 	done
 	[ "$commit" -gt 0 ] || die "[$cfg] no syncfs step in the trace"
 	say "# [$cfg] $total steps: $(trace_steps "$W/trace.$cfg" | sort | uniq -c | awk '{ printf "%s %s, ", $1, $2 }')commit mark at step $commit"
-	[ $cfg = batch-4 ] && { assert_true "[$cfg] several batches ($(grep -c ' journal-fdatasync$' "$W/trace.$cfg") journal syncs)" \
+	[ "$cfg" = owner-b4 ] && { assert_true "[$cfg] several batches ($(grep -c ' journal-fdatasync$' "$W/trace.$cfg") journal syncs)" \
 		test "$(grep -c ' journal-fdatasync$' "$W/trace.$cfg")" -gt 4; }
 
 	for mode in back forward; do
@@ -116,30 +136,31 @@ for cfg in batch-default batch-4; do
 				bad=$((bad + 1))
 				continue
 			fi
+			f0=$FAILS
 			state=$(journal_state "$J")
 			if [ "$n" -lt "$commit" ]; then
-				[ "$state" = active ] || { fail "$what: journal state '$state', expected active"; bad=$((bad + 1)); }
+				[ "$state" = active ] || fail "$what: journal state '$state', expected active"
 			else
-				[ "$state" = committed ] || { fail "$what: journal state '$state', expected committed"; bad=$((bad + 1)); }
+				[ "$state" = committed ] || fail "$what: journal state '$state', expected committed"
 			fi
-			f0=$FAILS
 			if [ $mode = back ]; then
 				if [ "$n" -lt "$commit" ]; then
-					fmidstate "$V" "$W/pre.snap" "$W/post.snap" "$(newest_journal "$J")" "$what: every entry before or after, every change journaled"
-					vp_expect 4 "$what: plan refuses (hot journal)" plan -o 1001:1001 --journal-dir "$J" "$V"
+					fmidstate "$V" "$W/pre.snap" "$post" "$(newest_journal "$J")" \
+						"$what: every change journaled$([ "$midmode" = strict ] && echo ', every entry before or after')" "$midmode"
+					vp_expect 4 "$what: plan refuses (hot journal)" plan "${POL[@]}" --journal-dir "$J" "$V"
 					vp_expect 0 "$what: recover" recover --journal-dir "$J" "$V"
 					fcheck "$V" "$W/pre.snap" "$what: recover == pre-apply snapshot"
 				else
 					vp_expect 0 "$what: recover (nothing to do)" recover --journal-dir "$J" "$V"
 					assert_file_match "nothing.*to recover" "$OUT" "$what: recover says nothing to recover"
-					fcheck "$V" "$W/post.snap" "$what: committed tree == clean apply"
+					fcheck "$V" "$post" "$what: committed tree == clean apply"
 					vp_expect 0 "$what: rollback of the committed journal" rollback --journal-dir "$J" "$V"
 					fcheck "$V" "$W/pre.snap" "$what: rollback == pre-apply snapshot"
 				fi
 				assert_eq "$(journal_state "$J")" rolled-back "$what: journal ends rolled-back"
 			else
 				vp_expect 0 "$what: recover --forward" recover --forward --journal-dir "$J" "$V"
-				fcheck "$V" "$W/post.snap" "$what: recover --forward == clean apply snapshot"
+				fcheck "$V" "$post" "$what: recover --forward == clean apply snapshot"
 				assert_eq "$(journal_state "$J")" committed "$what: journal ends committed"
 				vp_expect 0 "$what: rollback after recover --forward" rollback --journal-dir "$J" "$V"
 				fcheck "$V" "$W/pre.snap" "$what: ... == pre-apply snapshot"
@@ -150,5 +171,6 @@ for cfg in batch-default batch-4; do
 		say "# [$cfg/$mode] $total crash points, $bad with a failure"
 	done
 done
-say "# fault_apply: $total_points crash points covered (steps x {back, forward} x {default batch, batch of 4})"
+rm -rf "$FSDIR/oracle" "$FSDIR/clean"
+say "# fault_apply: $total_points crash points covered (every step x {back, forward}, configurations:$want)"
 finish

@@ -9,7 +9,9 @@
 # fdatasync).
 #
 # 1. committed journal: for every N, a fresh copy is applied (release
-#    build), `rollback` (fault build) is SIGKILLed after step N; then plan
+#    build; --owner 1001:1001, and a policy that also sets ACLs and modes:
+#    --owner 1001 --fsgroup 3001 --chmod g-w,o-rwx --grant u:2001:rwX),
+#    `rollback` (fault build) is SIGKILLed after step N; then plan
 #    exits 4 (hot rolling-back journal) and a re-run of `rollback` (release)
 #    gives exactly the pre-apply snapshot. Once the ROLLED_BACK mark is in
 #    the file, the re-run finds nothing to roll back (exit 2) and the tree
@@ -24,88 +26,101 @@ setup
 need_cmd cp setfacl getfacl setcap
 need_fault
 snapd_start
+crash_fs 256
 
-P=$W/pristine
+P=$FSDIR/pristine
 mktree "$P" "${FAULT_TREE_ARGS[@]}"
 fsnap "$P" "$W/pre.snap"
-fresh_copy "$P" "$W/clean"
-vp_expect 0 "clean apply (release build)" apply -q -o 1001:1001 --journal-dir "$(new_jdir)" "$W/clean"
-fsnap "$W/clean" "$W/post.snap"
-rm -rf "$W/clean"
+fresh_copy "$P" "$FSDIR/clean"
+vp_expect 0 "clean apply (release build)" apply -q -o 1001:1001 --journal-dir "$(fs_jdir)" "$FSDIR/clean"
+fsnap "$FSDIR/clean" "$W/post.snap"
+rm -rf "$FSDIR/clean"
 
-V=$W/v J=$W/j
+V=$FSDIR/v J=$FSDIR/j
 points=0
 
 # ---- 1. rollback of a committed journal ----
-fresh_copy "$P" "$V"
-fresh_jdir "$J"
-vp_expect 0 "apply" apply -q -o 1001:1001 --journal-dir "$J" "$V"
-VOLPERM_FAULT_TRACE=1 "$VPF" rollback --journal-dir "$J" "$V" >/dev/null 2>"$W/trace.rollback"
-assert_eq "$?" 0 "traced full rollback (fault build) exits 0"
-fcheck "$V" "$W/pre.snap" "fault build rollback without a fault == pre-apply snapshot"
-snapd_req order "$W/trace.rollback" rollback
-if [ "$SNAPD_STATUS" = ok ]; then
-	pass "rollback step order: ROLLBACK_BEGIN synced before the first restore, syncfs before ROLLED_BACK"
-else
-	fail "rollback step order:"
-	_snapd_show
-fi
-mapfile -t STEP < <(trace_steps "$W/trace.rollback")
-STEP=("" "${STEP[@]}")
-total=$((${#STEP[@]} - 1))
-done_mark=0 # the ROLLED_BACK mark's journal-write: the journal is rolled-back from here on
-for ((i = 1; i <= total; i++)); do
-	[ "${STEP[$i]}" = rollback-syncfs ] && done_mark=$((i + 1))
-done
-[ "$done_mark" -gt 0 ] || die "no rollback-syncfs step in the trace"
-say "# rollback: $total steps: $(trace_steps "$W/trace.rollback" | sort | uniq -c | awk '{ printf "%s %s, ", $1, $2 }')rolled-back mark at step $done_mark"
-for kind in rollback-chown rollback-chmod rollback-setxattr; do
-	assert_true "the rollback has $kind steps" grep -q " $kind\$" "$W/trace.rollback"
-done
-
-bad=0 double=0
-for ((n = 1; n <= total; n++)); do
-	what="rollback killed after step $n/$total (${STEP[$n]})"
+# configurations: the chown-only policy, and one that also writes ACLs and
+# modes (rollback then restores owner, mode, ACLs and capabilities)
+ALL_CONFIGS=(
+	"owner|-o 1001:1001"
+	"multi|-o 1001 --fsgroup 3001 --chmod g-w,o-rwx --grant u:2001:rwX"
+)
+want=" ${CRASH_FAULT_CONFIGS:-owner owner-b4 multi} "
+for c in "${ALL_CONFIGS[@]}"; do
+	IFS='|' read -r cfg policy <<<"$c"
+	case $want in *" $cfg "*) ;; *) continue ;; esac
+	read -r -a POL <<<"$policy"
 	fresh_copy "$P" "$V"
 	fresh_jdir "$J"
-	"$VP" apply -q -o 1001:1001 --journal-dir "$J" "$V" >/dev/null 2>&1 || die "apply failed"
-	{ VOLPERM_FAULT_AFTER=$n "$VPF" rollback --journal-dir "$J" "$V"; } >/dev/null 2>"$W/fault.err"
-	rc=$?
-	f0=$FAILS
-	if [ $rc -ne 137 ]; then
-		fail "$what: the fault build exited $rc, expected 137 (SIGKILL)"
-		bad=$((bad + 1))
-		continue
-	fi
-	if [ "$n" -lt "$done_mark" ]; then
-		assert_eq "$(journal_state "$J")" rolling-back "$what: journal is rolling-back"
-		vp_expect 4 "$what: plan refuses (hot journal)" plan -o 1001:1001 --journal-dir "$J" "$V"
-		if [ $((n % 4)) -eq 0 ]; then
-			# a second crash: the re-run is killed half way through what is left
-			m=$(((total - n) / 2))
-			[ $m -ge 1 ] || m=1
-			{ VOLPERM_FAULT_AFTER=$m "$VPF" rollback --journal-dir "$J" "$V"; } >/dev/null 2>"$W/fault2.err"
-			rc=$?
-			if [ $rc -eq 137 ]; then
-				double=$((double + 1))
-				assert_eq "$(journal_state "$J")" rolling-back "$what: second crash (re-run killed after its step $m): still rolling-back"
-			else
-				assert_eq "$rc" 0 "$what: re-run (fault build) finished before its step $m"
-			fi
-		fi
-		vp_expect 0 "$what: rollback re-run" rollback --journal-dir "$J" "$V"
-		fcheck "$V" "$W/pre.snap" "$what: re-run == pre-apply snapshot"
+	vp_expect 0 "[$cfg] apply" apply -q "${POL[@]}" --journal-dir "$J" "$V"
+	VOLPERM_FAULT_TRACE=1 "$VPF" rollback --journal-dir "$J" "$V" >/dev/null 2>"$W/trace.rollback"
+	assert_eq "$?" 0 "[$cfg] traced full rollback (fault build) exits 0"
+	fcheck "$V" "$W/pre.snap" "[$cfg] fault build rollback without a fault == pre-apply snapshot"
+	snapd_req order "$W/trace.rollback" rollback
+	if [ "$SNAPD_STATUS" = ok ]; then
+		pass "[$cfg] rollback step order: ROLLBACK_BEGIN synced before the first restore, syncfs before ROLLED_BACK"
 	else
-		assert_eq "$(journal_state "$J")" rolled-back "$what: journal is rolled-back"
-		vp_expect 2 "$what: rollback re-run: no journal to roll back" rollback --journal-dir "$J" "$V"
-		assert_file_match "no journal to roll back" "$ERR" "$what: says no journal to roll back"
-		fcheck "$V" "$W/pre.snap" "$what: tree == pre-apply snapshot"
+		fail "[$cfg] rollback step order:"
+		_snapd_show
 	fi
-	assert_eq "$(journal_state "$J")" rolled-back "$what: journal ends rolled-back"
-	[ $FAILS -gt $f0 ] && bad=$((bad + 1))
+	mapfile -t STEP < <(trace_steps "$W/trace.rollback")
+	STEP=("" "${STEP[@]}")
+	total=$((${#STEP[@]} - 1))
+	done_mark=0 # the ROLLED_BACK mark's journal-write: the journal is rolled-back from here on
+	for ((i = 1; i <= total; i++)); do
+		[ "${STEP[$i]}" = rollback-syncfs ] && done_mark=$((i + 1))
+	done
+	[ "$done_mark" -gt 0 ] || die "[$cfg] no rollback-syncfs step in the trace"
+	say "# [$cfg] rollback: $total steps: $(trace_steps "$W/trace.rollback" | sort | uniq -c | awk '{ printf "%s %s, ", $1, $2 }')rolled-back mark at step $done_mark"
+	for kind in rollback-chown rollback-chmod rollback-setxattr; do
+		assert_true "[$cfg] the rollback has $kind steps" grep -q " $kind\$" "$W/trace.rollback"
+	done
+
+	bad=0 double=0
+	for ((n = 1; n <= total; n++)); do
+		what="[$cfg] rollback killed after step $n/$total (${STEP[$n]})"
+		fresh_copy "$P" "$V"
+		fresh_jdir "$J"
+		"$VP" apply -q "${POL[@]}" --journal-dir "$J" "$V" >/dev/null 2>&1 || die "apply failed"
+		{ VOLPERM_FAULT_AFTER=$n "$VPF" rollback --journal-dir "$J" "$V"; } >/dev/null 2>"$W/fault.err"
+		rc=$?
+		f0=$FAILS
+		if [ $rc -ne 137 ]; then
+			fail "$what: the fault build exited $rc, expected 137 (SIGKILL)"
+			bad=$((bad + 1))
+			continue
+		fi
+		if [ "$n" -lt "$done_mark" ]; then
+			assert_eq "$(journal_state "$J")" rolling-back "$what: journal is rolling-back"
+			vp_expect 4 "$what: plan refuses (hot journal)" plan "${POL[@]}" --journal-dir "$J" "$V"
+			if [ $((n % 4)) -eq 0 ]; then
+				# a second crash: the re-run is killed half way through what is left
+				m=$(((total - n) / 2))
+				[ $m -ge 1 ] || m=1
+				{ VOLPERM_FAULT_AFTER=$m "$VPF" rollback --journal-dir "$J" "$V"; } >/dev/null 2>"$W/fault2.err"
+				rc=$?
+				if [ $rc -eq 137 ]; then
+					double=$((double + 1))
+					assert_eq "$(journal_state "$J")" rolling-back "$what: second crash (re-run killed after its step $m): still rolling-back"
+				else
+					assert_eq "$rc" 0 "$what: re-run (fault build) finished before its step $m"
+				fi
+			fi
+			vp_expect 0 "$what: rollback re-run" rollback --journal-dir "$J" "$V"
+			fcheck "$V" "$W/pre.snap" "$what: re-run == pre-apply snapshot"
+		else
+			assert_eq "$(journal_state "$J")" rolled-back "$what: journal is rolled-back"
+			vp_expect 2 "$what: rollback re-run: no journal to roll back" rollback --journal-dir "$J" "$V"
+			assert_file_match "no journal to roll back" "$ERR" "$what: says no journal to roll back"
+			fcheck "$V" "$W/pre.snap" "$what: tree == pre-apply snapshot"
+		fi
+		assert_eq "$(journal_state "$J")" rolled-back "$what: journal ends rolled-back"
+		[ $FAILS -gt $f0 ] && bad=$((bad + 1))
+	done
+	points=$((points + total))
+	say "# [$cfg] rollback: $total crash points ($double of them with a second crash during the re-run), $bad with a failure"
 done
-points=$((points + total))
-say "# rollback: $total crash points ($double of them with a second crash during the re-run), $bad with a failure"
 
 # ---- 2. recover (back and forward) of a hot journal ----
 # The apply is killed in the middle of its chowns (default batch: one batch

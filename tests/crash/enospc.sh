@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# Resource faults: a full journal file system, a read-only journal dir, a
+# read-only volume.
+#
+# 1. The journal dir is a tiny tmpfs that fills up mid-apply (ENOSPC after a
+#    few batches were journaled and applied): the apply stops, rolls back
+#    what it changed, exits 3; the tree equals the pre-apply snapshot; the
+#    journal ends rolled-back (no hot journal left behind). With room again,
+#    apply then rollback work.
+# 2. The journal dir's file system is already full: the journal cannot be
+#    created; exit 2, nothing changed.
+# 3. The journal dir is read-only (ro tmpfs, and a ro bind mount of a real
+#    dir): refused before any change, exit 2, nothing changed.
+# 4. The volume is read-only (ro bind mount, ro tmpfs): one clear sentence,
+#    exit 3, nothing changed, no journal written.
+# 5. Rollback onto a volume that went read-only: it fails with one sentence
+#    naming the read-only file system (exit 2, nothing changed; or 6), the
+#    journal stays; once the volume is writable a re-run restores the
+#    pre-apply tree.
+. "$(dirname "$0")/../cli/lib.sh"
+. "$(dirname "$0")/crashlib.sh"
+setup
+need_cmd cp mount umount setfacl setcap dd
+snapd_start
+
+P=$W/pristine
+mktree "$P" 5000 --seed 5 --acl-every 30 --default-acl-every 10 --setid 5 --caps 2
+fsnap "$P" "$W/pre.snap"
+V=$W/v
+fresh_copy "$P" "$V"
+vp_expect 0 "clean apply" apply -q -o 1001:1001 --journal-dir "$(new_jdir)" "$V"
+fsnap "$V" "$W/post.snap"
+fresh_copy "$P" "$V"
+
+# ---- 1. ENOSPC mid-apply ----
+JT=$W/jtmpfs
+mkdir "$JT"
+mount -t tmpfs -o size=400k,mode=0700 tmpfs "$JT" || skip "cannot mount tmpfs"
+vp apply -o 1001:1001 --journal-dir "$JT" "$V"
+expect_rc 3 "apply with a journal dir that fills up: rolled back"
+assert_file_match "no space left on device" "$ERR" "the error names ENOSPC"
+restored=$(awk '/^rolled back:/ { print $3 }' "$OUT")
+say "# $(grep "^rolled back:" "$OUT")"
+assert_true "the ENOSPC came mid-apply: entries had been changed and were restored (${restored:-0})" \
+	test "${restored:-0}" -gt 0
+fcheck "$V" "$W/pre.snap" "after ENOSPC mid-apply: tree == pre-apply snapshot"
+assert_eq "$(journal_state "$JT")" rolled-back "the journal ends rolled-back"
+vp_expect 1 "check after the failed apply: changes needed, no hot journal" check -o 1001:1001 --journal-dir "$JT" "$V"
+vp_expect 0 "recover: nothing to recover" recover --journal-dir "$JT" "$V"
+mount -o remount,size=16m "$JT" || die "remount"
+vp_expect 0 "apply again with room in the journal dir" apply -q -o 1001:1001 --journal-dir "$JT" "$V"
+fcheck "$V" "$W/post.snap" "... == clean apply snapshot"
+vp_expect 0 "rollback" rollback -q --journal-dir "$JT" "$V"
+fcheck "$V" "$W/pre.snap" "... rollback == pre-apply snapshot"
+umount "$JT"
+
+# the same with batches of 4 entries (fd limit 40), for several sizes of
+# the journal file system: the failure lands deep inside the run, after
+# hundreds of small batches, at a different offset within a page each time
+# (the rollback's marks must still find room: see invariant 4)
+sizes=${CRASH_ENOSPC_SIZES:-120 156 192 228 264 300 336 372}
+n_sizes=0 bad_sizes=()
+for kb in $sizes; do
+	n_sizes=$((n_sizes + 1))
+	mount -t tmpfs -o size=${kb}k,mode=0700 tmpfs "$JT" || die "mount tmpfs"
+	f0=$FAILS
+	(ulimit -n 40 && "$VP" apply -o 1001:1001 --journal-dir "$JT" "$V") >"$W/b4.out" 2>"$W/b4.err"
+	RC=$? OUT=$W/b4.out ERR=$W/b4.err
+	expect_rc 3 "[${kb}k] apply in batches of 4 with a journal dir that fills up: rolled back"
+	restored=$(awk '/^rolled back:/ { print $3 }' "$OUT")
+	say "# [${kb}k] exit $RC: $(grep "^rolled back:" "$OUT") / $(tail -n 1 "$ERR")"
+	assert_true "[${kb}k] entries had been changed and were restored (${restored:-0})" test "${restored:-0}" -gt 100
+	fcheck "$V" "$W/pre.snap" "[${kb}k] after ENOSPC mid-apply (batches of 4): tree == pre-apply snapshot"
+	assert_eq "$(journal_state "$JT")" rolled-back "[${kb}k] the journal ends rolled-back (its marks found room)"
+	vp_expect 1 "[${kb}k] check after the failed apply: changes needed, no hot journal" check -o 1001:1001 --journal-dir "$JT" "$V"
+	umount "$JT"
+	if [ $FAILS -gt $f0 ]; then
+		bad_sizes+=("${kb}k")
+		fresh_copy "$P" "$V" # the next size starts from the pristine tree
+	fi
+done
+say "# ENOSPC mid-apply in batches of 4: $n_sizes journal fs sizes, ${#bad_sizes[@]} with a failure (${bad_sizes[*]:-none})"
+
+# ---- 2. journal file system full from the start ----
+mount -t tmpfs -o size=8k,mode=0700 tmpfs "$JT" || die "mount tmpfs"
+dd if=/dev/zero of="$JT/filler" bs=4k count=4 >/dev/null 2>&1 # fills it (dd fails at the end)
+vp apply -o 1001:1001 --journal-dir "$JT" "$V"
+expect_rc 2 "apply with a full journal file system: refused"
+assert_file_match "no space left on device" "$ERR" "the error names ENOSPC"
+assert_file_match "nothing was changed" "$ERR" "the error says nothing was changed"
+fcheck "$V" "$W/pre.snap" "full journal fs: tree unchanged"
+umount "$JT"
+
+# ---- 3. read-only journal dir ----
+mount -t tmpfs -o ro,mode=0700 tmpfs "$JT" || die "mount ro tmpfs"
+vp apply -o 1001:1001 --journal-dir "$JT" "$V"
+expect_rc 2 "apply with a read-only journal dir (ro tmpfs): refused"
+assert_file_match "read-only file system" "$ERR" "the error says read-only file system"
+fcheck "$V" "$W/pre.snap" "ro journal dir (tmpfs): tree unchanged"
+umount "$JT"
+JR=$(new_jdir)
+mount --bind "$JR" "$JT" && mount -o remount,bind,ro "$JT" || die "ro bind mount"
+vp apply -o 1001:1001 --journal-dir "$JT" "$V"
+expect_rc 2 "apply with a read-only journal dir (ro bind mount of a real dir): refused"
+assert_file_match "read-only file system" "$ERR" "the error says read-only file system"
+fcheck "$V" "$W/pre.snap" "ro journal dir (bind): tree unchanged"
+assert_eq "$(count_journals "$JR")" 0 "no journal was written"
+umount "$JT"
+
+# ---- 4. read-only volume ----
+VR=$W/vro
+mkdir "$VR"
+mount --bind "$V" "$VR" && mount -o remount,bind,ro "$VR" || die "ro bind mount"
+J=$(new_jdir)
+vp apply -o 1001:1001 --journal-dir "$J" "$VR"
+expect_rc 3 "apply on a read-only volume (ro bind mount)"
+assert_file_match "read-only file system" "$ERR" "one clear sentence: read-only file system"
+assert_eq "$(grep -c . "$ERR")" 1 "exactly one line on stderr"
+assert_eq "$(count_journals "$J")" 0 "no journal was written"
+fcheck "$V" "$W/pre.snap" "ro volume: tree unchanged"
+umount "$VR"
+TV=$W/tmpvol
+mkdir "$TV"
+mount -t tmpfs -o size=16m tmpfs "$TV" || die "mount tmpfs"
+cp -a "$P/special" "$TV/" || die "cp -a"
+fsnap "$TV" "$W/tv.snap"
+mount -o remount,ro "$TV" || die "remount ro"
+vp apply -o 1001:1001 --journal-dir "$J" "$TV"
+expect_rc 3 "apply on a read-only volume (ro tmpfs)"
+assert_file_match "read-only file system" "$ERR" "one clear sentence: read-only file system"
+fcheck "$TV" "$W/tv.snap" "ro tmpfs volume: unchanged"
+umount "$TV"
+
+# ---- 5. rollback onto a volume that went read-only ----
+J=$(new_jdir)
+vp_expect 0 "apply" apply -q -o 1001:1001 --journal-dir "$J" "$V"
+mount --bind "$V" "$VR" && mount -o remount,bind,ro "$VR" || die "ro bind mount"
+vp rollback -q --journal-dir "$J" "$VR"
+say "# rollback onto the read-only volume: exit $RC, $(wc -l <"$ERR") line(s) on stderr"
+assert_true "rollback onto a read-only volume fails (exit 2: refused, or 6: could not restore) ($RC)" \
+	test "$RC" = 2 -o "$RC" = 6
+assert_file_match "read-only file system" "$ERR" "the error says read-only file system"
+assert_eq "$(grep -c . "$ERR")" 1 "one sentence, not an error per entry"
+umount "$VR"
+fcheck "$V" "$W/post.snap" "nothing was restored (the volume was read-only)"
+state=$(journal_state "$J")
+assert_true "the journal is still there to roll back ($state)" test "$state" = committed -o "$state" = rolling-back
+vp_expect 0 "rollback again, volume writable" rollback -q --journal-dir "$J" "$V"
+fcheck "$V" "$W/pre.snap" "... == pre-apply snapshot"
+assert_eq "$(journal_state "$J")" rolled-back "the journal ends rolled-back"
+
+finish

@@ -1,0 +1,588 @@
+# tests/e2e/lib.sh: sourced by docker.sh and podman.sh. The scenarios run the
+# recipes in docs/examples/ themselves (docker-run.sh, compose.yaml,
+# exec.Containerfile) and the repo's Containerfile, against a real runtime.
+#
+# The sourcing script sets:
+#   RUNTIME   docker | podman (a few documented behaviours differ)
+#   RT        an executable that runs the runtime's CLI against its private
+#             daemon or storage (used as DOCKER= for docs/examples/docker-run.sh)
+#   DC        a docker-compose command talking to that runtime, or empty
+#   WORK      a scratch directory (mode 0755: host uid 1000 must traverse it)
+# and calls e2e_build_images, then run_scenario NAME for each sc_NAME below,
+# then e2e_summary.
+
+E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$E2E_DIR/../.." && pwd)
+EXAMPLES=$REPO/docs/examples
+VOLPERM_STATIC_BIN=${VOLPERM_STATIC_BIN:-$REPO/build-static/volperm}
+
+VP_IMG=volperm-e2e:latest      # the repo's Containerfile, prebuilt binary
+APP_IMG=volperm-e2e-app:latest # busybox-static, /data owned by root in the image
+EXEC_IMG=volperm-e2e-exec:latest # docs/examples/exec.Containerfile on APP_IMG
+
+PASSED=0 FAILED=0 SKIPPED=0
+# Caps of the init container, as in the recipes.
+INIT_CAPS=(--user 0:0 --cap-drop ALL --cap-add CHOWN --cap-add FOWNER --network none --read-only)
+
+# ---- reporting ------------------------------------------------------------------
+
+# run_scenario NAME: run sc_NAME in a subshell; exit 0 passes, 77 skips.
+run_scenario() {
+	local name=$1 rc t0=$SECONDS
+	echo "--- $RUNTIME $name"
+	("sc_$name")
+	rc=$?
+	case $rc in
+	0)
+		PASSED=$((PASSED + 1))
+		echo "PASS: $RUNTIME $name ($((SECONDS - t0)) s)"
+		;;
+	77)
+		SKIPPED=$((SKIPPED + 1))
+		echo "SKIP: $RUNTIME $name"
+		;;
+	*)
+		FAILED=$((FAILED + 1))
+		echo "FAIL: $RUNTIME $name ($((SECONDS - t0)) s)"
+		;;
+	esac
+}
+
+# skip_all REASON NAMES...: a runtime that cannot start; loud, never a pass.
+skip_all() {
+	local reason=$1
+	shift
+	echo
+	echo "################################################################"
+	echo "SKIP: $RUNTIME end-to-end tests NOT RUN: $reason"
+	echo "################################################################"
+	for n in "$@"; do
+		echo "SKIP: $RUNTIME $n ($reason)"
+		SKIPPED=$((SKIPPED + 1))
+	done
+}
+
+e2e_summary() {
+	echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"
+	[ "$FAILED" -eq 0 ]
+}
+
+# ---- assertions (inside a scenario's subshell) -------------------------------------
+
+fail() {
+	echo "    FAILED: $*"
+	exit 1
+}
+
+show_out() { sed 's/^/      | /' <<<"$OUT"; }
+
+# expect WANT CMD...: run CMD, keep its stdout+stderr in OUT, check the exit
+# status: WANT is a number, or "fail" for any non-zero.
+expect() {
+	local want=$1 rc
+	shift
+	OUT=$("$@" 2>&1)
+	rc=$?
+	if { [ "$want" = fail ] && [ "$rc" -eq 0 ]; } || { [ "$want" != fail ] && [ "$rc" -ne "$want" ]; }; then
+		echo "    command:  $*"
+		echo "    expected: exit $want"
+		echo "    got:      exit $rc, output:"
+		show_out
+		exit 1
+	fi
+}
+
+# has TEXT / hasnt TEXT: about OUT, the output of the last expect.
+has() {
+	grep -qF -- "$1" <<<"$OUT" && return 0
+	echo "    expected the output to contain: $1"
+	echo "    got:"
+	show_out
+	exit 1
+}
+hasnt() {
+	grep -qF -- "$1" <<<"$OUT" || return 0
+	echo "    expected the output NOT to contain: $1"
+	show_out
+	exit 1
+}
+
+# owners DIR WANT: every entry of DIR (host side) is owned by WANT (uid:gid)
+owners() {
+	local bad
+	bad=$(find "$1" \! -user "${2%%:*}" -printf '%U:%G %p\n' -o \! -group "${2##*:}" -printf '%U:%G %p\n')
+	[ -z "$bad" ] && return 0
+	echo "    expected every entry of $1 to be owned by $2; these are not:"
+	sed 's/^/      | /' <<<"$bad"
+	exit 1
+}
+
+# ---- runtime helpers ---------------------------------------------------------------
+
+vol_path() { "$RT" volume inspect --format '{{.Mountpoint}}' "$1"; }
+
+# new_volume NAME: a fresh named volume holding a small tree owned by
+# 1000:1000 (as an app's data left by a previous image version), made through
+# a container so that the runtime's own first-mount handling is over.
+new_volume() {
+	"$RT" volume rm -f "$1" >/dev/null 2>&1
+	"$RT" volume create "$1" >/dev/null || fail "cannot create volume $1"
+	"$RT" run --rm --user 0:0 --network none -v "$1":/data:nocopy "$APP_IMG" sh -c \
+		'mkdir -p /data/sub/deeper && echo hi >/data/sub/f && echo top >/data/top &&
+		 echo d >/data/sub/deeper/g && chown -R 1000:1000 /data && chmod 0755 /data' ||
+		fail "cannot populate volume $1"
+	owners "$(vol_path "$1")" 1000:1000
+}
+
+# app_cannot_write VOLUME: the app (1001:1001) is refused
+app_cannot_write() {
+	expect fail "$RT" run --rm --user 1001:1001 --network none -v "$1":/data:nocopy "$APP_IMG" \
+		touch /data/written-by-app
+	has "Permission denied"
+}
+
+app_can_write() {
+	expect 0 "$RT" run --rm --user 1001:1001 --network none -v "$1":/data:nocopy "$APP_IMG" \
+		sh -c 'touch /data/written-by-app && echo more >>/data/top && touch /data/sub/deeper/new'
+}
+
+# ---- images -------------------------------------------------------------------------
+
+# e2e_build_images: the volperm image from the repo's Containerfile (the
+# prebuilt-binary stage: no registry here), the app image from busybox-static,
+# and the volperm exec image from docs/examples/exec.Containerfile.
+e2e_build_images() {
+	local ctx rel app=$WORK/app-image
+	if [ ! -x "$VOLPERM_STATIC_BIN" ]; then
+		echo "no static binary at $VOLPERM_STATIC_BIN" >&2
+		return 1
+	fi
+	case $VOLPERM_STATIC_BIN in
+	"$REPO"/*)
+		ctx=$REPO
+		rel=${VOLPERM_STATIC_BIN#"$REPO"/}
+		;;
+	*)
+		ctx=$WORK/volperm-ctx
+		mkdir -p "$ctx"
+		cp "$VOLPERM_STATIC_BIN" "$ctx/volperm"
+		rel=volperm
+		;;
+	esac
+	"$RT" build -q --target prebuilt --build-arg VOLPERM_PREBUILT="$rel" \
+		-t "$VP_IMG" -f "$REPO/Containerfile" "$ctx" >"$WORK/build-volperm.log" 2>&1 || {
+		echo "building the volperm image failed:" >&2
+		cat "$WORK/build-volperm.log" >&2
+		return 1
+	}
+
+	# The app: a static busybox, applets as symlinks, a passwd with `app`
+	# (1001, also in group 2000), and /data in the image owned by root 0755,
+	# as many images have it (which is what Docker's copy-up copies).
+	local busybox
+	busybox=$(command -v busybox) || { echo "busybox (busybox-static) is missing" >&2; return 1; }
+	if ! file -L "$busybox" 2>/dev/null | grep -q 'statically linked' &&
+		ldd "$busybox" >/dev/null 2>&1; then
+		echo "$busybox is not static: install busybox-static" >&2
+		return 1
+	fi
+	rm -rf "$app"
+	mkdir -p "$app/rootfs/bin" "$app/rootfs/etc" "$app/rootfs/data" "$app/rootfs/home/app" "$app/rootfs/tmp"
+	cp "$busybox" "$app/rootfs/bin/busybox"
+	for a in sh id touch ls stat cat mkdir chown chmod echo grep test env sleep rm true false; do
+		ln -s busybox "$app/rootfs/bin/$a"
+	done
+	printf 'root:x:0:0:root:/root:/bin/sh\napp:x:1001:1001:app:/home/app:/bin/sh\n' >"$app/rootfs/etc/passwd"
+	printf 'root:x:0:\napp:x:1001:\nextra:x:2000:app\n' >"$app/rootfs/etc/group"
+	chmod 0755 "$app/rootfs/data"
+	chmod 1777 "$app/rootfs/tmp"
+	printf 'FROM scratch\nCOPY rootfs/ /\nUSER 1001:1001\nCMD ["sh"]\n' >"$app/Containerfile"
+	"$RT" build -q -t "$APP_IMG" -f "$app/Containerfile" "$app" >"$WORK/build-app.log" 2>&1 || {
+		echo "building the app image failed:" >&2
+		cat "$WORK/build-app.log" >&2
+		return 1
+	}
+
+	"$RT" build -q --build-arg VOLPERM_IMAGE="$VP_IMG" --build-arg APP_IMAGE="$APP_IMG" \
+		-t "$EXEC_IMG" -f "$EXAMPLES/exec.Containerfile" "$EXAMPLES" >"$WORK/build-exec.log" 2>&1 || {
+		echo "building the exec image failed:" >&2
+		cat "$WORK/build-exec.log" >&2
+		return 1
+	}
+}
+
+# ---- scenarios --------------------------------------------------------------------------
+
+SCENARIOS=(image docker_run_recipe journal_on_volume no_journal_chown_only no_caps
+	recipe_stops_app bind_grant exec_entrypoint copy_up
+	compose compose_fresh_volume compose_no_caps)
+# VOLPERM_E2E_FULL_BUILD=1: also build the Containerfile's debian:12 builder
+# stage, from a debian:12 made here with debootstrap (about 3 minutes).
+if [ -n "${VOLPERM_E2E_FULL_BUILD:-}" ]; then
+	SCENARIOS+=(full_build)
+fi
+# VOLPERM_E2E_SCENARIOS="a b": run only these (for debugging)
+if [ -n "${VOLPERM_E2E_SCENARIOS:-}" ]; then
+	read -r -a SCENARIOS <<<"$VOLPERM_E2E_SCENARIOS"
+fi
+
+# The image: FROM scratch, the binary and nothing else, well under 5 MB,
+# numeric user 0, the labels that document the capabilities.
+sc_image() {
+	local size d=$WORK/image-save
+	size=$("$RT" image inspect --format '{{.Size}}' "$VP_IMG") || fail "cannot inspect $VP_IMG"
+	[ "$size" -lt $((5 * 1024 * 1024)) ] || fail "image is $size bytes, not under 5 MB"
+	echo "    image size: $size bytes"
+	expect 0 "$RT" image inspect --format '{{.Config.User}}|{{index .Config.Labels "io.volperm.capabilities.required"}}' "$VP_IMG"
+	has "0:0|CHOWN FOWNER"
+	rm -rf "$d"
+	mkdir -p "$d"
+	"$RT" save -o "$d/image.tar" "$VP_IMG" >"$d/save.log" 2>&1 || { cat "$d/save.log"; fail "cannot save $VP_IMG"; }
+	tar -xf "$d/image.tar" -C "$d" || fail "cannot unpack the saved image"
+	local files="" layer
+	while IFS= read -r layer; do
+		files+=$(tar -tf "$layer")$'\n'
+	done < <(find "$d" -name '*.tar' ! -path "$d/image.tar")
+	files=$(grep -v '^$' <<<"$files" | sort -u)
+	[ "$files" = volperm ] || fail "the image should hold only /volperm; its layers hold: $(tr '\n' ' ' <<<"$files")"
+	expect 0 "$RT" run --rm --network none "$VP_IMG" --version
+	has "volperm "
+	expect 0 "$RT" run --rm --network none "$VP_IMG" # CMD ["--help"]
+	has "volperm exec"
+}
+
+# The Containerfile as a user with a registry builds it: the debian:12 builder
+# stage compiles the static binary. No registry here: debian:12 is made with
+# debootstrap from Debian's archive (VOLPERM_E2E_DEBIAN_ROOTFS: reuse one),
+# and the builder's apt-get needs --network host.
+sc_full_build() {
+	local rootfs=${VOLPERM_E2E_DEBIAN_ROOTFS:-$WORK/debian12}
+	if [ ! -x "$rootfs/bin/sh" ]; then
+		command -v debootstrap >/dev/null || fail "debootstrap is missing (apt-get install debootstrap)"
+		expect 0 debootstrap --variant=minbase bookworm "$rootfs" http://deb.debian.org/debian
+	fi
+	expect 0 bash -c "tar -C '$rootfs' -c . | '$RT' import - docker.io/library/debian:12"
+	expect 0 "$RT" build --network host -t volperm-e2e-full:latest -f "$REPO/Containerfile" "$REPO"
+	expect 0 "$RT" run --rm --network none volperm-e2e-full:latest --version
+	has "volperm "
+	local size
+	size=$("$RT" image inspect --format '{{.Size}}' volperm-e2e-full:latest)
+	echo "    image built from source: $size bytes"
+	[ "$size" -lt $((5 * 1024 * 1024)) ] || fail "image is $size bytes, not under 5 MB"
+}
+
+# docs/examples/docker-run.sh itself: the app (1001) cannot write to a volume
+# owned by 1000 before, and can after the init container ran with only
+# CHOWN and FOWNER; the journal is on its own volume.
+sc_docker_run_recipe() {
+	new_volume e2e-recipe
+	app_cannot_write e2e-recipe
+	expect 0 env DOCKER="$RT" VOLPERM_IMAGE="$VP_IMG" APP_IMAGE="$APP_IMG" APP_DATA=e2e-recipe \
+		JOURNAL=e2e-recipe-journal sh "$EXAMPLES/docker-run.sh" \
+		sh -c 'touch /data/written-by-app /data/sub/deeper/new && echo app-ran-as=$(id -u):$(id -g)'
+	has "changes:   6 entries"
+	has "journal:   /var/lib/volperm/vp-"
+	has "app-ran-as=1001:1001"
+	owners "$(vol_path e2e-recipe)" 1001:1001
+	app_can_write e2e-recipe
+	# No journal inside the volume.
+	[ -z "$(find "$(vol_path e2e-recipe)" -name '*.vpj' -o -name 'vp-*.lock')" ] || fail "a journal file is inside the volume"
+	# Every later start: nothing to do, no new journal.
+	expect 0 env DOCKER="$RT" VOLPERM_IMAGE="$VP_IMG" APP_IMAGE="$APP_IMG" APP_DATA=e2e-recipe \
+		JOURNAL=e2e-recipe-journal sh "$EXAMPLES/docker-run.sh" true
+	has "changes:   0 entries"
+	hasnt "journal:"
+}
+
+# The journal volume outlives the init container: list it, roll back through
+# it (the volume is 1000's again), lose it and re-run (converges).
+sc_journal_on_volume() {
+	local jv=e2e-jv-journal
+	new_volume e2e-jv
+	"$RT" volume rm -f "$jv" >/dev/null 2>&1
+	run_vp() {
+		"$RT" run --rm "${INIT_CAPS[@]}" -v e2e-jv:/data:nocopy -v "$jv":/var/lib/volperm "$VP_IMG" "$@"
+	}
+	expect 0 run_vp apply --recover --owner 1001:1001 /data
+	has "changes:   6 entries"
+	owners "$(vol_path e2e-jv)" 1001:1001
+	expect 0 run_vp journal list /data
+	has "committed"
+	[ "$(find "$(vol_path "$jv")" -name '*.vpj' | wc -l)" -eq 1 ] || fail "expected one journal file on the journal volume"
+	expect 0 run_vp rollback /data
+	owners "$(vol_path e2e-jv)" 1000:1000
+	app_cannot_write e2e-jv
+	expect 0 run_vp journal list /data
+	has "rolled-back"
+	expect 0 run_vp apply --recover --owner 1001:1001 /data
+	owners "$(vol_path e2e-jv)" 1001:1001
+	# The journal volume is lost: the next run starts a new one and converges.
+	"$RT" volume rm -f "$jv" >/dev/null || fail "cannot remove the journal volume"
+	expect 0 run_vp apply --recover --owner 1001:1001 /data
+	has "changes:   0 entries"
+	owners "$(vol_path e2e-jv)" 1001:1001
+	app_can_write e2e-jv
+}
+
+# --no-journal: CHOWN alone is enough for a plain --owner.
+sc_no_journal_chown_only() {
+	new_volume e2e-nj
+	expect 0 "$RT" run --rm --user 0:0 --cap-drop ALL --cap-add CHOWN --network none --read-only \
+		-v e2e-nj:/data:nocopy "$VP_IMG" apply --no-journal --owner 1001:1001 /data
+	has "changes:   6 entries"
+	owners "$(vol_path e2e-nj)" 1001:1001
+	app_can_write e2e-nj
+}
+
+# --cap-drop ALL and nothing added: volperm's one-sentence capability error,
+# exit 2, nothing changed, no journal written.
+sc_no_caps() {
+	new_volume e2e-nocaps
+	"$RT" volume rm -f e2e-nocaps-journal >/dev/null 2>&1
+	expect 2 "$RT" run --rm --user 0:0 --cap-drop ALL --network none --read-only \
+		-v e2e-nocaps:/data:nocopy -v e2e-nocaps-journal:/var/lib/volperm \
+		"$VP_IMG" apply --recover --owner 1001:1001 /data
+	has "needs the CAP_CHOWN capability"
+	has "nothing was changed"
+	# One sentence, not an error per entry (the summary's header may precede it).
+	[ "$(grep -c . <<<"$OUT")" -le 4 ] || { show_out; fail "expected a short error, got $(grep -c . <<<"$OUT") lines"; }
+	hasnt "Operation not permitted"
+	owners "$(vol_path e2e-nocaps)" 1000:1000
+	[ -z "$(find "$(vol_path e2e-nocaps-journal)" -name '*.vpj')" ] || fail "a journal was written"
+	# CHOWN without FOWNER, with a journal: the FOWNER sentence.
+	expect 2 "$RT" run --rm --user 0:0 --cap-drop ALL --cap-add CHOWN --network none --read-only \
+		-v e2e-nocaps:/data:nocopy -v e2e-nocaps-journal:/var/lib/volperm \
+		"$VP_IMG" apply --recover --owner 1001:1001 /data
+	has "needs the CAP_FOWNER capability"
+	owners "$(vol_path e2e-nocaps)" 1000:1000
+	# And with --no-journal and nothing added.
+	expect 2 "$RT" run --rm --user 0:0 --cap-drop ALL --network none --read-only \
+		-v e2e-nocaps:/data:nocopy "$VP_IMG" apply --no-journal --owner 1001:1001 /data
+	has "needs the CAP_CHOWN capability"
+	owners "$(vol_path e2e-nocaps)" 1000:1000
+	app_cannot_write e2e-nocaps
+}
+
+# The docker run recipe when init fails (here: a journal volume writable by
+# others, which volperm refuses): exit non-zero and the app never runs.
+sc_recipe_stops_app() {
+	new_volume e2e-stop
+	"$RT" volume rm -f e2e-stop-journal >/dev/null 2>&1
+	"$RT" volume create e2e-stop-journal >/dev/null || fail "cannot create the journal volume"
+	chmod 0777 "$(vol_path e2e-stop-journal)"
+	expect fail env DOCKER="$RT" VOLPERM_IMAGE="$VP_IMG" APP_IMAGE="$APP_IMG" APP_DATA=e2e-stop \
+		JOURNAL=e2e-stop-journal sh "$EXAMPLES/docker-run.sh" sh -c 'echo APP-STARTED; touch /data/app-started'
+	has "writable by group or others"
+	hasnt "APP-STARTED"
+	[ ! -e "$(vol_path e2e-stop)/app-started" ] || fail "the app ran although init failed"
+	owners "$(vol_path e2e-stop)" 1000:1000
+}
+
+# A host bind mount with --grant: the host user 1000 keeps owning every file,
+# the app (1001) can write, and what the app creates stays editable by 1000
+# through the directories' default ACLs. --grant needs FOWNER, not CHOWN.
+sc_bind_grant() {
+	local b=$WORK/bind-src
+	rm -rf "$b"
+	mkdir -p "$b/sub"
+	echo top >"$b/top"
+	echo f >"$b/sub/f"
+	chown -R 1000:1000 "$b"
+	chmod 0755 "$b" "$b/sub"
+	chmod 0644 "$b/top" "$b/sub/f"
+	expect fail "$RT" run --rm --user 1001:1001 --network none -v "$b":/data "$APP_IMG" touch /data/new
+	"$RT" volume rm -f e2e-bind-journal >/dev/null 2>&1
+	expect 0 "$RT" run --rm --user 0:0 --cap-drop ALL --cap-add FOWNER --network none --read-only \
+		-v "$b":/data -v e2e-bind-journal:/var/lib/volperm \
+		"$VP_IMG" apply --recover --grant u:1001:rwX,u:1000:rwX /data
+	owners "$b" 1000:1000
+	command -v getfacl >/dev/null || fail "getfacl (package acl) is missing"
+	OUT=$(getfacl -pn "$b/sub")
+	has "user:1001:rwx"
+	has "default:user:1001:rwx"
+	has "default:user:1000:rwx"
+	OUT=$(getfacl -pn "$b/top")
+	has "user:1001:rw-"
+	expect 0 "$RT" run --rm --user 1001:1001 --network none -v "$b":/data "$APP_IMG" \
+		sh -c 'echo app >>/data/top && mkdir /data/sub/made && echo new >/data/sub/made/file'
+	owners "$b/top" 1000:1000
+	[ "$(stat -c %u "$b/sub/made/file")" = 1001 ] || fail "the app's new file should be the app's"
+	# The host user edits what the app created.
+	command -v setpriv >/dev/null || fail "setpriv (util-linux) is missing"
+	expect 0 setpriv --reuid 1000 --regid 1000 --clear-groups sh -c "echo host >>'$b/sub/made/file'"
+	grep -q host "$b/sub/made/file" || fail "the host user's write is missing"
+}
+
+# docs/examples/exec.Containerfile: volperm exec as the image's entrypoint
+# fixes /data, becomes app:app (supplementary group 2000 from /etc/group,
+# HOME from /etc/passwd), keeps the environment, drops every capability, sets
+# no_new_privs, and passes the command's exit status through.
+sc_exec_entrypoint() {
+	local caps=(--cap-drop ALL --cap-add CHOWN --cap-add SETUID --cap-add SETGID --network none)
+	new_volume e2e-exec
+	expect 0 "$RT" run --rm "${caps[@]}" -e GREETING=hello -v e2e-exec:/data:nocopy "$EXEC_IMG" \
+		sh -c 'echo "ids=$(id -u):$(id -g) groups=$(id -G) home=$HOME greeting=$GREETING";
+		       grep -E "^(CapPrm|CapEff|CapAmb|NoNewPrivs):" /proc/self/status;
+		       touch /data/written-by-app'
+	has "ids=1001:1001 groups=1001 2000 home=/home/app greeting=hello"
+	has "CapPrm:	0000000000000000"
+	has "CapEff:	0000000000000000"
+	has "CapAmb:	0000000000000000"
+	has "NoNewPrivs:	1"
+	owners "$(vol_path e2e-exec)" 1001:1001
+	expect 7 "$RT" run --rm "${caps[@]}" -v e2e-exec:/data:nocopy "$EXEC_IMG" sh -c 'exit 7'
+	expect 127 "$RT" run --rm "${caps[@]}" -v e2e-exec:/data:nocopy "$EXEC_IMG" no-such-command
+	has "no-such-command"
+	# Root is refused unless asked for.
+	expect 2 "$RT" run --rm "${caps[@]}" -v e2e-exec:/data:nocopy --entrypoint /usr/local/bin/volperm \
+		"$EXEC_IMG" exec --no-journal --owner 1001:1001 --user 0:0 /data -- id
+	has "refuses to run the command as root"
+	# Without SETUID/SETGID volperm cannot become the user: it says so and
+	# the command does not run as root instead.
+	expect fail "$RT" run --rm --cap-drop ALL --cap-add CHOWN --network none -v e2e-exec:/data:nocopy \
+		"$EXEC_IMG" sh -c 'echo RAN-AS-$(id -u)'
+	has "Operation not permitted"
+	hasnt "RAN-AS-"
+}
+
+# Docker's copy-up: when an empty named volume is mounted over a directory
+# that exists in the image (/data, root 0755 in APP_IMG), Docker copies that
+# directory's owner and mode onto the volume when the container is created,
+# every time the volume is still empty. Podman does it once, on the first
+# mount of a new volume, nocopy or not. The recipes mount with nocopy and run
+# init first, which is immune on both.
+sc_copy_up() {
+	local v=e2e-copyup p
+	"$RT" volume rm -f $v >/dev/null 2>&1
+	# README's plain init (no nocopy on init: its image has no /data).
+	expect 0 "$RT" run --rm --user 0:0 --cap-drop ALL --cap-add CHOWN --network none --read-only \
+		-v $v:/data "$VP_IMG" apply --no-journal --owner 1001:1001 /data
+	p=$(vol_path $v)
+	[ "$(stat -c %u:%g "$p")" = 1001:1001 ] || fail "init did not give the volume root to 1001"
+	if [ "$RUNTIME" = docker ]; then
+		# The gotcha: the app's container without nocopy undoes init's work.
+		expect fail "$RT" run --rm --user 1001:1001 --network none -v $v:/data "$APP_IMG" touch /data/x
+		has "Permission denied"
+		[ "$(stat -c %u:%g "$p")" = 0:0 ] || fail "expected copy-up to reset the volume root to 0:0, got $(stat -c %u:%g "$p")"
+		echo "    docker: copy-up reproduced (volume root reset to 0:0 by the app's mount)"
+		# And again, for as long as the volume is empty.
+		expect 0 "$RT" run --rm --user 0:0 --cap-drop ALL --cap-add CHOWN --network none --read-only \
+			-v $v:/data:nocopy "$VP_IMG" apply --no-journal --owner 1001:1001 /data
+		expect fail "$RT" run --rm --user 1001:1001 --network none -v $v:/data "$APP_IMG" touch /data/x
+		[ "$(stat -c %u:%g "$p")" = 0:0 ] || fail "expected copy-up to reset the volume root again"
+		expect 0 "$RT" run --rm --user 0:0 --cap-drop ALL --cap-add CHOWN --network none --read-only \
+			-v $v:/data:nocopy "$VP_IMG" apply --no-journal --owner 1001:1001 /data
+	else
+		# Podman: the first mount (init's) was the only copy-up.
+		expect 0 "$RT" run --rm --user 1001:1001 --network none -v $v:/data "$APP_IMG" touch /data/x
+		"$RT" run --rm --user 0:0 --network none -v $v:/data "$APP_IMG" rm /data/x || fail "cannot empty the volume"
+		echo "    podman: no copy-up after the first mount, with or without nocopy"
+		# Podman's own gotcha: the first mount of a new volume, here the
+		# app's with nocopy, gives the volume root the image's owner.
+		local v2=e2e-copyup-first
+		"$RT" volume rm -f $v2 >/dev/null 2>&1
+		"$RT" volume create $v2 >/dev/null
+		chown 1001:1001 "$(vol_path $v2)"
+		expect fail "$RT" run --rm --user 1001:1001 --network none -v $v2:/data:nocopy "$APP_IMG" touch /data/x
+		[ "$(stat -c %u:%g "$(vol_path $v2)")" = 0:0 ] || fail "expected podman's first mount to reset the root to 0:0"
+		echo "    podman: the first mount of a new volume takes the image's owner, even with nocopy"
+		# After init, that volume stays fixed.
+		expect 0 "$RT" run --rm --user 0:0 --cap-drop ALL --cap-add CHOWN --network none --read-only \
+			-v $v2:/data:nocopy "$VP_IMG" apply --no-journal --owner 1001:1001 /data
+		expect 0 "$RT" run --rm --user 1001:1001 --network none -v $v2:/data "$APP_IMG" touch /data/x
+	fi
+	# The recipe's way: nocopy, on a volume that is still empty.
+	expect 0 "$RT" run --rm --user 1001:1001 --network none -v $v:/data:nocopy "$APP_IMG" \
+		sh -c 'touch /data/x && ls -lnd /data'
+	[ "$(stat -c %u:%g "$p")" = 1001:1001 ] || fail "nocopy: the volume root should stay 1001:1001"
+}
+
+# ---- compose ------------------------------------------------------------------------------
+
+need_compose() {
+	if [ -z "${DC:-}" ]; then
+		echo "    docker-compose is not usable with $RUNTIME here (see above)"
+		exit 77
+	fi
+}
+
+# dc PROJECT FILE ARGS...: docker-compose on a project, with the test images
+dc() {
+	local project=$1 file=$2
+	shift 2
+	VOLPERM_IMAGE=$VP_IMG APP_IMAGE=$APP_IMG $DC -p "$project" -f "$file" "$@"
+}
+
+dc_cleanup() { dc "$1" "$2" down -v --remove-orphans >/dev/null 2>&1; }
+
+# docs/examples/compose.yaml on a volume owned by 1000: the app cannot write
+# before; `run --rm app` starts init first (depends_on, condition
+# service_completed_successfully), then the app can.
+sc_compose() {
+	need_compose
+	local f=$EXAMPLES/compose.yaml p=e2ecompose
+	dc_cleanup $p "$f"
+	expect 0 dc $p "$f" run --rm --no-deps -u 0:0 app sh -c \
+		'mkdir -p /data/sub && echo hi >/data/sub/f && chown -R 1000:1000 /data && chmod 0755 /data'
+	owners "$(vol_path ${p}_app-data)" 1000:1000
+	expect fail dc $p "$f" run --rm --no-deps app touch /data/written-by-app
+	has "Permission denied"
+	expect 0 dc $p "$f" run --rm app sh -c 'touch /data/written-by-app && echo app-ran-as=$(id -u):$(id -g)'
+	has "app-ran-as=1001:1001"
+	owners "$(vol_path ${p}_app-data)" 1001:1001
+	expect 0 dc $p "$f" logs --no-color init
+	has "changes:   3 entries"
+	has "journal:   /var/lib/volperm/vp-"
+	[ "$(find "$(vol_path ${p}_volperm-journal)" -name '*.vpj' | wc -l)" -eq 1 ] || fail "expected one journal on the journal volume"
+	dc_cleanup $p "$f"
+}
+
+# The compose recipe on brand-new volumes: nocopy keeps init's work. With
+# nocopy removed (a derived file), Docker's copy-up undoes it.
+sc_compose_fresh_volume() {
+	need_compose
+	local f=$EXAMPLES/compose.yaml p=e2efresh d=$WORK/compose-copy
+	dc_cleanup $p "$f"
+	expect 0 dc $p "$f" run --rm app sh -c 'touch /data/written-by-app && ls -lnd /data'
+	owners "$(vol_path ${p}_app-data)" 1001:1001
+	dc_cleanup $p "$f"
+	mkdir -p "$d"
+	python3 - "$f" "$d/compose.yaml" <<-'EOF' || fail "cannot derive the compose file without nocopy"
+		import sys, yaml
+		doc = yaml.safe_load(open(sys.argv[1]))
+		for m in doc["services"]["app"]["volumes"]:
+		    m.pop("volume", None)
+		yaml.safe_dump(doc, open(sys.argv[2], "w"))
+	EOF
+	dc_cleanup $p "$d/compose.yaml"
+	if [ "$RUNTIME" = docker ]; then
+		expect fail dc $p "$d/compose.yaml" run --rm app touch /data/written-by-app
+		has "Permission denied"
+		echo "    docker: without nocopy the fresh volume's root is reset by copy-up, as documented"
+	else
+		expect 0 dc $p "$d/compose.yaml" run --rm app touch /data/written-by-app
+		echo "    podman: no copy-up after init's first mount, nocopy or not"
+	fi
+	dc_cleanup $p "$d/compose.yaml"
+}
+
+# The same init service with cap_add emptied (a derived file): init exits 2
+# with the capability sentence, and compose does not start the app.
+sc_compose_no_caps() {
+	need_compose
+	local f=$EXAMPLES/compose.yaml p=e2enocaps d=$WORK/compose-nocaps
+	mkdir -p "$d"
+	grep -q '^    cap_add: \[CHOWN, FOWNER\]$' "$f" || fail "compose.yaml has no 'cap_add: [CHOWN, FOWNER]' line to empty"
+	sed 's/^    cap_add: \[CHOWN, FOWNER\]$/    cap_add: []/' "$f" >"$d/compose.yaml"
+	dc_cleanup $p "$d/compose.yaml"
+	expect 0 dc $p "$d/compose.yaml" run --rm --no-deps -u 0:0 app sh -c \
+		'mkdir -p /data/sub && echo hi >/data/sub/f && chown -R 1000:1000 /data'
+	expect fail dc $p "$d/compose.yaml" run --rm app sh -c 'echo APP-STARTED; touch /data/app-started'
+	hasnt "APP-STARTED"
+	echo "    compose said: $(grep -v -E '^(Creating|Starting|Attaching)' <<<"$OUT" | grep -i -m1 -E 'init|exit|error')"
+	[ ! -e "$(vol_path ${p}_app-data)/app-started" ] || fail "the app ran although init failed"
+	owners "$(vol_path ${p}_app-data)" 1000:1000
+	expect 0 dc $p "$d/compose.yaml" logs --no-color init
+	has "needs the CAP_CHOWN capability"
+	dc_cleanup $p "$d/compose.yaml"
+}
