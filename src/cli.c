@@ -69,16 +69,21 @@ static const char *const system_paths[] = {
 	"/usr/bin", "/usr/sbin", "/usr/lib", "/usr/lib32", "/usr/lib64", "/usr/libx32", NULL,
 };
 
+static void vmessage(bool hint, const char *fmt, va_list ap)
+{
+	fputs("volperm: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputs(hint ? "\nTry 'volperm --help' for more information.\n" : "\n", stderr);
+}
+
 /* A bad value: one sentence, nothing more (scripts grep for it). */
 static void value_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void value_error(const char *fmt, ...)
 {
 	va_list ap;
-	fputs("volperm: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vmessage(false, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 /* A malformed command line: the sentence and where to read more. */
@@ -86,11 +91,9 @@ static void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2
 static void usage_error(const char *fmt, ...)
 {
 	va_list ap;
-	fputs("volperm: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vmessage(true, fmt, ap);
 	va_end(ap);
-	fputs("\nTry 'volperm --help' for more information.\n", stderr);
 }
 
 static const char *id_error(int r)

@@ -3,6 +3,7 @@
  * to ULONG_MAX, which is how `chown -1` bugs happen; we accept digits only
  * and refuse (uid_t)-1, chown's "leave unchanged" value. */
 #include <errno.h>
+#include <stdbool.h>
 #include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -87,80 +88,66 @@ static int parse_numeric_or_refuse(const char *s, uint32_t *ret)
 	return vp_parse_id(s, ret);
 }
 
-int vp_parse_user_db(const struct vp_iddb *db, const char *s, uid_t *ret)
+/* A user (group=false) or group name or id. The numeric path never opens a
+ * database; a name goes to the chosen file, else (static builds) the
+ * system's files, else NSS. */
+static int parse_name_or_id(const struct vp_iddb *db, const char *s, bool group, uint32_t *ret)
 {
-	uint32_t v;
+	const char *file = db ? (group ? db->group_file : db->passwd_file) : NULL;
+	uint32_t id = 0;
 	int r;
 
 	if (!s || !*s)
 		return -EINVAL;
-	if (all_digits_or_sign(s)) {
-		r = parse_numeric_or_refuse(s, &v);
-		if (r < 0)
-			return r;
-		*ret = v;
-		return 0;
-	}
-	if (db && db->passwd_file) {
-		uint32_t id;
-		r = lookup_file(db->passwd_file, false, s, &id);
-		if (r == 0)
-			*ret = id;
-		return r;
-	}
+	if (all_digits_or_sign(s))
+		return parse_numeric_or_refuse(s, ret);
 #ifdef VOLPERM_STATIC
 	/* A static binary has no NSS modules: read the files directly. */
-	{
-		uint32_t id;
-		r = lookup_file("/etc/passwd", false, s, &id);
+	if (!file) {
+		r = lookup_file(group ? "/etc/group" : "/etc/passwd", group, s, &id);
 		if (r == 0)
 			*ret = id;
 		return r == -ENOENT ? -EINVAL : r;
 	}
 #endif
-	errno = 0;
-	struct passwd *pw = getpwnam(s);
-	if (!pw)
-		return -EINVAL;
-	*ret = pw->pw_uid;
+	if (file) {
+		r = lookup_file(file, group, s, &id);
+		if (r == 0)
+			*ret = id;
+		return r;
+	}
+	if (group) {
+		struct group *gr = getgrnam(s);
+		if (!gr)
+			return -EINVAL;
+		*ret = gr->gr_gid;
+	} else {
+		struct passwd *pw = getpwnam(s);
+		if (!pw)
+			return -EINVAL;
+		*ret = pw->pw_uid;
+	}
 	return 0;
+}
+
+int vp_parse_user_db(const struct vp_iddb *db, const char *s, uid_t *ret)
+{
+	uint32_t v;
+	int r = parse_name_or_id(db, s, false, &v);
+
+	if (r == 0)
+		*ret = v;
+	return r;
 }
 
 int vp_parse_group_db(const struct vp_iddb *db, const char *s, gid_t *ret)
 {
 	uint32_t v;
-	int r;
+	int r = parse_name_or_id(db, s, true, &v);
 
-	if (!s || !*s)
-		return -EINVAL;
-	if (all_digits_or_sign(s)) {
-		r = parse_numeric_or_refuse(s, &v);
-		if (r < 0)
-			return r;
+	if (r == 0)
 		*ret = v;
-		return 0;
-	}
-	if (db && db->group_file) {
-		uint32_t id;
-		r = lookup_file(db->group_file, true, s, &id);
-		if (r == 0)
-			*ret = id;
-		return r;
-	}
-#ifdef VOLPERM_STATIC
-	{
-		uint32_t id;
-		r = lookup_file("/etc/group", true, s, &id);
-		if (r == 0)
-			*ret = id;
-		return r == -ENOENT ? -EINVAL : r;
-	}
-#endif
-	struct group *gr = getgrnam(s);
-	if (!gr)
-		return -EINVAL;
-	*ret = gr->gr_gid;
-	return 0;
+	return r;
 }
 
 int vp_parse_user(const char *s, uid_t *ret)
