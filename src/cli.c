@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -551,9 +552,20 @@ out:
 	return ex;
 }
 
-static int lock_volume(int jdir, const struct root *rt, int *lock_fd)
+/* Two locks: the lock file in the journal directory, and a flock on the
+ * volume's root directory itself, so that runs with different journal
+ * directories exclude each other too. (A root that cannot be opened for
+ * reading, or is not a directory, only gets the first.) */
+static int lock_volume(int jdir, const struct root *rt, int lock_fd[2])
 {
-	int r = vp_jdir_lock(jdir, rt->st.st_dev, rt->st.st_ino, lock_fd);
+	int r = jdir >= 0 ? vp_jdir_lock(jdir, rt->st.st_dev, rt->st.st_ino, &lock_fd[0]) : 0;
+	if (r == 0 && S_ISDIR(rt->st.st_mode)) {
+		char p[32];
+		snprintf(p, sizeof(p), "/proc/self/fd/%d", rt->fd);
+		lock_fd[1] = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (lock_fd[1] >= 0 && flock(lock_fd[1], LOCK_EX | LOCK_NB) < 0)
+			r = errno == EWOULDBLOCK ? -EWOULDBLOCK : 0;
+	}
 	if (r == -EWOULDBLOCK) {
 		fprintf(stderr, "volperm: another volperm is working on %s right now; try again when it has finished\n", rt->path);
 		return VP_EXIT_HOT;
@@ -574,7 +586,7 @@ static int cmd_run(enum vp_cmd cmd, const char *command, const char *arg)
 	struct root rt = { .fd = -1 };
 	struct vp_stats st;
 	char hot[VP_JNAME_MAX], *desc = NULL, *jp = NULL;
-	int jdir = -1, lock = -1, ex, r;
+	int jdir = -1, lock[2] = { -1, -1 }, ex, r;
 	bool journaled = cmd == VP_CMD_APPLY && !O.no_journal;
 
 	if (vp_policy_is_empty(&O.policy)) {
@@ -610,8 +622,8 @@ static int cmd_run(enum vp_cmd cmd, const char *command, const char *arg)
 		ex = VP_EXIT_USAGE;
 		goto out;
 	}
-	if (cmd == VP_CMD_APPLY && jdir >= 0) {
-		ex = lock_volume(jdir, &rt, &lock);
+	if (cmd == VP_CMD_APPLY) {
+		ex = lock_volume(journaled ? jdir : -1, &rt, lock);
 		if (ex)
 			goto out;
 	}
@@ -653,8 +665,9 @@ static int cmd_run(enum vp_cmd cmd, const char *command, const char *arg)
 out:
 	free(desc);
 	free(jp);
-	if (lock >= 0)
-		close(lock);
+	for (int i = 0; i < 2; i++)
+		if (lock[i] >= 0)
+			close(lock[i]);
 	if (jdir >= 0)
 		close(jdir);
 	close_root(&rt);
@@ -689,7 +702,7 @@ static int cmd_rollback(const char *arg)
 	const char *jdir_path = journal_dir_path();
 	struct root rt = { .fd = -1 };
 	char name[VP_JNAME_MAX], *dir = NULL;
-	int jdir = -1, lock = -1, ex, r;
+	int jdir = -1, lock[2] = { -1, -1 }, ex, r;
 
 	if (O.journal) {
 		ex = open_journal_file(O.journal, &jdir, &dir, name);
@@ -737,7 +750,7 @@ static int cmd_rollback(const char *arg)
 		ex = VP_EXIT_USAGE;
 		goto out;
 	}
-	ex = lock_volume(jdir, &rt, &lock);
+	ex = lock_volume(jdir, &rt, lock);
 	if (ex)
 		goto out;
 	if (!O.journal) {
@@ -750,8 +763,9 @@ static int cmd_rollback(const char *arg)
 	}
 	ex = do_rollback(jdir, jdir_path, name, &rt, "rollback", O.force);
 out:
-	if (lock >= 0)
-		close(lock);
+	for (int i = 0; i < 2; i++)
+		if (lock[i] >= 0)
+			close(lock[i]);
 	if (jdir >= 0)
 		close(jdir);
 	free(dir);
@@ -806,7 +820,7 @@ static int cmd_recover(const char *arg)
 	const char *jdir_path = journal_dir_path();
 	struct root rt = { .fd = -1 };
 	char name[VP_JNAME_MAX];
-	int jdir = -1, lock = -1, ex = 0, r;
+	int jdir = -1, lock[2] = { -1, -1 }, ex = 0, r;
 
 	if (!arg) {
 		usage_error("recover needs PATH");
@@ -826,7 +840,7 @@ static int cmd_recover(const char *arg)
 		ex = VP_EXIT_USAGE;
 		goto out;
 	}
-	ex = lock_volume(jdir, &rt, &lock);
+	ex = lock_volume(jdir, &rt, lock);
 	if (ex)
 		goto out;
 	/* Oldest first: there is normally at most one hot journal. */
@@ -849,8 +863,9 @@ static int cmd_recover(const char *arg)
 	if (r == 0 && ex == 0 && !O.quiet && !O.json)
 		printf("volperm: nothing to recover on %s\n", rt.path);
 out:
-	if (lock >= 0)
-		close(lock);
+	for (int i = 0; i < 2; i++)
+		if (lock[i] >= 0)
+			close(lock[i]);
 	if (jdir >= 0)
 		close(jdir);
 	close_root(&rt);
