@@ -439,7 +439,7 @@ static int apply_change(struct ctx *c, const struct vp_walk_entry *e)
 	}
 	if (c->jw) {
 		struct vp_jentry je = {
-			.dev = p.st.st_dev, .ino = p.st.st_ino,
+			.dev = p.st.st_dev, .ino = p.st.st_ino, .btime = vp_fd_btime(p.fd),
 			.uid = p.st.st_uid, .gid = p.st.st_gid, .mode = p.st.st_mode,
 			.new_uid = p.d.uid, .new_gid = p.d.gid, .new_mode = p.d.mode,
 			.changes = p.d.changes,

@@ -66,7 +66,7 @@
  *    L-8  4  CRC-32C of bytes [0, L-8), seeded with the header CRC
  *    L-4  4  L again, so the file can be read backwards for rollback
  *
- * ENTRY payload, 68 bytes + variable:
+ * ENTRY payload, 76 bytes + variable:
  *      0  8  st_dev          8  8  st_ino
  *     16  4  uid before     20  4  gid before     24  4  mode before (with type)
  *     28  4  uid after      32  4  gid after      36  4  mode after (predicted)
@@ -74,7 +74,9 @@
  *     44  4  path length    48  4  access ACL length
  *     52  4  default ACL length                   56  4  capability length
  *     60  4  new access ACL length                64  4  new default ACL length
- *     68  .  path (relative to the root, "." for the root; no NUL, not
+ *     68  8  birth time (statx btime, ns; 0 if the filesystem has none): an
+ *            inode number can be reused, a birth time is not
+ *     76  .  path (relative to the root, "." for the root; no NUL, not
  *            absolute, no ".." component), then the raw xattr values: access
  *            ACL, default ACL, capability (the before-image), then the new
  *            access and default ACL that volperm writes (the after-image)
@@ -105,7 +107,7 @@
 
 #define HDR_FIXED 80u
 #define HDR_MAX (16u << 20)
-#define ENTRY_FIXED 68u
+#define ENTRY_FIXED 76u
 #define WINDOW (1u << 20)
 
 /* ---- little-endian helpers ---- */
@@ -198,6 +200,7 @@ size_t vp_jrec_encode_entry(uint8_t *buf, const struct vp_jentry *e, uint32_t se
 	put32(p + 56, e->caps_len);
 	put32(p + 60, e->new_acl_access_len);
 	put32(p + 64, e->new_acl_default_len);
+	put64(p + 68, e->btime);
 	p += ENTRY_FIXED;
 	memcpy(p, e->path, e->path_len);
 	p += e->path_len;
@@ -307,6 +310,7 @@ long vp_jrec_decode(const uint8_t *buf, size_t avail, uint32_t seed, int *type,
 		.caps_len = get32(p + 56),
 		.new_acl_access_len = get32(p + 60),
 		.new_acl_default_len = get32(p + 64),
+		.btime = get64(p + 68),
 	};
 	uint64_t var = (uint64_t)d.path_len + d.acl_access_len + d.acl_default_len + d.caps_len +
 	               d.new_acl_access_len + d.new_acl_default_len;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "volperm/pin.h"
@@ -112,4 +113,14 @@ int vp_pin_ex(int root_fd, const char *relpath, uint64_t dev, uint64_t ino, stru
 int vp_pin(int root_fd, const char *relpath, uint64_t dev, uint64_t ino, struct stat *st)
 {
 	return vp_pin_ex(root_fd, relpath, dev, ino, st, 0);
+}
+
+uint64_t vp_fd_btime(int fd)
+{
+	struct statx sx;
+
+	if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_BTIME, &sx) < 0 ||
+	    !(sx.stx_mask & STATX_BTIME))
+		return 0;
+	return (uint64_t)sx.stx_btime.tv_sec * 1000000000ull + sx.stx_btime.tv_nsec;
 }

@@ -196,6 +196,13 @@ static int restore_one(struct vp_rollback *rb, const struct vp_jentry *e, bool a
 		       fd == -ESTALE ? "another file is there now" : "it is gone or moved");
 		return 2;
 	}
+	/* Same inode number, another file: the app deleted ours and the
+	 * filesystem reused the number for its new one. */
+	if (e->btime && vp_fd_btime(fd) != e->btime) {
+		report(rb, VP_EV_CONFLICT, e, &st, "verify", 0, "another file is there now");
+		r = 2;
+		goto out;
+	}
 	if ((st.st_mode & S_IFMT) != (e->mode & S_IFMT)) {
 		report(rb, VP_EV_CONFLICT, e, &st, "verify", 0, "the file type differs");
 		r = 2;

@@ -52,6 +52,7 @@ struct vp_jentry {
 	uint64_t seq;
 	uint32_t batch;
 	uint64_t dev, ino;
+	uint64_t btime;                      /* birth time in ns, 0 if unknown */
 	uint32_t uid, gid, mode;             /* before */
 	uint32_t new_uid, new_gid, new_mode; /* what volperm sets */
 	uint32_t changes;                    /* VP_CH_* */

@@ -19,6 +19,11 @@
  *   -errno   from the opens */
 int vp_pin(int root_fd, const char *relpath, uint64_t dev, uint64_t ino, struct stat *st);
 
+/* The inode's birth time (statx STATX_BTIME) in ns, or 0 when the
+ * filesystem does not record one. An inode number can be reused as soon as
+ * a file is deleted; a reused inode has a new birth time. */
+uint64_t vp_fd_btime(int fd);
+
 /* Same, with xdev: allow crossing mounts (for --cross-mounts). */
 int vp_pin_ex(int root_fd, const char *relpath, uint64_t dev, uint64_t ino, struct stat *st,
               int allow_xdev);
