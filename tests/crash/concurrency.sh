@@ -151,7 +151,7 @@ assert_eq "$(journal_state "$J")" committed "... its journal is committed"
 
 # ---- apply vs rollback ----
 frozen=0
-for attempt in 1 2 3 4 5; do
+for _ in 1 2 3 4 5; do
 	if start_frozen rollback-chown rollback -q --journal-dir "$J" "$V"; then
 		frozen=1
 		break

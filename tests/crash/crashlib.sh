@@ -24,6 +24,7 @@ case $VPF in /*) ;; *) VPF=$PWD/$VPF ;; esac
 
 # The tree every fault-injection test uses: 60 entries with every kind of
 # metadata chown touches. Deterministic (same arguments, same tree).
+# shellcheck disable=SC2034 # used by the scripts that source this file
 FAULT_TREE_ARGS=(60 --seed 7 --acl-every 5 --default-acl-every 3 --setid 5 --caps 3
 	--hardlink-every 10 --symlink-every 8)
 
@@ -78,6 +79,7 @@ SNAPD_PEND_DESC=()
 
 # snapd_drain [DIR]: collect pending check answers, in order: all of them,
 # or only as far as the last one for DIR.
+# shellcheck disable=SC2120 # DIR is optional
 snapd_drain() {
 	local upto=-1 i
 	if [ $# -gt 0 ]; then

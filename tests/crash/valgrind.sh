@@ -30,6 +30,7 @@ fsnap "$V" "$W/post.snap"
 fresh_copy "$P" "$V"
 J=$(new_jdir)
 
+# shellcheck disable=SC2054 # commas inside valgrind's option values
 VG=(valgrind -q --error-exitcode=99 --leak-check=full --show-leak-kinds=definite,indirect,possible
 	--errors-for-leak-kinds=definite,indirect,possible --track-fds=no)
 VGRUNS=0
