@@ -129,8 +129,9 @@ struct vp_jreader;
  * memory), torn tail vs corruption in the middle. Errors: -EBADMSG corrupt
  * (vp_jr_error() says where), -EPROTO unknown version, -ENODATA a header
  * that was never completely written (a crash at creation: no entry can have
- * changed), -errno from I/O. On -EBADMSG *ret is still set, so the caller
- * can print vp_jr_error() and vp_jr_header(); it must then only close it. */
+ * changed), -errno from I/O. On -EBADMSG in the records *ret is still set,
+ * so the caller can print vp_jr_error() and vp_jr_header(); it must then only
+ * close it. On -EBADMSG in the header *ret is NULL. */
 int vp_jr_open_at(int dirfd, const char *name, struct vp_jreader **ret);
 void vp_jr_close(struct vp_jreader *r);
 const struct vp_jheader *vp_jr_header(const struct vp_jreader *r);
