@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <popt.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +56,8 @@ struct opts {
 	int read_only, if_root_mismatch;
 	char *progress;
 	double progress_interval;
+	char *jobs_text;       /* --jobs, as typed */
+	unsigned jobs;         /* resolved: --jobs, VOLPERM_JOBS, or the CPUs */
 	char *user;            /* exec --user */
 	int allow_root;        /* exec --allow-root */
 	struct rawopt *raw;
@@ -243,6 +246,7 @@ static struct poptOption target_table[] = {
 
 static struct poptOption scope_table[] = {
 	{ "exclude", 0, POPT_ARG_STRING, NULL, OPT_EXCLUDE, "skip entries matching GLOB (a name, or a path below PATH if it has '/'; repeatable)", "GLOB" },
+	{ "jobs", 'j', POPT_ARG_STRING, &O.jobs_text, 0, "walk and apply with N threads (env VOLPERM_JOBS; default: the CPUs, at most 8)", "N" },
 	{ "cross-mounts", 0, POPT_ARG_NONE, &O.cross_mounts, 0, "enter nested mount points (default: stay on one filesystem)", NULL },
 	{ "include-devices", 0, POPT_ARG_NONE, &O.include_devices, 0, "change device nodes too (default: skip them)", NULL },
 	{ "allow-external-links", 0, POPT_ARG_NONE, &O.allow_external_links, 0, "change files with hard links outside PATH (unsafe)", NULL },
@@ -425,6 +429,38 @@ static int check_hot(int jdir, const char *jdir_path, const struct root *rt, boo
 	}
 	free(v);
 	return ex;
+}
+
+#define JOBS_MAX 64
+#define JOBS_DEFAULT_MAX 8 /* more threads than this rarely help one volume */
+
+/* --jobs N, else VOLPERM_JOBS, else the CPUs we may run on (at most 8). */
+static int resolve_jobs(struct opts *o)
+{
+	const char *text = o->jobs_text, *from = "--jobs";
+	cpu_set_t set;
+
+	if (!text && (text = getenv("VOLPERM_JOBS")) && *text)
+		from = "VOLPERM_JOBS";
+	else if (!o->jobs_text)
+		text = NULL;
+	if (text) {
+		char *end;
+		errno = 0;
+		unsigned long n = strtoul(text, &end, 10);
+		if (errno || end == text || *end || text[0] == '-' || n < 1 || n > JOBS_MAX) {
+			usage_error("invalid %s '%s': give a number of threads from 1 to %d", from, text,
+			            JOBS_MAX);
+			return -EINVAL;
+		}
+		o->jobs = (unsigned)n;
+		return 0;
+	}
+	o->jobs = 1;
+	if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 1)
+		o->jobs = CPU_COUNT(&set) < JOBS_DEFAULT_MAX ? (unsigned)CPU_COUNT(&set)
+		                                             : JOBS_DEFAULT_MAX;
+	return 0;
 }
 
 static size_t batch_size(void)
@@ -648,6 +684,7 @@ static int cmd_run(enum vp_cmd cmd, const char *command, const char *arg)
 		.policy = &O.policy, .jdir_fd = journaled ? jdir : -1, .keep_going = O.keep_going,
 		.jdir_error = jdir_error, .jdir_path = jdir_path,
 		.batch_max = batch_size(), .rep = { vp_output_event, vp_output_progress, &out },
+		.jobs = O.jobs,
 	};
 	run.has_jdir = jdir >= 0 && fstat(jdir, &run.jdir_st) == 0;
 	out.expected = used_inodes(rt.fd);
@@ -802,7 +839,7 @@ static int recover_forward(int jdir, const char *jdir_path, const char *name, co
 	struct vp_run run = {
 		.cmd = VP_CMD_APPLY, .root = rt->path, .root_fd = rt->fd, .root_st = rt->st,
 		.policy = &pol, .jdir_fd = jdir, .keep_going = false, .batch_max = batch_size(),
-		.rep = { vp_output_event, vp_output_progress, &out }, .resume = w,
+		.rep = { vp_output_event, vp_output_progress, &out }, .resume = w, .jobs = O.jobs,
 	};
 	snprintf(run.journal, sizeof(run.journal), "%s", name);
 	vp_output_start(&out, rt->path, desc);
@@ -1136,6 +1173,10 @@ int vp_cli_main(int argc, char **argv)
 		ex = VP_EXIT_USAGE;
 		goto out;
 	}
+	if (resolve_jobs(&O) < 0) {
+		ex = VP_EXIT_USAGE;
+		goto out;
+	}
 	if (O.json && O.list) {
 		usage_error("--json and --list do not go together (JSON has every event)");
 		ex = VP_EXIT_USAGE;
@@ -1152,7 +1193,8 @@ int vp_cli_main(int argc, char **argv)
 	}
 	if ((O.forward && strcmp(command, "recover")) || (O.force && strcmp(command, "rollback")) ||
 	    (O.journal && strcmp(command, "rollback")) || (O.recover && strcmp(command, "apply")) ||
-	    (!is_run && !vp_policy_is_empty(&O.policy))) {
+	    (!is_run && !vp_policy_is_empty(&O.policy)) ||
+	    (O.jobs_text && !is_run && strcmp(command, "recover"))) {
 		usage_error("an option was given that '%s' does not take", command);
 		ex = VP_EXIT_USAGE;
 		goto out;

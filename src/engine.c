@@ -14,6 +14,14 @@
  * At the end: syncfs the volume, then write the COMMIT mark. Any failure
  * (without --keep-going) stops the walk and rolls back through rollback.c.
  *
+ * With --jobs N the walk runs on N workers (walk.c), each with its own batch
+ * of pinned entries. The journal writer is shared: each worker waits for the
+ * batch its records went into to be durable (one fdatasync serves every
+ * worker waiting at that moment) before it changes its entries. The walk's
+ * barrier (flush_worker) keeps journal order and change order postorder
+ * across workers. Shared state (the hard-link table, the reporter, the first
+ * failure) is behind `mu`.
+ *
  * The journal and the first change wait for the first entry that needs one:
  * a compliant volume creates no journal and needs no capability.
  */
@@ -21,6 +29,7 @@
 #include <stdarg.h>
 #include <fcntl.h>
 #include <linux/capability.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,15 +60,32 @@ struct pending {
 	size_t relpath_len;
 };
 
+struct ctx;
+
+/* One walk worker: its batch and its counts (summed at the end). */
+struct wctx {
+	struct ctx *c;
+	unsigned id;
+	struct pending *batch;
+	size_t n, max;
+	uint32_t ticket;         /* journal batch holding our newest record */
+	struct vp_stats st;
+	uint64_t shown_scanned, shown_changes; /* already in c->progress */
+	bool safety_skip;
+};
+
 struct ctx {
 	struct vp_run *run;
-	struct vp_stats *st;
+	pthread_mutex_t mu;      /* links, reporter, progress, preflight, failure */
 	struct vp_links *links;
+	pthread_mutex_t start_mu; /* preflight */
+	int start_err;
 	struct vp_jwriter *jw;
-	struct pending *batch;
-	size_t n;
+	struct wctx *w;
+	unsigned jobs;
+	struct vp_stats progress;
 	bool started;            /* preflight done, journal open */
-	bool safety_skip;
+	bool failed;             /* run->why and fail are set */
 	enum vp_exit fail;       /* the exit status of an abort */
 	int sync_fd;
 };
@@ -96,49 +122,65 @@ static void count_change(struct vp_stats *st, unsigned ch)
 	st->ch_acl += !!(ch & (VP_CH_ACL | VP_CH_DEFAULT_ACL));
 }
 
-static void report_change(struct ctx *c, const char *relpath, size_t len, const struct stat *st,
-                          const struct vp_decision *d)
+static void report(struct ctx *c, const struct vp_event *ev)
 {
-	struct vp_event ev = {
-		.type = VP_EV_CHANGE, .root = c->run->root, .relpath = relpath, .relpath_len = len,
-		.mode = st->st_mode, .uid = st->st_uid, .gid = st->st_gid,
-		.new_uid = d->uid, .new_gid = d->gid, .new_mode = d->mode, .changes = d->changes,
-	};
-	vp_report(&c->run->rep, &ev);
+	pthread_mutex_lock(&c->mu);
+	vp_report(&c->run->rep, ev);
+	pthread_mutex_unlock(&c->mu);
 }
 
-static void report_skip(struct ctx *c, const char *relpath, size_t len, mode_t mode,
+static void report_change(struct wctx *w, const char *relpath, size_t len,
+                          const struct stat *st, const struct vp_decision *d)
+{
+	struct vp_event ev = {
+		.type = VP_EV_CHANGE, .root = w->c->run->root, .relpath = relpath,
+		.relpath_len = len, .mode = st->st_mode, .uid = st->st_uid, .gid = st->st_gid,
+		.new_uid = d->uid, .new_gid = d->gid, .new_mode = d->mode, .changes = d->changes,
+	};
+	report(w->c, &ev);
+}
+
+static void report_skip(struct wctx *w, const char *relpath, size_t len, mode_t mode,
                         enum vp_skip why, const char *detail)
 {
 	struct vp_event ev = {
-		.type = VP_EV_SKIP, .root = c->run->root, .relpath = relpath, .relpath_len = len,
+		.type = VP_EV_SKIP, .root = w->c->run->root, .relpath = relpath, .relpath_len = len,
 		.mode = mode, .skip = why, .detail = detail,
 	};
-	c->st->skipped++;
-	c->st->skip[why]++;
+	w->st.skipped++;
+	w->st.skip[why]++;
 	if (vp_skip_is_safety(why))
-		c->safety_skip = true;
-	vp_report(&c->run->rep, &ev);
+		w->safety_skip = true;
+	report(w->c, &ev);
 }
 
-/* An operation failed on one entry. Returns 0 to go on (--keep-going, or a
- * dry run, which reports every problem), or -ECANCELED to stop. */
-static int entry_error(struct ctx *c, const char *relpath, size_t len, mode_t mode,
-                       const char *op, int err)
+/* The progress line needs totals over all workers: each adds what it did
+ * since it last reported. */
+static void report_progress(struct wctx *w)
 {
-	struct vp_event ev = {
-		.type = VP_EV_ERROR, .root = c->run->root, .relpath = relpath, .relpath_len = len,
-		.mode = mode, .op = op, .err = err,
-	};
-	c->st->errors++;
-	vp_report(&c->run->rep, &ev);
-	if (c->run->cmd != VP_CMD_APPLY || c->run->keep_going)
-		return 0;
-	snprintf(c->run->why, sizeof(c->run->why), "%s%s%.*s: %s: %s", c->run->root,
-	         strcmp(relpath, ".") ? "/" : "", strcmp(relpath, ".") ? (int)len : 0, relpath, op,
-	         strerror(err));
-	c->fail = VP_EXIT_ROLLED_BACK;
-	return -ECANCELED;
+	struct ctx *c = w->c;
+
+	if (!c->run->rep.progress || w->st.scanned % VP_PROGRESS_EVERY)
+		return;
+	pthread_mutex_lock(&c->mu);
+	c->progress.scanned += w->st.scanned - w->shown_scanned;
+	c->progress.changes += w->st.changes - w->shown_changes;
+	w->shown_scanned = w->st.scanned;
+	w->shown_changes = w->st.changes;
+	c->run->rep.progress(c->run->rep.userdata, &c->progress);
+	pthread_mutex_unlock(&c->mu);
+}
+
+/* Record why the whole run fails: the first reason wins. */
+static void set_failure(struct ctx *c, enum vp_exit code, const char *fmt, va_list ap)
+{
+	pthread_mutex_lock(&c->mu);
+	if (!c->failed) {
+		vsnprintf(c->run->why, sizeof(c->run->why), fmt, ap);
+		c->fail = code;
+		c->failed = true;
+	}
+	pthread_mutex_unlock(&c->mu);
 }
 
 static int fail_run(struct ctx *c, enum vp_exit code, const char *fmt, ...)
@@ -147,10 +189,29 @@ static int fail_run(struct ctx *c, enum vp_exit code, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(c->run->why, sizeof(c->run->why), fmt, ap);
+	set_failure(c, code, fmt, ap);
 	va_end(ap);
-	c->fail = code;
 	return -ECANCELED;
+}
+
+/* An operation failed on one entry. Returns 0 to go on (--keep-going, or a
+ * dry run, which reports every problem), or -ECANCELED to stop. */
+static int entry_error(struct wctx *w, const char *relpath, size_t len, mode_t mode,
+                       const char *op, int err)
+{
+	struct ctx *c = w->c;
+	struct vp_event ev = {
+		.type = VP_EV_ERROR, .root = c->run->root, .relpath = relpath, .relpath_len = len,
+		.mode = mode, .op = op, .err = err,
+	};
+	bool root = strcmp(relpath, ".") == 0;
+
+	w->st.errors++;
+	report(c, &ev);
+	if (c->run->cmd != VP_CMD_APPLY || c->run->keep_going)
+		return 0;
+	return fail_run(c, VP_EXIT_ROLLED_BACK, "%s%s%.*s: %s: %s", c->run->root, root ? "" : "/",
+	                root ? 0 : (int)len, relpath, op, strerror(err));
 }
 
 static int check_ids_mapped(struct ctx *c)
@@ -271,13 +332,13 @@ static int preflight(struct ctx *c)
 	return 0;
 }
 
-static void close_batch(struct ctx *c, size_t from)
+static void close_batch(struct wctx *w, size_t from)
 {
-	for (size_t i = from; i < c->n; i++) {
-		close(c->batch[i].fd);
-		free(c->batch[i].relpath);
+	for (size_t i = from; i < w->n; i++) {
+		close(w->batch[i].fd);
+		free(w->batch[i].relpath);
 	}
-	c->n = 0;
+	w->n = 0;
 }
 
 /* Make one entry's change through its pinned fd, in the order the decision
@@ -328,41 +389,50 @@ static int change_one(struct pending *p)
 	return r;
 }
 
-static int flush_batch(struct ctx *c)
+/* Make this worker's batch durable in the journal, then change it. */
+static int flush_batch(struct wctx *w)
 {
+	struct ctx *c = w->c;
 	int r;
 
+	if (!w->n)
+		return 0;
 	if (c->jw) {
-		r = vp_jw_flush(c->jw);
+		r = vp_jw_sync(c->jw, w->ticket);
 		if (r < 0) {
-			close_batch(c, 0);
-			return fail_run(c, VP_EXIT_ROLLED_BACK,
-			                "cannot write the journal %s: %s", c->run->journal, strerror(-r));
+			close_batch(w, 0);
+			return fail_run(c, VP_EXIT_ROLLED_BACK, "cannot write the journal %s: %s",
+			                c->run->journal, strerror(-r));
 		}
 	}
 	/* Only now, with their before-images durable, do these entries change. */
-	for (size_t i = 0; i < c->n; i++) {
-		struct pending *p = &c->batch[i];
+	for (size_t i = 0; i < w->n; i++) {
+		struct pending *p = &w->batch[i];
 		r = change_one(p);
 		if (r < 0) {
-			r = entry_error(c, p->relpath, p->relpath_len, p->st.st_mode, p->failed_op, -r);
+			r = entry_error(w, p->relpath, p->relpath_len, p->st.st_mode, p->failed_op, -r);
 			if (r < 0) {
-				close_batch(c, i);
+				close_batch(w, i);
 				return r;
 			}
-			close(p->fd);
-			free(p->relpath);
-			p->relpath = NULL;
-			continue;
+		} else {
+			count_change(&w->st, p->d.changes);
+			report_change(w, p->relpath, p->relpath_len, &p->st, &p->d);
 		}
-		count_change(c->st, p->d.changes);
-		report_change(c, p->relpath, p->relpath_len, &p->st, &p->d);
 		close(p->fd);
 		free(p->relpath);
 		p->relpath = NULL;
 	}
-	c->n = 0;
+	w->n = 0;
 	return 0;
+}
+
+/* The walk's barrier: everything this worker holds is finished. */
+static int on_barrier(unsigned worker, void *userdata)
+{
+	struct ctx *c = userdata;
+
+	return c->run->cmd == VP_CMD_APPLY ? flush_batch(&c->w[worker]) : 0;
 }
 
 static bool tree_changed(int r)
@@ -371,28 +441,45 @@ static bool tree_changed(int r)
 	return r == -ESTALE || r == -ELOOP || r == -EXDEV || r == -ENOENT || r == -ENOTDIR;
 }
 
-static int apply_change(struct ctx *c, const struct vp_walk_entry *e)
+/* Preflight once, on the first entry that needs a change, whichever worker
+ * meets it; the others wait for it, and share its failure. */
+static int ensure_started(struct ctx *c)
 {
+	int r;
+
+	pthread_mutex_lock(&c->start_mu);
+	if (!c->started && !c->start_err) {
+		r = preflight(c);
+		if (r < 0)
+			c->start_err = r;
+		else
+			c->started = true;
+	}
+	r = c->start_err;
+	pthread_mutex_unlock(&c->start_mu);
+	return r;
+}
+
+static int apply_change(struct wctx *w, const struct vp_walk_entry *e)
+{
+	struct ctx *c = w->c;
 	struct vp_run *run = c->run;
 	struct pending p = { .fd = -1 };
 	struct vp_xattrs x;
 	int r;
 
-	if (!c->started) {
-		r = preflight(c);
-		if (r < 0)
-			return r;
-		c->started = true;
-	}
+	r = ensure_started(c);
+	if (r < 0)
+		return r;
 	r = vp_pin_ex(run->root_fd, e->relpath, e->st->st_dev, e->st->st_ino, &p.st,
 	              run->policy->cross_mounts);
 	if (r < 0) {
 		if (tree_changed(r)) {
-			report_skip(c, e->relpath, e->relpath_len, e->st->st_mode, VP_SKIP_CHANGED,
+			report_skip(w, e->relpath, e->relpath_len, e->st->st_mode, VP_SKIP_CHANGED,
 			            strerror(-r));
 			return 0;
 		}
-		return entry_error(c, e->relpath, e->relpath_len, e->st->st_mode, "open", -r);
+		return entry_error(w, e->relpath, e->relpath_len, e->st->st_mode, "open", -r);
 	}
 	p.fd = r;
 	if (!S_ISDIR(p.st.st_mode) && e->st->st_nlink > 1 &&
@@ -401,14 +488,14 @@ static int apply_change(struct ctx *c, const struct vp_walk_entry *e)
 		/* The link count was settled on the walk's view of this inode;
 		 * any rename or link since then voids it. */
 		close(p.fd);
-		report_skip(c, e->relpath, e->relpath_len, e->st->st_mode, VP_SKIP_CHANGED,
+		report_skip(w, e->relpath, e->relpath_len, e->st->st_mode, VP_SKIP_CHANGED,
 		            "its hard links changed before it could be changed");
 		return 0;
 	}
 	r = vp_xattrs_read(p.fd, p.st.st_mode, &x);
 	if (r < 0) {
 		close(p.fd);
-		return entry_error(c, e->relpath, e->relpath_len, e->st->st_mode, "getxattr", -r);
+		return entry_error(w, e->relpath, e->relpath_len, e->st->st_mode, "getxattr", -r);
 	}
 	/* Decide again on what is pinned: that is what gets journaled. */
 	struct vp_decide_in in = {
@@ -421,9 +508,9 @@ static int apply_change(struct ctx *c, const struct vp_walk_entry *e)
 		vp_xattrs_free(&x);
 		close(p.fd);
 		if (r < 0)
-			return entry_error(c, e->relpath, e->relpath_len, e->st->st_mode,
+			return entry_error(w, e->relpath, e->relpath_len, e->st->st_mode,
 			                   "parse ACL", -r);
-		c->st->unchanged++;
+		w->st.unchanged++;
 		return 0;
 	}
 	if (x.caps && (p.d.changes & (VP_CH_UID | VP_CH_GID)))
@@ -453,7 +540,7 @@ static int apply_change(struct ctx *c, const struct vp_walk_entry *e)
 			.new_acl_default_len =
 				p.d.changes & VP_CH_DEFAULT_ACL ? (uint32_t)p.d.acl_default_len : 0,
 		};
-		r = vp_jw_add(c->jw, &je);
+		r = vp_jw_add_ex(c->jw, &je, &w->ticket);
 	}
 	vp_xattrs_free(&x);
 	p.relpath = strndup(e->relpath, e->relpath_len);
@@ -463,97 +550,100 @@ static int apply_change(struct ctx *c, const struct vp_walk_entry *e)
 		free(p.relpath);
 		return fail_run(c, VP_EXIT_ROLLED_BACK, "out of memory");
 	}
-	c->batch[c->n++] = p;
-	if (c->n >= run->batch_max)
-		return flush_batch(c);
+	w->batch[w->n++] = p;
+	if (w->n >= w->max)
+		return flush_batch(w);
 	return 0;
 }
 
-static void plan_change(struct ctx *c, const struct vp_walk_entry *e, struct vp_decision *d)
+static void plan_change(struct wctx *w, const struct vp_walk_entry *e, struct vp_decision *d)
 {
 	/* The dry run reads (never writes) the one xattr that chown drops. */
 	if (S_ISREG(e->st->st_mode) && (d->changes & (VP_CH_UID | VP_CH_GID)) &&
-	    lgetxattr(e->accpath, VP_XATTR_CAPS, NULL, 0) > 0)
+	    vp_walk_getxattr(e, VP_XATTR_CAPS, NULL, 0) > 0)
 		d->changes |= VP_CH_DROP_CAPS;
-	count_change(c->st, d->changes);
-	report_change(c, e->relpath, e->relpath_len, e->st, d);
+	count_change(&w->st, d->changes);
+	report_change(w, e->relpath, e->relpath_len, e->st, d);
 }
 
 static int on_entry(const struct vp_walk_entry *e, void *userdata)
 {
 	struct ctx *c = userdata;
+	struct wctx *w = &c->w[e->worker];
 	const struct vp_policy *p = c->run->policy;
 	struct vp_decision d;
 
 	switch (e->kind) {
 	case VP_WALK_SKIP:
-		report_skip(c, e->relpath, e->relpath_len, e->st ? e->st->st_mode : 0, e->skip, NULL);
+		report_skip(w, e->relpath, e->relpath_len, e->st ? e->st->st_mode : 0, e->skip, NULL);
 		return 0;
 	case VP_WALK_FORBIDDEN:
 		return fail_run(c, VP_EXIT_USAGE,
 		                "the journal directory is inside the volume (reached at %s%s%.*s, e.g. through a bind mount); put it outside the volume",
 		                c->run->root, "/", (int)e->relpath_len, e->relpath);
 	case VP_WALK_ERROR:
-		return entry_error(c, e->relpath, e->relpath_len, e->st ? e->st->st_mode : 0,
+		return entry_error(w, e->relpath, e->relpath_len, e->st ? e->st->st_mode : 0,
 		                   e->st && S_ISDIR(e->st->st_mode) ? "read directory" : "stat", e->err);
 	case VP_WALK_ENTRY:
 		break;
 	}
-	count_type(c->st, e->st->st_mode);
-	vp_report_progress(&c->run->rep, c->st, c->st->scanned);
+	count_type(&w->st, e->st->st_mode);
+	report_progress(w);
 	struct vp_decide_in in = {
 		.st = e->st, .is_root = e->relpath_len == 1 && e->relpath[0] == '.',
 	};
 	uint8_t acc[VP_ACL_XATTR_MAX], def[VP_ACL_XATTR_MAX];
 	if (vp_policy_needs_acls(p) && (S_ISREG(e->st->st_mode) || S_ISDIR(e->st->st_mode))) {
 		/* Reading only; apply reads again through the pinned fd. */
-		ssize_t n = lgetxattr(e->accpath, VP_XATTR_ACL_ACCESS, acc, sizeof(acc));
-		if (n < 0 && errno != ENODATA && errno != ENOTSUP)
-			return entry_error(c, e->relpath, e->relpath_len, e->st->st_mode,
-			                   "getxattr", errno);
+		long n = vp_walk_getxattr(e, VP_XATTR_ACL_ACCESS, acc, sizeof(acc));
+		if (n < 0 && n != -ENODATA && n != -ENOTSUP)
+			return entry_error(w, e->relpath, e->relpath_len, e->st->st_mode,
+			                   "getxattr", (int)-n);
 		in.acl_access = acc;
 		in.acl_access_len = n > 0 ? (size_t)n : 0;
 		if (S_ISDIR(e->st->st_mode)) {
-			n = lgetxattr(e->accpath, VP_XATTR_ACL_DEFAULT, def, sizeof(def));
-			if (n < 0 && errno != ENODATA && errno != ENOTSUP)
-				return entry_error(c, e->relpath, e->relpath_len, e->st->st_mode,
-				                   "getxattr", errno);
+			n = vp_walk_getxattr(e, VP_XATTR_ACL_DEFAULT, def, sizeof(def));
+			if (n < 0 && n != -ENODATA && n != -ENOTSUP)
+				return entry_error(w, e->relpath, e->relpath_len, e->st->st_mode,
+				                   "getxattr", (int)-n);
 			in.acl_default = def;
 			in.acl_default_len = n > 0 ? (size_t)n : 0;
 		}
 	}
 	if (vp_decide_ex(p, &in, &d) < 0)
-		return entry_error(c, e->relpath, e->relpath_len, e->st->st_mode, "parse ACL", EBADMSG);
+		return entry_error(w, e->relpath, e->relpath_len, e->st->st_mode, "parse ACL", EBADMSG);
 	if (!d.changes) {
-		c->st->unchanged++;
+		w->st.unchanged++;
 		return 0;
 	}
 	if (!S_ISDIR(e->st->st_mode) && e->st->st_nlink > 1) {
+		/* One table for all workers: whichever finds an inode's last
+		 * link decides, once. */
+		pthread_mutex_lock(&c->mu);
 		long seen = vp_links_see(c->links, e->st, e->parent_st, e->name, e->relpath);
+		/* Change an inode once: on its first link when outside links are
+		 * allowed, else on the visit that finds its last link. */
+		nlink_t due = p->allow_external_links ? 1 : e->st->st_nlink;
+		if (seen == -ESTALE || (seen > 0 && (nlink_t)seen == due))
+			vp_links_done(c->links, e->st->st_dev, e->st->st_ino);
+		pthread_mutex_unlock(&c->mu);
 		if (seen == -ESTALE) {
 			/* Renamed, linked or unlinked while we walk: a link swap
 			 * could be trying to pass an outside file off as ours. */
-			vp_links_done(c->links, e->st->st_dev, e->st->st_ino);
-			report_skip(c, e->relpath, e->relpath_len, e->st->st_mode, VP_SKIP_CHANGED,
+			report_skip(w, e->relpath, e->relpath_len, e->st->st_mode, VP_SKIP_CHANGED,
 			            "its hard links changed during the walk");
 			return 0;
 		}
 		if (seen < 0)
 			return fail_run(c, VP_EXIT_ROLLED_BACK, "out of memory");
-		if (seen == 0)
-			return 0; /* changed already, through another of its links */
-		/* Change an inode once: on its first link when outside links are
-		 * allowed, else on the visit that finds its last link. */
-		nlink_t due = p->allow_external_links ? 1 : e->st->st_nlink;
-		if ((nlink_t)seen != due)
-			return 0;
-		vp_links_done(c->links, e->st->st_dev, e->st->st_ino);
+		if (seen == 0 || (nlink_t)seen != due)
+			return 0; /* changed already through another link, or not yet due */
 	}
 	if (c->run->cmd != VP_CMD_APPLY) {
-		plan_change(c, e, &d);
+		plan_change(w, e, &d);
 		return 0;
 	}
-	return apply_change(c, e);
+	return apply_change(w, e);
 }
 
 static void on_incomplete_link(const char *relpath, nlink_t seen, nlink_t nlink, void *userdata)
@@ -563,20 +653,21 @@ static void on_incomplete_link(const char *relpath, nlink_t seen, nlink_t nlink,
 
 	snprintf(detail, sizeof(detail), "%lu of %lu hard links inside the tree",
 	         (unsigned long)seen, (unsigned long)nlink);
-	report_skip(c, relpath, strlen(relpath), S_IFREG, VP_SKIP_EXTERNAL_LINK, detail);
+	report_skip(&c->w[0], relpath, strlen(relpath), S_IFREG, VP_SKIP_EXTERNAL_LINK, detail);
 }
 
-static enum vp_exit abort_apply(struct ctx *c)
+static enum vp_exit abort_apply(struct ctx *c, struct vp_stats *st)
 {
 	struct vp_run *run = c->run;
 	struct vp_jreader *r = NULL;
 	enum vp_exit ex;
 	int e;
 
-	close_batch(c, 0);
+	for (unsigned i = 0; i < c->jobs; i++)
+		close_batch(&c->w[i], 0);
 	if (!c->jw)
 		/* No journal: what was changed stays changed; a re-run converges. */
-		return c->st->changes ? VP_EXIT_PARTIAL : c->fail;
+		return st->changes ? VP_EXIT_PARTIAL : c->fail;
 	vp_jw_discard(c->jw);
 	e = vp_jr_open_at(run->jdir_fd, run->journal, &r);
 	if (e < 0) {
@@ -593,9 +684,9 @@ static enum vp_exit abort_apply(struct ctx *c)
 	struct vp_stats rst = { 0 };
 	ex = vp_rollback_run(&rb, r, c->jw, &rst);
 	vp_jr_close(r);
-	c->st->restored = rst.restored;
-	c->st->already = rst.already;
-	c->st->conflicts = rst.conflicts;
+	st->restored = rst.restored;
+	st->already = rst.already;
+	st->conflicts = rst.conflicts;
 	if (ex != VP_EXIT_OK) {
 		size_t l = strlen(run->why);
 		snprintf(run->why + l, sizeof(run->why) - l, "; and the rollback was incomplete: %s",
@@ -605,11 +696,73 @@ static enum vp_exit abort_apply(struct ctx *c)
 	return c->fail;
 }
 
+static void sum_stats(struct vp_stats *to, const struct vp_stats *from)
+{
+	to->scanned += from->scanned;
+	to->dirs += from->dirs;
+	to->files += from->files;
+	to->symlinks += from->symlinks;
+	to->other += from->other;
+	to->changes += from->changes;
+	to->unchanged += from->unchanged;
+	to->skipped += from->skipped;
+	to->errors += from->errors;
+	to->ch_uid += from->ch_uid;
+	to->ch_gid += from->ch_gid;
+	to->drop_suid += from->drop_suid;
+	to->drop_sgid += from->drop_sgid;
+	to->drop_caps += from->drop_caps;
+	to->ch_mode += from->ch_mode;
+	to->ch_acl += from->ch_acl;
+	for (size_t i = 0; i < VP_SKIP__MAX; i++)
+		to->skip[i] += from->skip[i];
+}
+
+static int ctx_init(struct ctx *c, struct vp_run *run)
+{
+	c->run = run;
+	c->sync_fd = -1;
+	c->fail = VP_EXIT_ROLLED_BACK;
+	c->jobs = run->jobs ? run->jobs : 1;
+	if (pthread_mutex_init(&c->mu, NULL) != 0)
+		return -ENOMEM;
+	if (pthread_mutex_init(&c->start_mu, NULL) != 0) {
+		pthread_mutex_destroy(&c->mu);
+		return -ENOMEM;
+	}
+	c->w = calloc(c->jobs, sizeof(*c->w));
+	if (!c->w || vp_links_new(&c->links) < 0)
+		return -ENOMEM;
+	/* The fds a batch may pin are shared out between the workers. */
+	size_t per = run->batch_max / c->jobs;
+	if (per < 16)
+		per = 16;
+	for (unsigned i = 0; i < c->jobs; i++) {
+		c->w[i] = (struct wctx){ .c = c, .id = i, .max = per };
+		c->w[i].batch = calloc(per, sizeof(struct pending));
+		if (!c->w[i].batch)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static void ctx_free(struct ctx *c)
+{
+	if (c->w)
+		for (unsigned i = 0; i < c->jobs; i++)
+			free(c->w[i].batch);
+	free(c->w);
+	vp_links_free(c->links);
+	pthread_mutex_destroy(&c->start_mu);
+	pthread_mutex_destroy(&c->mu);
+}
+
 enum vp_exit vp_engine_run(struct vp_run *run, struct vp_stats *st)
 {
-	struct ctx c = { .run = run, .st = st, .sync_fd = -1, .fail = VP_EXIT_ROLLED_BACK };
+	struct ctx c = { 0 };
 	enum vp_exit ex = VP_EXIT_OK;
 	double t0 = now();
+	bool safety_skip = false;
 	int r = 0;
 
 	memset(st, 0, sizeof(*st));
@@ -618,9 +771,8 @@ enum vp_exit vp_engine_run(struct vp_run *run, struct vp_stats *st)
 	run->why[0] = 0;
 	if (run->batch_max == 0)
 		run->batch_max = 1;
-	c.batch = calloc(run->batch_max, sizeof(*c.batch));
-	if (!c.batch || vp_links_new(&c.links) < 0) {
-		free(c.batch);
+	if (ctx_init(&c, run) < 0) {
+		ctx_free(&c);
 		snprintf(run->why, sizeof(run->why), "out of memory");
 		return VP_EXIT_USAGE;
 	}
@@ -631,12 +783,22 @@ enum vp_exit vp_engine_run(struct vp_run *run, struct vp_stats *st)
 		st->root_complies = true;
 		goto done;
 	}
-	r = vp_walk(run->root, &run->root_st, run->policy, run->has_jdir ? &run->jdir_st : NULL,
-	            on_entry, &c);
+	struct vp_walk_cfg wc = {
+		.root = run->root, .root_fd = run->root_fd, .root_st = &run->root_st,
+		.policy = run->policy, .forbid = run->has_jdir ? &run->jdir_st : NULL,
+		.jobs = c.jobs, .fn = on_entry, .barrier = on_barrier, .userdata = &c,
+	};
+	r = vp_walk(&wc);
 	if (r == 0)
 		vp_links_each_incomplete(c.links, on_incomplete_link, &c);
-	if (r == 0 && run->cmd == VP_CMD_APPLY)
-		r = flush_batch(&c);
+	/* The root's barrier flushed the last batches; an empty walk (a
+	 * compliant volume) has none. */
+	for (unsigned i = 0; r == 0 && i < c.jobs; i++)
+		r = on_barrier(i, &c);
+	for (unsigned i = 0; i < c.jobs; i++) {
+		sum_stats(st, &c.w[i].st);
+		safety_skip |= c.w[i].safety_skip;
+	}
 	/* recover --forward whose crash came after the last change: nothing is
 	 * left to change, but the journal still waits for its commit. */
 	if (r == 0 && run->resume && !c.started) {
@@ -657,11 +819,11 @@ enum vp_exit vp_engine_run(struct vp_run *run, struct vp_stats *st)
 	if (r < 0 && r != -ECANCELED)
 		r = fail_run(&c, VP_EXIT_ROLLED_BACK, "cannot walk %s: %s", run->root, strerror(-r));
 	if (r < 0)
-		ex = run->cmd == VP_CMD_APPLY ? abort_apply(&c) : c.fail;
+		ex = run->cmd == VP_CMD_APPLY ? abort_apply(&c, st) : c.fail;
 	else if (run->cmd == VP_CMD_CHECK)
 		ex = st->errors ? VP_EXIT_PARTIAL
-		     : st->changes || c.safety_skip ? VP_EXIT_CHANGES : VP_EXIT_OK;
-	else if (st->errors || c.safety_skip)
+		     : st->changes || safety_skip ? VP_EXIT_CHANGES : VP_EXIT_OK;
+	else if (st->errors || safety_skip)
 		ex = VP_EXIT_PARTIAL;
 done:
 	/* What the journal says now, for the summary. */
@@ -673,8 +835,7 @@ done:
 		vp_jw_close(c.jw);
 	if (c.sync_fd >= 0)
 		close(c.sync_fd);
-	vp_links_free(c.links);
-	free(c.batch);
+	ctx_free(&c);
 	st->seconds = now() - t0;
 	return ex;
 }

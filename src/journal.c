@@ -10,9 +10,12 @@
  *
  *  1. Write-ahead. The before-image of an entry (uid, gid, full mode, raw
  *     access and default ACL xattrs, raw security.capability) is on stable
- *     storage before the entry changes. The engine buffers up to one batch
- *     of before-images (vp_jw_add), writes the batch with one pwrite and
- *     fdatasync()s it (vp_jw_flush), and only then changes that batch.
+ *     storage before the entry changes. The engine's workers add
+ *     before-images to one shared buffer (vp_jw_add); a worker asks for the
+ *     batch holding its entries to be durable (vp_jw_sync): the whole buffer
+ *     is written as one batch with one pwrite and fdatasync()ed, once for
+ *     every worker waiting at that moment, and only then do they change
+ *     those entries. One batch at a time is in flight.
  *  2. Self-validating. A versioned header with its own CRC-32C; every record
  *     carries a CRC-32C seeded with the header's CRC (a record copied from
  *     another journal never validates). A torn last batch is ignored; bad
@@ -94,6 +97,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -791,17 +796,49 @@ int vp_jr_prev(struct vp_jreader *r, struct vp_jentry *e)
 
 /* ---- writer ---- */
 
+/* Several engine workers share one writer. Entries go into one buffer (the
+ * batch being filled) under `mu`; vp_jw_sync() makes a batch durable. Only
+ * one batch is ever in flight: the thread that flushes takes the whole
+ * buffer as batch k, and batch k+1 starts filling while k is written and
+ * fdatasync()ed; k+1 is written only after k is durable (the torn-tail rule
+ * above). Threads that need a batch that is being flushed wait for it: one
+ * fdatasync serves all of them (group commit). */
 struct vp_jwriter {
 	int fd;
 	struct vp_jheader h;   /* owned copy */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool flushing;         /* a batch is being written and synced */
+	int failed;            /* -errno of a failed batch: sticky until discard */
 	uint64_t off;          /* end of the last synced record */
 	uint64_t seq;          /* next sequence number */
+	uint64_t synced_seq;   /* next sequence number after the synced records */
 	uint32_t batch;        /* number of the batch being buffered */
+	uint32_t synced_batch; /* the last durable batch (0: none) */
 	uint64_t entries;
 	size_t batch_max, pending;
-	uint8_t *buf;
-	size_t len, cap;
+	uint8_t *buf, *spare;
+	size_t len, cap, spare_cap;
 };
+
+static struct vp_jwriter *writer_new(void)
+{
+	struct vp_jwriter *w = calloc(1, sizeof(*w));
+
+	if (!w)
+		return NULL;
+	if (pthread_mutex_init(&w->mu, NULL) != 0) {
+		free(w);
+		return NULL;
+	}
+	if (pthread_cond_init(&w->cv, NULL) != 0) {
+		pthread_mutex_destroy(&w->mu);
+		free(w);
+		return NULL;
+	}
+	w->fd = -1;
+	return w;
+}
 
 static int write_full(int fd, const void *buf, size_t len, uint64_t off)
 {
@@ -873,9 +910,9 @@ int vp_jw_create(int dirfd, const char *name, struct vp_jheader *h, size_t batch
 	vp_fault_point("journal-dir-fsync");
 	if (e < 0)
 		goto fail_unlink;
-	w = calloc(1, sizeof(*w));
+	w = writer_new();
 	if (!w || copy_header(&w->h, h) < 0) {
-		free(w);
+		vp_jw_close(w);
 		e = -ENOMEM;
 		goto fail_unlink;
 	}
@@ -883,7 +920,7 @@ int vp_jw_create(int dirfd, const char *name, struct vp_jheader *h, size_t batch
 	w->fd = fd;
 	w->off = hl;
 	(void)reserve_tail(w);
-	w->seq = 0;
+	w->seq = w->synced_seq = 0;
 	w->batch = 1;
 	w->batch_max = batch_max ? batch_max : 1;
 	*ret = w;
@@ -929,17 +966,18 @@ int vp_jw_open(int dirfd, const char *name, size_t batch_max, struct vp_jwriter 
 		close(fd);
 		return e;
 	}
-	w = calloc(1, sizeof(*w));
+	w = writer_new();
 	if (!w || copy_header(&w->h, &r->h) < 0) {
-		free(w);
+		vp_jw_close(w);
 		vp_jr_close(r);
 		close(fd);
 		return -ENOMEM;
 	}
 	w->fd = fd;
 	w->off = r->valid_end;
-	w->seq = r->last_seq + 1;
+	w->seq = w->synced_seq = r->last_seq + 1;
 	w->batch = r->last_batch + 1;
+	w->synced_batch = r->last_batch;
 	w->entries = r->entries;
 	w->batch_max = batch_max ? batch_max : 1;
 	/* Cut a torn tail so that new records follow valid ones directly. */
@@ -956,32 +994,52 @@ int vp_jw_open(int dirfd, const char *name, size_t batch_max, struct vp_jwriter 
 	return 0;
 }
 
-int vp_jw_add(struct vp_jwriter *w, const struct vp_jentry *e)
+int vp_jw_add_ex(struct vp_jwriter *w, const struct vp_jentry *e, uint32_t *ticket)
 {
 	struct vp_jentry c = *e;
 	size_t need;
+	int r = 0;
 
+	pthread_mutex_lock(&w->mu);
+	if (w->failed) {
+		r = w->failed;
+		goto out;
+	}
 	c.seq = w->seq;
 	c.batch = w->batch;
 	need = vp_jrec_entry_size(&c);
-	if (need > VP_REC_MAX)
-		return -E2BIG;
+	if (need > VP_REC_MAX) {
+		r = -E2BIG;
+		goto out;
+	}
 	if (w->len + need > w->cap) {
 		size_t ncap = w->cap ? w->cap : 64 * 1024;
 		while (ncap < w->len + need)
 			ncap *= 2;
 		uint8_t *nb = realloc(w->buf, ncap);
-		if (!nb)
-			return -ENOMEM;
+		if (!nb) {
+			r = -ENOMEM;
+			goto out;
+		}
 		w->buf = nb;
 		w->cap = ncap;
 	}
 	w->len += vp_jrec_encode_entry(w->buf + w->len, &c, w->h.crc);
 	w->seq++;
 	w->pending++;
-	return 0;
+	if (ticket)
+		*ticket = w->batch;
+out:
+	pthread_mutex_unlock(&w->mu);
+	return r;
 }
 
+int vp_jw_add(struct vp_jwriter *w, const struct vp_jentry *e)
+{
+	return vp_jw_add_ex(w, e, NULL);
+}
+
+/* Unlocked reads: for the single-threaded callers (tests, rollback). */
 bool vp_jw_full(const struct vp_jwriter *w) { return w->pending >= w->batch_max; }
 size_t vp_jw_pending(const struct vp_jwriter *w) { return w->pending; }
 const struct vp_jheader *vp_jw_header(const struct vp_jwriter *w) { return &w->h; }
@@ -1025,24 +1083,73 @@ static int append_synced(struct vp_jwriter *w, const uint8_t *buf, size_t len, b
 	return 0;
 }
 
+int vp_jw_sync(struct vp_jwriter *w, uint32_t ticket)
+{
+	int e = 0;
+
+	pthread_mutex_lock(&w->mu);
+	for (;;) {
+		if (w->failed) {
+			e = w->failed;
+			break;
+		}
+		if (w->synced_batch >= ticket)
+			break;
+		if (w->flushing) {
+			pthread_cond_wait(&w->cv, &w->mu);
+			continue;
+		}
+		/* Take the whole buffer as one batch; new entries go on filling
+		 * the next one while it is written. */
+		uint8_t *buf = w->buf;
+		size_t len = w->len, n = w->pending, cap = w->cap;
+		uint32_t batch = w->batch;
+		w->buf = w->spare;
+		w->cap = w->spare_cap;
+		w->spare = NULL;
+		w->spare_cap = 0;
+		w->len = w->pending = 0;
+		w->batch++;
+		w->flushing = true;
+		pthread_mutex_unlock(&w->mu);
+		e = len ? append_synced(w, buf, len, true) : 0;
+		pthread_mutex_lock(&w->mu);
+		w->flushing = false;
+		if (!w->spare) {
+			w->spare = buf;
+			w->spare_cap = cap;
+		} else {
+			free(buf);
+		}
+		if (e < 0) {
+			/* Not durable, so none of it may change: the batch is gone,
+			 * and every later sync fails until vp_jw_discard(). */
+			w->failed = e;
+		} else {
+			w->synced_batch = batch;
+			w->entries += n;
+			w->synced_seq += n;
+		}
+		pthread_cond_broadcast(&w->cv);
+	}
+	pthread_mutex_unlock(&w->mu);
+	return e;
+}
+
 int vp_jw_flush(struct vp_jwriter *w)
 {
+	uint32_t ticket;
 	int e;
 
-	if (!w->pending)
+	pthread_mutex_lock(&w->mu);
+	ticket = w->pending ? w->batch : 0;
+	pthread_mutex_unlock(&w->mu);
+	if (!ticket)
 		return 0;
-	e = append_synced(w, w->buf, w->len, true);
-	if (e < 0) {
-		/* The batch is not durable, so none of it may be changed: drop it,
-		 * and reuse its numbers. */
-		w->seq -= w->pending;
-		w->len = w->pending = 0;
-		return e;
-	}
-	w->entries += w->pending;
-	w->len = w->pending = 0;
-	w->batch++;
-	return 0;
+	e = vp_jw_sync(w, ticket);
+	if (e < 0)
+		vp_jw_discard(w); /* reuse its numbers, as before */
+	return e;
 }
 
 int vp_jw_mark(struct vp_jwriter *w, enum vp_rec_type t)
@@ -1050,15 +1157,21 @@ int vp_jw_mark(struct vp_jwriter *w, enum vp_rec_type t)
 	uint8_t rec[VP_REC_FRAME];
 	int e;
 
-	if (w->pending)
+	pthread_mutex_lock(&w->mu);
+	if (w->pending || w->flushing || w->failed) {
+		pthread_mutex_unlock(&w->mu);
 		return -EBUSY; /* a mark must follow synced entries only */
+	}
 	vp_jrec_encode_mark(rec, t, w->seq, w->batch, w->h.crc);
 	e = append_synced(w, rec, sizeof(rec), false);
-	if (e < 0)
-		return e;
-	w->seq++;
-	w->batch++;
-	return 0;
+	if (e == 0) {
+		w->seq++;
+		w->synced_seq = w->seq;
+		w->synced_batch = w->batch;
+		w->batch++;
+	}
+	pthread_mutex_unlock(&w->mu);
+	return e;
 }
 
 void vp_jw_close(struct vp_jwriter *w)
@@ -1069,13 +1182,21 @@ void vp_jw_close(struct vp_jwriter *w)
 		close(w->fd);
 	vp_jheader_free(&w->h);
 	free(w->buf);
+	free(w->spare);
+	pthread_cond_destroy(&w->cv);
+	pthread_mutex_destroy(&w->mu);
 	free(w);
 }
 
+/* Only with no sync in flight (the engine's workers have stopped). */
 void vp_jw_discard(struct vp_jwriter *w)
 {
-	w->seq -= w->pending;
+	pthread_mutex_lock(&w->mu);
+	w->seq = w->synced_seq;
+	w->batch = w->synced_batch + 1;
 	w->len = w->pending = 0;
+	w->failed = 0;
+	pthread_mutex_unlock(&w->mu);
 }
 
 int vp_jr_peek(int dirfd, const char *name, enum vp_jstate *state, bool *live)

@@ -1,13 +1,19 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* The walker: one fts(3) pass, physical, classifying every entry. It makes
- * no decision about ownership and changes nothing (see walk.h). */
+/* The walker (see walk.h): fd-relative, physical, classifying every entry,
+ * on one or more threads. It makes no decision about ownership and changes
+ * nothing. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <fts.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "volperm/walk.h"
@@ -95,20 +101,20 @@ static void mounts_load(const char *root, struct mounts *m)
 	fclose(f);
 }
 
-/* Is the entry at accpath (cwd-relative) a mount point? A different st_dev
+/* Is the entry `name` in dirfd a mount point? A different st_dev
  * says so at once. A bind mount from the same filesystem has the same
  * st_dev, and the same (dev, ino) as its source directory, so a match in
  * the mountinfo table is confirmed with statx's STATX_ATTR_MOUNT_ROOT: the
  * source itself is an ordinary directory of the volume. */
-static bool is_mount(const struct mounts *m, const struct stat *st, dev_t root_dev,
-                     const char *accpath)
+static bool is_mount(const struct mounts *m, const struct stat *st, dev_t root_dev, int dirfd,
+                     const char *name)
 {
 	if (st->st_dev != root_dev)
 		return true;
 	for (size_t i = 0; i < m->n; i++)
 		if (m->dev[i] == st->st_dev && m->ino[i] == st->st_ino) {
 			struct statx sx;
-			if (statx(AT_FDCWD, accpath, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, 0, &sx) == 0 &&
+			if (statx(dirfd, name, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, 0, &sx) == 0 &&
 			    (sx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT))
 				return (sx.stx_attributes & STATX_ATTR_MOUNT_ROOT) != 0;
 			return true; /* cannot tell: be safe, do not enter */
@@ -116,132 +122,840 @@ static bool is_mount(const struct mounts *m, const struct stat *st, dev_t root_d
 	return false;
 }
 
-#define SKIPPED 1 /* fts_number mark: a directory we skipped at preorder */
+/* ---- xattr reads relative to the walk's fds ---- */
 
-int vp_walk(const char *root, const struct stat *root_st, const struct vp_policy *p,
-            const struct stat *forbid, vp_walk_fn fn, void *userdata)
+#ifndef SYS_getxattrat
+#define SYS_getxattrat 464 /* Linux 6.13; the same number on every architecture */
+#endif
+
+struct xattr_args_compat {
+	uint64_t value;
+	uint32_t size;
+	uint32_t flags;
+};
+
+long vp_walk_getxattr(const struct vp_walk_entry *e, const char *name, void *buf, size_t size)
 {
-	char *argv[] = { (char *)root, NULL };
-	size_t rl = strlen(root);
-	size_t skip = rl > 1 ? rl + 1 : rl; /* "/" is the only root ending in '/' */
-	struct mounts mounts;
-	FTSENT *f;
-	FTS *fts;
-	int r = 0, cwd;
+	/* A cached "the kernel has no getxattrat": set once, read by all. */
+	static atomic_int no_xattrat;
+	char p[64];
+	ssize_t n;
 
-	/* fts in chdir mode changes the working directory; put it back. */
-	cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
-	mounts_load(root, &mounts);
-	fts = fts_open(argv, FTS_PHYSICAL, NULL);
-	if (!fts) {
-		r = -errno;
+	if (e->fd >= 0) {
+		n = fgetxattr(e->fd, name, buf, size);
+		if (n >= 0 || errno != EBADF)
+			return n < 0 ? -errno : n;
+		/* An O_PATH fd (a non-directory root): through its magic link. */
+		snprintf(p, sizeof(p), "/proc/self/fd/%d", e->fd);
+		n = getxattr(p, name, buf, size);
+		return n < 0 ? -errno : n;
+	}
+	if (e->dirfd < 0)
+		return -EBADF;
+	if (!atomic_load_explicit(&no_xattrat, memory_order_relaxed)) {
+		struct xattr_args_compat a = { .value = (uintptr_t)buf, .size = (uint32_t)size };
+		n = syscall(SYS_getxattrat, e->dirfd, e->name, AT_SYMLINK_NOFOLLOW, name, &a, sizeof(a));
+		if (n >= 0 || errno != ENOSYS)
+			return n < 0 ? -errno : n;
+		atomic_store_explicit(&no_xattrat, 1, memory_order_relaxed);
+	}
+	/* Older kernels: the same single-component lookup, spelled as a path
+	 * through the directory's magic link. */
+	if (snprintf(p, sizeof(p), "/proc/self/fd/%d/", e->dirfd) >= (int)sizeof(p))
+		return -ENAMETOOLONG;
+	char *full = malloc(strlen(p) + strlen(e->name) + 1);
+	if (!full)
+		return -ENOMEM;
+	strcpy(full, p);
+	strcat(full, e->name);
+	n = lgetxattr(full, name, buf, size);
+	free(full);
+	return n < 0 ? -errno : n;
+}
+
+/* ---- the parallel walk ----
+ *
+ * A task is a subtree: a checked directory fd and its path. A worker walks
+ * its task depth first with a stack of frames, one per open directory. When
+ * another worker is idle, a worker hands it the next subdirectory it meets
+ * as a new task instead of descending (a split).
+ *
+ * Postorder across tasks: a directory some of whose subtree went to another
+ * worker gets a node counting what is still out (split tasks, and delayed
+ * subdirectories). When its own listing is done and the count is not zero,
+ * the directory is delayed: the node keeps its fd and path, and whichever
+ * worker brings the count to zero delivers it, after its own barrier. The
+ * same worker then counts the directory above, and so on up. */
+
+enum { FD_KEEP = 16,        /* open directory fds per worker stack */
+       SPLIT_EVERY = 256,   /* entries a worker walks between two splits */
+       NAMES_CHUNK = 32768 };
+
+struct anc {
+	dev_t dev;
+	ino_t ino;
+};
+
+struct dnode {
+	struct dnode *up;          /* counted in up->pending while delayed */
+	struct dnode *prev, *next; /* every live node, for cleanup */
+	unsigned pending;
+	bool delayed;
+	/* what is delivered, once delayed */
+	int fd;
+	struct stat st, parent_st;
+	bool has_parent;
+	char *relpath;
+	size_t relpath_len, name_off;
+};
+
+struct task {
+	struct task *next;
+	int fd;
+	struct stat st, parent_st;
+	bool has_parent;           /* false only for the volume root */
+	char *relpath;
+	size_t relpath_len;
+	struct dnode *up;          /* the directory above, whose count includes us */
+	struct anc *anc;           /* directories above the task, for cycles */
+	size_t n_anc;
+};
+
+struct walker {
+	const struct vp_walk_cfg *cfg;
+	struct mounts mounts;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct task *queue;
+	struct dnode *nodes;
+	atomic_ulong splits;
+	bool done;
+	int err;
+	atomic_bool stop;
+	atomic_uint idle;
+	atomic_bool queued;
+};
+
+struct frame {
+	int fd;                    /* -1 while closed to save fds (FD_KEEP) */
+	struct stat st;
+	size_t path_len;           /* its relpath's length in worker.path */
+	size_t name_off;
+	char *names;               /* the listing: NUL-terminated names */
+	size_t names_len, pos;
+	struct dnode *node;
+};
+
+struct worker {
+	struct walker *w;
+	unsigned id;
+	struct task *task;
+	struct frame *stack;
+	size_t depth, cap;
+	char *path;
+	size_t path_cap;
+	unsigned long since_split;
+};
+
+static void set_error(struct walker *w, int r)
+{
+	pthread_mutex_lock(&w->mu);
+	if (!w->err)
+		w->err = r;
+	atomic_store(&w->stop, true);
+	pthread_cond_broadcast(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
+static bool stopped(struct walker *w)
+{
+	return atomic_load_explicit(&w->stop, memory_order_relaxed);
+}
+
+static void deliver(struct worker *k, struct vp_walk_entry *e)
+{
+	int r;
+
+	if (stopped(k->w))
+		return;
+	e->worker = k->id;
+	r = k->w->cfg->fn(e, k->w->cfg->userdata);
+	if (r < 0)
+		set_error(k->w, r);
+}
+
+static void barrier(struct worker *k)
+{
+	const struct vp_walk_cfg *cfg = k->w->cfg;
+	int r;
+
+	if (stopped(k->w) || !cfg->barrier)
+		return;
+	r = cfg->barrier(k->id, cfg->userdata);
+	if (r < 0)
+		set_error(k->w, r);
+}
+
+/* Read the whole listing (names only: every entry is stat'ed anyway). */
+static int read_names(int fd, char **ret, size_t *ret_len)
+{
+	char buf[NAMES_CHUNK];
+	char *names = NULL;
+	size_t len = 0, cap = 0;
+
+	for (;;) {
+		ssize_t n = getdents64(fd, buf, sizeof(buf));
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			int r = -errno;
+			free(names);
+			return r;
+		}
+		if (n == 0)
+			break;
+		for (ssize_t off = 0; off < n;) {
+			struct dirent64 *d = (struct dirent64 *)(buf + off);
+			size_t l = strlen(d->d_name);
+			off += d->d_reclen;
+			if ((l == 1 && d->d_name[0] == '.') ||
+			    (l == 2 && d->d_name[0] == '.' && d->d_name[1] == '.'))
+				continue;
+			if (len + l + 1 > cap) {
+				size_t ncap = cap ? cap * 2 : 4096;
+				while (ncap < len + l + 1)
+					ncap *= 2;
+				char *nn = realloc(names, ncap);
+				if (!nn) {
+					free(names);
+					return -ENOMEM;
+				}
+				names = nn;
+				cap = ncap;
+			}
+			memcpy(names + len, d->d_name, l + 1);
+			len += l + 1;
+		}
+	}
+	*ret = names;
+	*ret_len = len;
+	return 0;
+}
+
+static int path_reserve(struct worker *k, size_t need)
+{
+	if (need <= k->path_cap)
+		return 0;
+	size_t ncap = k->path_cap ? k->path_cap : 256;
+	while (ncap < need)
+		ncap *= 2;
+	char *np = realloc(k->path, ncap);
+	if (!np)
+		return -ENOMEM;
+	k->path = np;
+	k->path_cap = ncap;
+	return 0;
+}
+
+/* Append "/name" to the current path (just "name" below the root, whose
+ * path is kept empty here and shown as "."). Returns the offset of name, or
+ * -ENOMEM. */
+static long path_push(struct worker *k, size_t at, const char *name)
+{
+	size_t l = strlen(name);
+	bool root = at == 0;
+	size_t off = root ? 0 : at + 1;
+
+	if (path_reserve(k, off + l + 1) < 0)
+		return -ENOMEM;
+	if (!root)
+		k->path[at] = '/';
+	memcpy(k->path + off, name, l + 1);
+	return (long)off;
+}
+
+/* With w->mu held. */
+static void node_link_locked(struct walker *w, struct dnode *n)
+{
+	n->next = w->nodes;
+	if (w->nodes)
+		w->nodes->prev = n;
+	w->nodes = n;
+}
+
+static struct dnode *node_alloc(void)
+{
+	struct dnode *n = calloc(1, sizeof(*n));
+
+	if (n)
+		n->fd = -1;
+	return n;
+}
+
+static struct dnode *node_new(struct walker *w)
+{
+	struct dnode *n = node_alloc();
+
+	if (!n)
+		return NULL;
+	pthread_mutex_lock(&w->mu);
+	node_link_locked(w, n);
+	pthread_mutex_unlock(&w->mu);
+	return n;
+}
+
+/* With w->mu held. */
+static void node_free_locked(struct walker *w, struct dnode *n)
+{
+	if (n->prev)
+		n->prev->next = n->next;
+	else
+		w->nodes = n->next;
+	if (n->next)
+		n->next->prev = n->prev;
+	if (n->fd >= 0)
+		close(n->fd);
+	free(n->relpath);
+	free(n);
+}
+
+static void task_free(struct task *t)
+{
+	if (!t)
+		return;
+	if (t->fd >= 0)
+		close(t->fd);
+	free(t->relpath);
+	free(t->anc);
+	free(t);
+}
+
+static const struct stat *parent_of(const struct worker *k, size_t i)
+{
+	if (i > 0)
+		return &k->stack[i - 1].st;
+	return k->task->has_parent ? &k->task->parent_st : NULL;
+}
+
+/* A subtree (or a delayed directory) below `up` is finished, barrier done.
+ * Count it, and deliver every delayed directory that this completes. */
+static void complete(struct worker *k, struct dnode *up)
+{
+	struct walker *w = k->w;
+
+	pthread_mutex_lock(&w->mu);
+	for (;;) {
+		if (!up) {
+			w->done = true; /* the root is delivered: nothing is left */
+			pthread_cond_broadcast(&w->cv);
+			break;
+		}
+		if (--up->pending > 0 || !up->delayed)
+			break;
+		pthread_mutex_unlock(&w->mu);
+		struct vp_walk_entry e = {
+			.kind = VP_WALK_ENTRY, .relpath = up->relpath, .relpath_len = up->relpath_len,
+			.name = up->relpath + up->name_off, .dirfd = -1, .fd = up->fd, .st = &up->st,
+			.parent_st = up->has_parent ? &up->parent_st : NULL,
+		};
+		deliver(k, &e);
+		barrier(k);
+		pthread_mutex_lock(&w->mu);
+		struct dnode *next = up->up;
+		node_free_locked(w, up);
+		up = next;
+	}
+	pthread_mutex_unlock(&w->mu);
+}
+
+static bool is_cycle(const struct worker *k, const struct stat *st)
+{
+	for (size_t i = 0; i < k->depth; i++)
+		if (k->stack[i].st.st_dev == st->st_dev && k->stack[i].st.st_ino == st->st_ino)
+			return true;
+	for (size_t i = 0; i < k->task->n_anc; i++)
+		if (k->task->anc[i].dev == st->st_dev && k->task->anc[i].ino == st->st_ino)
+			return true;
+	return false;
+}
+
+static int push_frame(struct worker *k, int fd, const struct stat *st, size_t path_len,
+                      size_t name_off)
+{
+	struct frame f = { .fd = fd, .st = *st, .path_len = path_len, .name_off = name_off };
+	int r;
+
+	if (k->depth == k->cap) {
+		size_t ncap = k->cap ? k->cap * 2 : 32;
+		struct frame *ns = realloc(k->stack, ncap * sizeof(*ns));
+		if (!ns)
+			return -ENOMEM;
+		k->stack = ns;
+		k->cap = ncap;
+	}
+	r = read_names(fd, &f.names, &f.names_len);
+	if (r < 0)
+		return r;
+	k->stack[k->depth++] = f;
+	/* Deep trees: keep only the newest FD_KEEP directory fds open. */
+	if (k->depth > FD_KEEP) {
+		struct frame *old = &k->stack[k->depth - 1 - FD_KEEP];
+		if (old->fd >= 0) {
+			close(old->fd);
+			old->fd = -1;
+		}
+	}
+	return 0;
+}
+
+/* Should the subdirectory just opened go to another worker? */
+static bool want_split(struct worker *k)
+{
+	struct walker *w = k->w;
+
+	if (w->cfg->jobs < 2 || atomic_load_explicit(&w->idle, memory_order_relaxed) == 0 ||
+	    atomic_load_explicit(&w->queued, memory_order_relaxed))
+		return false;
+	return k->since_split >= SPLIT_EVERY || w->splits < 4ul * w->cfg->jobs;
+}
+
+static int split(struct worker *k, int fd, const struct stat *st, size_t path_len)
+{
+	struct walker *w = k->w;
+	struct frame *top = &k->stack[k->depth - 1];
+	struct task *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return -ENOMEM;
+	t->fd = -1;
+	t->relpath = strndup(k->path, path_len);
+	t->n_anc = k->task->n_anc + k->depth;
+	t->anc = malloc(t->n_anc * sizeof(*t->anc));
+	if (!top->node)
+		top->node = node_new(w);
+	if (!t->relpath || !t->anc || !top->node) {
+		task_free(t);
+		return -ENOMEM;
+	}
+	if (k->task->n_anc)
+		memcpy(t->anc, k->task->anc, k->task->n_anc * sizeof(*t->anc));
+	for (size_t i = 0; i < k->depth; i++)
+		t->anc[k->task->n_anc + i] = (struct anc){ k->stack[i].st.st_dev, k->stack[i].st.st_ino };
+	t->fd = fd;
+	t->st = *st;
+	t->parent_st = top->st;
+	t->has_parent = true;
+	t->relpath_len = path_len;
+	t->up = top->node;
+	pthread_mutex_lock(&w->mu);
+	top->node->pending++;
+	t->next = w->queue;
+	w->queue = t;
+	w->splits++;
+	atomic_store(&w->queued, true);
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+	k->since_split = 0;
+	return 0;
+}
+
+/* One name of the top frame's listing. */
+static void visit(struct worker *k, const char *name)
+{
+	const struct vp_walk_cfg *cfg = k->w->cfg;
+	const struct vp_policy *p = cfg->policy;
+	struct frame *top = &k->stack[k->depth - 1];
+	size_t at = top->path_len;
+	long off = path_push(k, at, name);
+	struct stat st;
+	int fd;
+
+	if (off < 0) {
+		set_error(k->w, -ENOMEM);
+		return;
+	}
+	struct vp_walk_entry e = {
+		.kind = VP_WALK_ENTRY, .relpath = k->path, .relpath_len = (size_t)off + strlen(name),
+		.name = k->path + off, .dirfd = top->fd, .fd = -1, .st = &st, .parent_st = &top->st,
+	};
+	k->since_split++;
+	if (fstatat(top->fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		e.kind = VP_WALK_ERROR;
+		e.err = errno;
+		e.st = NULL;
 		goto out;
 	}
-	for (;;) {
-		errno = 0;
-		f = fts_read(fts);
-		if (!f) {
-			/* NULL with errno 0 is the end; with errno, a failure. */
-			if (errno)
-				r = -errno;
-			break;
-		}
-		struct vp_walk_entry e = {
-			.kind = VP_WALK_ENTRY,
-			.path = f->fts_path,
-			.accpath = f->fts_accpath,
-			.st = f->fts_statp,
-			.name = f->fts_name,
-			.parent_st = f->fts_level > FTS_ROOTLEVEL ? f->fts_parent->fts_statp : NULL,
-		};
-		bool top = f->fts_level == FTS_ROOTLEVEL;
-		if (top) {
-			e.relpath = ".";
-			e.relpath_len = 1;
-		} else {
-			e.relpath = f->fts_path + skip;
-			e.relpath_len = f->fts_pathlen - skip;
-		}
-		switch (f->fts_info) {
-		case FTS_D:
-			if (forbid && f->fts_statp->st_dev == forbid->st_dev &&
-			    f->fts_statp->st_ino == forbid->st_ino) {
-				e.kind = VP_WALK_FORBIDDEN;
-				f->fts_number = SKIPPED;
-				fts_set(fts, f, FTS_SKIP);
-				break;
-			}
-			if (top)
-				continue;
-			if (vp_policy_excluded(p, e.relpath, f->fts_name)) {
-				e.kind = VP_WALK_SKIP;
-				e.skip = VP_SKIP_EXCLUDED;
-			} else if (!p->cross_mounts && is_mount(&mounts, f->fts_statp, root_st->st_dev, f->fts_accpath)) {
-				e.kind = VP_WALK_SKIP;
-				e.skip = VP_SKIP_MOUNT;
-			} else {
-				continue; /* delivered in postorder */
-			}
-			f->fts_number = SKIPPED;
-			fts_set(fts, f, FTS_SKIP);
-			break;
-		case FTS_DP:
-			if (f->fts_number == SKIPPED)
-				continue;
-			break;
-		case FTS_DC:
+	if (!S_ISDIR(st.st_mode)) {
+		if (vp_policy_excluded(p, e.relpath, e.name)) {
 			e.kind = VP_WALK_SKIP;
-			e.skip = VP_SKIP_CYCLE;
-			break;
-		case FTS_DNR:
-		case FTS_ERR:
-		case FTS_NS:
-			e.kind = VP_WALK_ERROR;
-			e.err = f->fts_errno ? f->fts_errno : EIO;
-			if (f->fts_info == FTS_NS)
-				e.st = NULL;
-			break;
-		case FTS_F:
-		case FTS_SL:
-		case FTS_SLNONE:
-		case FTS_DEFAULT:
-			if (!top && vp_policy_excluded(p, e.relpath, f->fts_name)) {
-				e.kind = VP_WALK_SKIP;
-				e.skip = VP_SKIP_EXCLUDED;
-			} else if (!top && !p->cross_mounts &&
-			           is_mount(&mounts, f->fts_statp, root_st->st_dev, f->fts_accpath)) {
-				e.kind = VP_WALK_SKIP; /* a bind-mounted file */
-				e.skip = VP_SKIP_MOUNT;
-			} else if ((S_ISCHR(f->fts_statp->st_mode) || S_ISBLK(f->fts_statp->st_mode)) &&
-			           !p->include_devices) {
-				e.kind = VP_WALK_SKIP;
-				e.skip = VP_SKIP_DEVICE;
-			}
-			break;
-		default:
-			/* FTS_DOT and FTS_NSOK cannot occur with these options. */
-			e.kind = VP_WALK_ERROR;
-			e.err = EIO;
-			break;
+			e.skip = VP_SKIP_EXCLUDED;
+		} else if (!p->cross_mounts &&
+		           is_mount(&k->w->mounts, &st, cfg->root_st->st_dev, top->fd, name)) {
+			e.kind = VP_WALK_SKIP; /* a bind-mounted file */
+			e.skip = VP_SKIP_MOUNT;
+		} else if ((S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) && !p->include_devices) {
+			e.kind = VP_WALK_SKIP;
+			e.skip = VP_SKIP_DEVICE;
 		}
-		/* The root must be the inode the caller resolved and pinned. */
-		if (top && e.st && (e.st->st_dev != root_st->st_dev || e.st->st_ino != root_st->st_ino)) {
+		goto out;
+	}
+	if (cfg->forbid && st.st_dev == cfg->forbid->st_dev && st.st_ino == cfg->forbid->st_ino) {
+		e.kind = VP_WALK_FORBIDDEN;
+		goto out;
+	}
+	if (vp_policy_excluded(p, e.relpath, e.name)) {
+		e.kind = VP_WALK_SKIP;
+		e.skip = VP_SKIP_EXCLUDED;
+		goto out;
+	}
+	if (!p->cross_mounts && is_mount(&k->w->mounts, &st, cfg->root_st->st_dev, top->fd, name)) {
+		e.kind = VP_WALK_SKIP;
+		e.skip = VP_SKIP_MOUNT;
+		goto out;
+	}
+	if (is_cycle(k, &st)) {
+		e.kind = VP_WALK_SKIP;
+		e.skip = VP_SKIP_CYCLE;
+		goto out;
+	}
+	/* Never through a symlink, and it must be the directory we stat'ed. */
+	fd = openat(top->fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0) {
+		int err = errno;
+		if (err == ELOOP || err == ENOTDIR || err == ENOENT) {
 			e.kind = VP_WALK_SKIP;
 			e.skip = VP_SKIP_CHANGED;
+		} else {
+			e.kind = VP_WALK_ERROR;
+			e.err = err;
 		}
-		r = fn(&e, userdata);
-		if (r < 0)
-			break;
+		goto out;
 	}
-	if (fts_close(fts) < 0 && r == 0)
-		r = -errno;
+	struct stat fst;
+	if (fstat(fd, &fst) < 0 || fst.st_dev != st.st_dev || fst.st_ino != st.st_ino) {
+		close(fd);
+		e.kind = VP_WALK_SKIP;
+		e.skip = VP_SKIP_CHANGED;
+		goto out;
+	}
+	size_t len = e.relpath_len;
+	if (want_split(k)) {
+		int r = split(k, fd, &st, len);
+		if (r < 0) {
+			close(fd);
+			set_error(k->w, r);
+		}
+		k->path[at] = 0;
+		return;
+	}
+	int r = push_frame(k, fd, &st, len, (size_t)off);
+	if (r < 0) {
+		close(fd);
+		e.kind = VP_WALK_ERROR;
+		e.err = -r;
+		goto out;
+	}
+	return; /* delivered at its postorder; the path stays extended */
 out:
-	if (cwd >= 0) {
-		if (fchdir(cwd) < 0 && r == 0)
-			r = -errno;
-		close(cwd);
+	deliver(k, &e);
+	k->path[at] = 0;
+}
+
+/* The top frame's listing is done: deliver it (or delay it), and pop. */
+static void leave(struct worker *k)
+{
+	struct walker *w = k->w;
+	size_t i = k->depth - 1;
+	struct frame *f = &k->stack[i];
+	bool task_root = i == 0;
+
+	/* The frame below needs its fd again to go on; reopen it through ".."
+	 * and check that it is still the directory we came from. */
+	if (!task_root && k->stack[i - 1].fd < 0 && f->fd >= 0) {
+		struct frame *b = &k->stack[i - 1];
+		struct stat st;
+		int fd = openat(f->fd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+		if (fd >= 0 && (fstat(fd, &st) < 0 || st.st_dev != b->st.st_dev || st.st_ino != b->st.st_ino)) {
+			close(fd);
+			fd = -1;
+			errno = ESTALE;
+		}
+		if (fd < 0)
+			set_error(w, -errno); /* moved while we were below it */
+		b->fd = fd;
 	}
-	free(mounts.dev);
-	free(mounts.ino);
+	if (f->node && !stopped(w)) {
+		/* Our part below it must be finished before anyone else may
+		 * deliver it. */
+		barrier(k);
+		/* If it must wait, the directory below counts it: have that
+		 * node ready before taking the lock, which must not be dropped
+		 * once this one is marked delayed (a finishing worker could
+		 * deliver and free it at once). */
+		struct dnode *spare = !task_root && !k->stack[i - 1].node ? node_alloc() : NULL;
+		pthread_mutex_lock(&w->mu);
+		if (f->node->pending > 0) {
+			struct dnode *n = f->node;
+			n->delayed = true;
+			n->fd = f->fd;
+			f->fd = -1;
+			n->st = f->st;
+			const struct stat *ps = parent_of(k, i);
+			n->has_parent = ps != NULL;
+			if (ps)
+				n->parent_st = *ps;
+			n->relpath = f->path_len ? strndup(k->path, f->path_len) : strdup(".");
+			n->relpath_len = f->path_len ? f->path_len : 1;
+			n->name_off = f->name_off;
+			if (task_root) {
+				n->up = k->task->up;
+			} else {
+				struct frame *b = &k->stack[i - 1];
+				if (!b->node && spare) {
+					node_link_locked(w, spare);
+					b->node = spare;
+					spare = NULL;
+				}
+				n->up = b->node;
+				if (n->up)
+					n->up->pending++;
+			}
+			bool oom = !n->relpath || (!task_root && !n->up);
+			pthread_mutex_unlock(&w->mu);
+			free(spare);
+			if (oom)
+				set_error(w, -ENOMEM);
+			goto pop;
+		}
+		node_free_locked(w, f->node);
+		pthread_mutex_unlock(&w->mu);
+		free(spare);
+		f->node = NULL;
+	}
+	{
+		struct vp_walk_entry e = {
+			.kind = VP_WALK_ENTRY, .relpath = k->path, .relpath_len = f->path_len,
+			.name = k->path + f->name_off, .dirfd = task_root ? -1 : k->stack[i - 1].fd,
+			.fd = f->fd, .st = &f->st, .parent_st = parent_of(k, i),
+		};
+		if (!f->path_len)
+			e.relpath = e.name = ".", e.relpath_len = 1;
+		deliver(k, &e);
+	}
+	if (task_root) {
+		barrier(k);
+		if (!stopped(w))
+			complete(k, k->task->up);
+	}
+pop:
+	if (f->fd >= 0)
+		close(f->fd);
+	free(f->names);
+	k->depth--;
+	if (k->depth)
+		k->path[k->stack[k->depth - 1].path_len] = 0;
+}
+
+static void run_task(struct worker *k, struct task *t)
+{
+	int r;
+
+	k->task = t;
+	k->depth = 0;
+	if (path_reserve(k, t->relpath_len + 1) < 0) {
+		set_error(k->w, -ENOMEM);
+		return;
+	}
+	memcpy(k->path, t->relpath, t->relpath_len + 1);
+	const char *slash = strrchr(t->relpath, '/');
+	size_t name_off = slash ? (size_t)(slash - t->relpath) + 1 : 0;
+	bool volume_root = !t->has_parent;
+	if (volume_root)
+		k->path[0] = 0; /* see path_push */
+	r = push_frame(k, t->fd, &t->st, volume_root ? 0 : t->relpath_len, name_off);
+	if (r < 0) {
+		struct vp_walk_entry e = {
+			.kind = VP_WALK_ERROR, .err = -r, .relpath = t->relpath,
+			.relpath_len = t->relpath_len, .name = t->relpath + name_off, .dirfd = -1,
+			.fd = -1, .st = &t->st, .parent_st = t->has_parent ? &t->parent_st : NULL,
+		};
+		deliver(k, &e);
+		barrier(k);
+		if (!stopped(k->w))
+			complete(k, t->up);
+		return; /* t->fd is closed by task_free */
+	}
+	t->fd = -1; /* the frame owns it now */
+	while (k->depth) {
+		struct frame *f = &k->stack[k->depth - 1];
+		if (stopped(k->w)) {
+			if (f->fd >= 0)
+				close(f->fd);
+			free(f->names);
+			k->depth--;
+			continue;
+		}
+		if (f->pos < f->names_len) {
+			const char *name = f->names + f->pos;
+			f->pos += strlen(name) + 1;
+			visit(k, name);
+		} else {
+			leave(k);
+		}
+	}
+}
+
+static void work(struct worker *k)
+{
+	struct walker *w = k->w;
+
+	pthread_mutex_lock(&w->mu);
+	while (!w->done && !stopped(w)) {
+		struct task *t = w->queue;
+		if (!t) {
+			atomic_fetch_add(&w->idle, 1);
+			pthread_cond_wait(&w->cv, &w->mu);
+			atomic_fetch_sub(&w->idle, 1);
+			continue;
+		}
+		w->queue = t->next;
+		atomic_store(&w->queued, w->queue != NULL);
+		pthread_mutex_unlock(&w->mu);
+		run_task(k, t);
+		task_free(t);
+		pthread_mutex_lock(&w->mu);
+	}
+	pthread_mutex_unlock(&w->mu);
+}
+
+static void *thread_main(void *arg)
+{
+	work(arg);
+	return NULL;
+}
+
+static void worker_free(struct worker *k)
+{
+	free(k->stack);
+	free(k->path);
+}
+
+/* The root itself: a non-directory is the whole walk; a directory is the
+ * first task. Returns the task, or NULL when the walk is already over. */
+static int root_task(struct walker *w, struct task **ret)
+{
+	const struct vp_walk_cfg *cfg = w->cfg;
+	struct vp_walk_entry e = {
+		.kind = VP_WALK_ENTRY, .relpath = ".", .relpath_len = 1, .name = ".", .dirfd = -1,
+		.fd = cfg->root_fd, .st = cfg->root_st,
+	};
+	struct stat st;
+	int fd, r;
+
+	*ret = NULL;
+	/* The path must still lead to the inode the caller pinned: a root
+	 * renamed away and replaced (by a symlink, say) since is not the
+	 * volume that was asked for. */
+	if (lstat(cfg->root, &st) < 0 || st.st_dev != cfg->root_st->st_dev ||
+	    st.st_ino != cfg->root_st->st_ino) {
+		e.kind = VP_WALK_SKIP;
+		e.skip = VP_SKIP_CHANGED;
+	} else if (S_ISDIR(cfg->root_st->st_mode) && cfg->forbid &&
+	           cfg->root_st->st_dev == cfg->forbid->st_dev &&
+	           cfg->root_st->st_ino == cfg->forbid->st_ino) {
+		e.kind = VP_WALK_FORBIDDEN;
+	} else if ((S_ISCHR(cfg->root_st->st_mode) || S_ISBLK(cfg->root_st->st_mode)) &&
+	           !cfg->policy->include_devices) {
+		e.kind = VP_WALK_SKIP;
+		e.skip = VP_SKIP_DEVICE;
+	} else if (S_ISDIR(cfg->root_st->st_mode)) {
+		/* A read fd of the very inode the caller pinned. */
+		fd = openat(cfg->root_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+		if (fd >= 0 && (fstat(fd, &st) < 0 || st.st_dev != cfg->root_st->st_dev ||
+		                st.st_ino != cfg->root_st->st_ino)) {
+			close(fd);
+			fd = -1;
+			errno = ESTALE;
+		}
+		if (fd >= 0) {
+			struct task *t = calloc(1, sizeof(*t));
+			if (!t || !(t->relpath = strdup("."))) {
+				free(t);
+				close(fd);
+				return -ENOMEM;
+			}
+			t->fd = fd;
+			t->st = *cfg->root_st;
+			t->relpath_len = 1;
+			*ret = t;
+			return 0;
+		}
+		e.kind = VP_WALK_ERROR;
+		e.err = errno;
+	}
+	r = cfg->fn(&e, cfg->userdata);
+	if (r == 0 && cfg->barrier)
+		r = cfg->barrier(0, cfg->userdata);
+	return r;
+}
+
+int vp_walk(const struct vp_walk_cfg *cfg)
+{
+	struct walker w = { .cfg = cfg };
+	unsigned jobs = cfg->jobs ? cfg->jobs : 1;
+	struct worker *ks;
+	pthread_t *th;
+	unsigned started = 0;
+	struct task *t;
+	int r;
+
+	if (pthread_mutex_init(&w.mu, NULL) != 0)
+		return -ENOMEM;
+	if (pthread_cond_init(&w.cv, NULL) != 0) {
+		pthread_mutex_destroy(&w.mu);
+		return -ENOMEM;
+	}
+	mounts_load(cfg->root, &w.mounts);
+	ks = calloc(jobs, sizeof(*ks));
+	th = calloc(jobs, sizeof(*th));
+	if (!ks || !th) {
+		r = -ENOMEM;
+		goto out;
+	}
+	r = root_task(&w, &t);
+	if (r < 0 || !t)
+		goto out;
+	w.queue = t;
+	atomic_store(&w.queued, true);
+	for (unsigned i = 0; i < jobs; i++)
+		ks[i] = (struct worker){ .w = &w, .id = i, .since_split = SPLIT_EVERY };
+	for (unsigned i = 1; i < jobs; i++) {
+		if (pthread_create(&th[i], NULL, thread_main, &ks[i]) != 0)
+			break; /* fewer workers; the walk stays correct */
+		started++;
+	}
+	work(&ks[0]);
+	for (unsigned i = 1; i <= started; i++)
+		pthread_join(th[i], NULL);
+	r = w.err;
+	if (r == 0 && !w.done)
+		r = -EIO; /* cannot happen: every task completes its count */
+out:
+	while (w.queue) {
+		t = w.queue;
+		w.queue = t->next;
+		task_free(t);
+	}
+	while (w.nodes)
+		node_free_locked(&w, w.nodes);
+	if (ks)
+		for (unsigned i = 0; i < jobs; i++)
+			worker_free(&ks[i]);
+	free(ks);
+	free(th);
+	free(w.mounts.dev);
+	free(w.mounts.ino);
+	pthread_cond_destroy(&w.cv);
+	pthread_mutex_destroy(&w.mu);
 	return r;
 }

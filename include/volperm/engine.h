@@ -29,7 +29,9 @@ struct vp_run {
 	bool has_jdir;               /* jdir_st is the journal directory's stat: the */
 	struct stat jdir_st;         /* walk refuses to enter it (bind mounts) */
 	bool keep_going;
-	size_t batch_max;            /* entries per journal batch (and open fds) */
+	unsigned jobs;               /* walk workers (threads); 0 means 1 */
+	size_t batch_max;            /* entries per journal batch (and open fds),
+	                              * shared out between the workers */
 	struct vp_reporter rep;
 	/* recover --forward: append to this open journal (named journal[])
 	 * instead of creating one. Borrowed; the caller closes it. */

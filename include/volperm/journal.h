@@ -97,8 +97,18 @@ int vp_jw_create(int dirfd, const char *name, struct vp_jheader *h, size_t batch
  * takes flock(LOCK_EX|LOCK_NB) (-EWOULDBLOCK if held), validates it, cuts a
  * torn tail and positions after the last valid record. */
 int vp_jw_open(int dirfd, const char *name, size_t batch_max, struct vp_jwriter **ret);
-/* Buffer one entry (copies it). Call vp_jw_flush() when vp_jw_full(). */
+/* Buffer one entry (copies it). Call vp_jw_flush() when vp_jw_full().
+ * Thread-safe: several workers may add to one writer. */
 int vp_jw_add(struct vp_jwriter *w, const struct vp_jentry *e);
+/* The same, and *ticket gets the number of the batch the entry went into:
+ * vp_jw_sync(w, ticket) makes it durable. */
+int vp_jw_add_ex(struct vp_jwriter *w, const struct vp_jentry *e, uint32_t *ticket);
+/* Make batch `ticket` (and every batch before it) durable: after this returns
+ * 0, those before-images survive a crash. Threads asking at the same time
+ * share one write + fdatasync (group commit); one batch at a time is in
+ * flight. After a failure every later sync fails with the same error until
+ * vp_jw_discard(). Thread-safe. */
+int vp_jw_sync(struct vp_jwriter *w, uint32_t ticket);
 bool vp_jw_full(const struct vp_jwriter *w);
 size_t vp_jw_pending(const struct vp_jwriter *w);
 /* Write the buffered batch and fdatasync it: after this returns 0, those
@@ -108,8 +118,9 @@ int vp_jw_flush(struct vp_jwriter *w);
 int vp_jw_mark(struct vp_jwriter *w, enum vp_rec_type t);
 const struct vp_jheader *vp_jw_header(const struct vp_jwriter *w);
 uint64_t vp_jw_entries(const struct vp_jwriter *w);
-/* Drop the buffered, unsynced entries: used when an apply aborts before
- * the batch was flushed (none of those entries was changed). */
+/* Drop the buffered, unsynced entries (and a failed batch's error): used
+ * when an apply aborts before the batch was flushed (none of those entries
+ * was changed). Only when no other thread uses the writer. */
 void vp_jw_discard(struct vp_jwriter *w);
 /* Close (releases the lock). Unflushed entries are dropped: their changes
  * were never made. */

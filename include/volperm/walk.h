@@ -5,15 +5,33 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 
 #include "volperm/policy.h"
 
-/* The walker: fts(3) only, physical, and nothing else. It classifies what it
- * sees and hands every entry to a callback; it never changes anything.
+/* The walker: physical, one filesystem, and nothing else. It classifies what
+ * it sees and hands every entry to a callback; it never changes anything.
+ *
+ * Every directory is read through an fd opened with O_NOFOLLOW|O_DIRECTORY
+ * relative to its parent's fd and checked against the (dev, ino) its parent
+ * listing showed; every entry is stat'ed relative to that fd. No lookup ever
+ * goes through more than one path component, so a directory swapped for a
+ * symlink during the walk is never followed (glibc fts in FTS_NOCHDIR mode
+ * opens directories by full path and cannot promise that; in its chdir mode
+ * it changes the process-wide working directory and cannot run in threads).
+ *
  * Directories are delivered in postorder (after everything below them), so
  * that a directory is changed only when nothing more needs to pass through
  * it: with CAP_CHOWN but no CAP_DAC_READ_SEARCH, a directory handed to its
- * new owner may no longer be searchable by us. */
+ * new owner may no longer be searchable by us. The root comes last.
+ *
+ * With jobs > 1 the walk runs on `jobs` threads over disjoint subtrees: a
+ * worker hands a subdirectory to an idle worker instead of descending into
+ * it. A directory part of whose subtree went to another worker is delivered
+ * only after that part is delivered *and* the barrier callback of the worker
+ * that walked it returned: the engine's barrier journals and applies what
+ * that worker holds, so journal order and change order stay postorder across
+ * workers. */
 
 enum vp_walk_kind {
 	VP_WALK_ENTRY,  /* decide on this entry */
@@ -41,24 +59,45 @@ struct vp_walk_entry {
 	enum vp_walk_kind kind;
 	enum vp_skip skip;
 	int err;                  /* positive errno for VP_WALK_ERROR */
-	const char *path;         /* full path, for messages */
 	const char *relpath;      /* relative to the root; "." for the root */
 	size_t relpath_len;
-	const char *accpath;      /* usable for reads right now (cwd-relative) */
+	const char *name;         /* the last path component ("." for the root) */
+	int dirfd;                /* the directory that holds it (read fd, checked),
+	                           * or -1 (the root, and delayed directories) */
+	int fd;                   /* the entry's own fd: a read fd for directories,
+	                           * the caller's O_PATH fd for a non-directory
+	                           * root; -1 for other entries */
 	const struct stat *st;    /* NULL for some errors */
 	const struct stat *parent_st; /* the containing directory; NULL for the root */
-	const char *name;         /* the last path component */
+	unsigned worker;          /* 0 .. jobs-1: who delivers it */
 };
 
-/* Return 0 to go on, or a negative errno to stop the walk with it. */
+/* Return 0 to go on, or a negative errno to stop the walk with it. Called
+ * from up to `jobs` threads at once, never twice at once for one worker. */
 typedef int (*vp_walk_fn)(const struct vp_walk_entry *e, void *userdata);
+/* Everything delivered to `worker` so far must be finished (journaled and
+ * changed) when this returns 0. Negative errno stops the walk. */
+typedef int (*vp_walk_barrier_fn)(unsigned worker, void *userdata);
 
-/* Walk `root` (an absolute, resolved path) whose lstat is root_st. The root
- * is always delivered (last). A directory with forbid's (dev, ino) is not
- * entered and is delivered as VP_WALK_FORBIDDEN (forbid may be NULL). Returns 0, the callback's error, or -errno when
- * fts itself fails. Uses fts in its default chdir mode (safe against deep
- * trees); it restores the working directory before returning. */
-int vp_walk(const char *root, const struct stat *root_st, const struct vp_policy *p,
-            const struct stat *forbid, vp_walk_fn fn, void *userdata);
+struct vp_walk_cfg {
+	const char *root;            /* resolved absolute path, for messages */
+	int root_fd;                 /* O_PATH fd of the root */
+	const struct stat *root_st;  /* fstat(root_fd) */
+	const struct vp_policy *policy;
+	const struct stat *forbid;   /* a directory never entered: delivered as
+	                              * VP_WALK_FORBIDDEN (may be NULL) */
+	unsigned jobs;               /* threads, >= 1 */
+	vp_walk_fn fn;
+	vp_walk_barrier_fn barrier;  /* may be NULL */
+	void *userdata;
+};
+
+/* Walk. Returns 0, the first error a callback returned, or -errno when the
+ * walk itself failed (threads, memory). */
+int vp_walk(const struct vp_walk_cfg *cfg);
+
+/* Read the xattr `name` of the entry without following a symlink. Returns
+ * its size, or -errno (-ENODATA: absent). */
+long vp_walk_getxattr(const struct vp_walk_entry *e, const char *name, void *buf, size_t size);
 
 #endif

@@ -32,8 +32,13 @@ traced() {
 	OUT=$W/run$NRUN.out
 	ERR=$W/run$NRUN.err
 	local log=$W/run$NRUN.strace
-	env "$NOLSAN" strace -f -y -qq -e trace=open,openat,openat2,creat -o "$log" timeout -k 5 20 "$VP" "$@" >"$OUT" 2>"$ERR"
+	# -ff: one file per thread, so that with --jobs no call is split into
+	# "unfinished" and "resumed" halves (the flags and the result must be on
+	# one line for the check below).
+	env "$NOLSAN" strace -ff -y -qq -e trace=open,openat,openat2,creat -o "$log" timeout -k 5 20 "$VP" "$@" >"$OUT" 2>"$ERR"
 	RC=$?
+	cat "$log".* >"$log" 2>/dev/null
+	rm -f "$log".*
 	say "+ [traced] volperm $(printf '%q ' "$@")-> exit $RC"
 	_sanitizer_check
 	local bad
