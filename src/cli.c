@@ -466,12 +466,13 @@ static int resolve_jobs(struct opts *o)
 static size_t batch_size(void)
 {
 	struct rlimit rl;
-	size_t b = 1024;
+	size_t b = 4096;
 
-	/* Each entry of a batch holds a pinned fd until the batch is applied. */
+	/* Each entry of a batch holds a pinned fd until the batch is applied;
+	 * the --jobs workers share these out. */
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
-		if (rl.rlim_cur < rl.rlim_max && rl.rlim_cur < 4096) {
-			rlim_t want = rl.rlim_max < 4096 ? rl.rlim_max : 4096;
+		if (rl.rlim_cur < rl.rlim_max && rl.rlim_cur < 2 * b + 1024) {
+			rlim_t want = rl.rlim_max < 2 * b + 1024 ? rl.rlim_max : 2 * b + 1024;
 			struct rlimit nl = { want, rl.rlim_max };
 			if (setrlimit(RLIMIT_NOFILE, &nl) == 0)
 				rl.rlim_cur = want;

@@ -205,10 +205,19 @@ static int entry_error(struct wctx *w, const char *relpath, size_t len, mode_t m
 		.mode = mode, .op = op, .err = err,
 	};
 	bool root = strcmp(relpath, ".") == 0;
+	bool stops = c->run->cmd == VP_CMD_APPLY && !c->run->keep_going;
 
+	pthread_mutex_lock(&c->mu);
+	bool stopping = c->failed;
+	pthread_mutex_unlock(&c->mu);
+	/* With --jobs, other workers may fail on entries of their own before
+	 * the first failure stops them: the run stops at, and reports, the
+	 * first; those entries were not changed, and the rest is rolled back. */
+	if (stops && stopping)
+		return -ECANCELED;
 	w->st.errors++;
 	report(c, &ev);
-	if (c->run->cmd != VP_CMD_APPLY || c->run->keep_going)
+	if (!stops)
 		return 0;
 	return fail_run(c, VP_EXIT_ROLLED_BACK, "%s%s%.*s: %s: %s", c->run->root, root ? "" : "/",
 	                root ? 0 : (int)len, relpath, op, strerror(err));
@@ -558,8 +567,12 @@ static int apply_change(struct wctx *w, const struct vp_walk_entry *e)
 
 static void plan_change(struct wctx *w, const struct vp_walk_entry *e, struct vp_decision *d)
 {
-	/* The dry run reads (never writes) the one xattr that chown drops. */
-	if (S_ISREG(e->st->st_mode) && (d->changes & (VP_CH_UID | VP_CH_GID)) &&
+	/* The dry run reads (never writes) the one xattr that chown drops, on
+	 * files that can be executed: only execve() honours it, and reading it
+	 * on every file would cost as much as the walk itself. apply reads it
+	 * on every file, for the journal. */
+	if (S_ISREG(e->st->st_mode) && (e->st->st_mode & (S_IXUSR | S_IXGRP | S_IXOTH)) &&
+	    (d->changes & (VP_CH_UID | VP_CH_GID)) &&
 	    vp_walk_getxattr(e, VP_XATTR_CAPS, NULL, 0) > 0)
 		d->changes |= VP_CH_DROP_CAPS;
 	count_change(&w->st, d->changes);
@@ -724,6 +737,11 @@ static int ctx_init(struct ctx *c, struct vp_run *run)
 	c->sync_fd = -1;
 	c->fail = VP_EXIT_ROLLED_BACK;
 	c->jobs = run->jobs ? run->jobs : 1;
+	/* Each worker needs a few pinned fds for its batch (and ~17 for its
+	 * walk, which batch_max already leaves room for): under a low
+	 * RLIMIT_NOFILE, fewer workers. */
+	if (run->batch_max / c->jobs < 4)
+		c->jobs = run->batch_max >= 8 ? (unsigned)(run->batch_max / 4) : 1;
 	if (pthread_mutex_init(&c->mu, NULL) != 0)
 		return -ENOMEM;
 	if (pthread_mutex_init(&c->start_mu, NULL) != 0) {
@@ -735,8 +753,6 @@ static int ctx_init(struct ctx *c, struct vp_run *run)
 		return -ENOMEM;
 	/* The fds a batch may pin are shared out between the workers. */
 	size_t per = run->batch_max / c->jobs;
-	if (per < 16)
-		per = 16;
 	for (unsigned i = 0; i < c->jobs; i++) {
 		c->w[i] = (struct wctx){ .c = c, .id = i, .max = per };
 		c->w[i].batch = calloc(per, sizeof(struct pending));

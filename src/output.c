@@ -219,6 +219,9 @@ void vp_output_start(const struct vp_output *o, const char *root, const char *po
 	fputc('\n', o->out);
 	if (policy)
 		fprintf(o->out, "target:    %s\n", policy);
+	/* Progress lines go to unbuffered stderr: without this, a log that
+	 * merges both streams (docker logs) shows the header after them. */
+	fflush(o->out);
 }
 
 static void json_summary(const struct vp_output *o, const struct vp_stats *st, const char *journal,

@@ -219,6 +219,12 @@ struct task {
 	struct dnode *up;          /* the directory above, whose count includes us */
 	struct anc *anc;           /* directories above the task, for cycles */
 	size_t n_anc;
+	/* A borrowed task is a part of another worker's listing of the
+	 * directory fd: those names are ours to visit, the directory itself
+	 * stays the other worker's to deliver (up is its node). */
+	bool borrowed;
+	char *names;
+	size_t names_len;
 };
 
 struct walker {
@@ -244,6 +250,7 @@ struct frame {
 	char *names;               /* the listing: NUL-terminated names */
 	size_t names_len, pos;
 	struct dnode *node;
+	bool borrowed;             /* see struct task */
 };
 
 struct worker {
@@ -427,6 +434,7 @@ static void task_free(struct task *t)
 		close(t->fd);
 	free(t->relpath);
 	free(t->anc);
+	free(t->names);
 	free(t);
 }
 
@@ -479,11 +487,12 @@ static bool is_cycle(const struct worker *k, const struct stat *st)
 	return false;
 }
 
+/* Push a directory; its listing is read now, unless given (borrowed). */
 static int push_frame(struct worker *k, int fd, const struct stat *st, size_t path_len,
-                      size_t name_off)
+                      size_t name_off, char **names, size_t names_len)
 {
 	struct frame f = { .fd = fd, .st = *st, .path_len = path_len, .name_off = name_off };
-	int r;
+	int r = 0;
 
 	if (k->depth == k->cap) {
 		size_t ncap = k->cap ? k->cap * 2 : 32;
@@ -493,7 +502,14 @@ static int push_frame(struct worker *k, int fd, const struct stat *st, size_t pa
 		k->stack = ns;
 		k->cap = ncap;
 	}
-	r = read_names(fd, &f.names, &f.names_len);
+	if (names) {
+		f.names = *names;
+		f.names_len = names_len;
+		f.borrowed = true;
+		*names = NULL;
+	} else {
+		r = read_names(fd, &f.names, &f.names_len);
+	}
 	if (r < 0)
 		return r;
 	k->stack[k->depth++] = f;
@@ -508,7 +524,8 @@ static int push_frame(struct worker *k, int fd, const struct stat *st, size_t pa
 	return 0;
 }
 
-/* Should the subdirectory just opened go to another worker? */
+/* Is a worker idle with nothing queued, and have we walked enough since our
+ * last split? (Every task ends with a journal sync: keep them few.) */
 static bool want_split(struct worker *k)
 {
 	struct walker *w = k->w;
@@ -516,42 +533,66 @@ static bool want_split(struct worker *k)
 	if (w->cfg->jobs < 2 || atomic_load_explicit(&w->idle, memory_order_relaxed) == 0 ||
 	    atomic_load_explicit(&w->queued, memory_order_relaxed))
 		return false;
-	return k->since_split >= SPLIT_EVERY || w->splits < 4ul * w->cfg->jobs;
+	return k->since_split >= SPLIT_EVERY ||
+	       atomic_load_explicit(&w->splits, memory_order_relaxed) < 4ul * w->cfg->jobs;
 }
 
-static int split(struct worker *k, int fd, const struct stat *st, size_t path_len)
+/* Hand the second half of the unvisited names of our shallowest directory
+ * that has some (the biggest piece of work we know of) to an idle worker. */
+static int split(struct worker *k)
 {
 	struct walker *w = k->w;
-	struct frame *top = &k->stack[k->depth - 1];
-	struct task *t = calloc(1, sizeof(*t));
+	struct frame *f = NULL;
+	size_t i, cut = 0;
 
+	for (i = 0; i < k->depth; i++) {
+		struct frame *c = &k->stack[i];
+		size_t left = c->names_len - c->pos, n = 0;
+		if (c->fd < 0 || left == 0)
+			continue;
+		for (size_t o = c->pos; o < c->names_len; o += strlen(c->names + o) + 1)
+			n++;
+		if (n < 2)
+			continue;
+		/* The (n/2)th name from pos starts the part we give away. */
+		cut = c->pos;
+		for (size_t m = 0; m < n - n / 2; m++)
+			cut += strlen(c->names + cut) + 1;
+		f = c;
+		break;
+	}
+	if (!f)
+		return 0;
+	struct task *t = calloc(1, sizeof(*t));
 	if (!t)
 		return -ENOMEM;
-	t->fd = -1;
-	t->relpath = strndup(k->path, path_len);
-	t->n_anc = k->task->n_anc + k->depth;
-	t->anc = malloc(t->n_anc * sizeof(*t->anc));
-	if (!top->node)
-		top->node = node_new(w);
-	if (!t->relpath || !t->anc || !top->node) {
+	t->fd = fcntl(f->fd, F_DUPFD_CLOEXEC, 3);
+	t->borrowed = true;
+	t->names_len = f->names_len - cut;
+	t->names = malloc(t->names_len);
+	t->relpath = f->path_len ? strndup(k->path, f->path_len) : strdup("");
+	t->relpath_len = f->path_len;
+	t->n_anc = k->task->n_anc + i;
+	t->anc = malloc((t->n_anc ? t->n_anc : 1) * sizeof(*t->anc));
+	if (!f->node)
+		f->node = node_new(w);
+	if (t->fd < 0 || !t->names || !t->relpath || !t->anc || !f->node) {
 		task_free(t);
 		return -ENOMEM;
 	}
+	memcpy(t->names, f->names + cut, t->names_len);
+	f->names_len = cut;
 	if (k->task->n_anc)
 		memcpy(t->anc, k->task->anc, k->task->n_anc * sizeof(*t->anc));
-	for (size_t i = 0; i < k->depth; i++)
-		t->anc[k->task->n_anc + i] = (struct anc){ k->stack[i].st.st_dev, k->stack[i].st.st_ino };
-	t->fd = fd;
-	t->st = *st;
-	t->parent_st = top->st;
-	t->has_parent = true;
-	t->relpath_len = path_len;
-	t->up = top->node;
+	for (size_t j = 0; j < i; j++)
+		t->anc[k->task->n_anc + j] = (struct anc){ k->stack[j].st.st_dev, k->stack[j].st.st_ino };
+	t->st = f->st;
+	t->up = f->node;
 	pthread_mutex_lock(&w->mu);
-	top->node->pending++;
+	f->node->pending++;
 	t->next = w->queue;
 	w->queue = t;
-	w->splits++;
+	atomic_fetch_add(&w->splits, 1);
 	atomic_store(&w->queued, true);
 	pthread_cond_signal(&w->cv);
 	pthread_mutex_unlock(&w->mu);
@@ -638,17 +679,7 @@ static void visit(struct worker *k, const char *name)
 		e.skip = VP_SKIP_CHANGED;
 		goto out;
 	}
-	size_t len = e.relpath_len;
-	if (want_split(k)) {
-		int r = split(k, fd, &st, len);
-		if (r < 0) {
-			close(fd);
-			set_error(k->w, r);
-		}
-		k->path[at] = 0;
-		return;
-	}
-	int r = push_frame(k, fd, &st, len, (size_t)off);
+	int r = push_frame(k, fd, &st, e.relpath_len, (size_t)off, NULL, 0);
 	if (r < 0) {
 		close(fd);
 		e.kind = VP_WALK_ERROR;
@@ -668,6 +699,15 @@ static void leave(struct worker *k)
 	size_t i = k->depth - 1;
 	struct frame *f = &k->stack[i];
 	bool task_root = i == 0;
+
+	if (f->borrowed) {
+		/* Not ours to deliver: tell its owner's count that our part
+		 * is done (and finished: barrier). */
+		barrier(k);
+		if (!stopped(w))
+			complete(k, k->task->up);
+		goto pop;
+	}
 
 	/* The frame below needs its fd again to go on; reopen it through ".."
 	 * and check that it is still the directory we came from. */
@@ -769,10 +809,13 @@ static void run_task(struct worker *k, struct task *t)
 	memcpy(k->path, t->relpath, t->relpath_len + 1);
 	const char *slash = strrchr(t->relpath, '/');
 	size_t name_off = slash ? (size_t)(slash - t->relpath) + 1 : 0;
-	bool volume_root = !t->has_parent;
+	bool volume_root = !t->has_parent && !t->borrowed;
 	if (volume_root)
 		k->path[0] = 0; /* see path_push */
-	r = push_frame(k, t->fd, &t->st, volume_root ? 0 : t->relpath_len, name_off);
+	r = push_frame(k, t->fd, &t->st, volume_root ? 0 : t->relpath_len, name_off,
+	               t->borrowed ? &t->names : NULL, t->names_len);
+	if (r == 0 && t->borrowed)
+		k->stack[0].node = t->up; /* splits from it count on its owner's node */
 	if (r < 0) {
 		struct vp_walk_entry e = {
 			.kind = VP_WALK_ERROR, .err = -r, .relpath = t->relpath,
@@ -787,6 +830,11 @@ static void run_task(struct worker *k, struct task *t)
 	}
 	t->fd = -1; /* the frame owns it now */
 	while (k->depth) {
+		if (want_split(k)) {
+			r = split(k);
+			if (r < 0)
+				set_error(k->w, r);
+		}
 		struct frame *f = &k->stack[k->depth - 1];
 		if (stopped(k->w)) {
 			if (f->fd >= 0)

@@ -31,11 +31,25 @@
 #                --grant u:2001:rwX: up to four steps per entry (chown, access
 #                ACL, default ACL, chmod), so crashes land inside one entry's
 #                change
+#
+# Parallel (--jobs 4, chown-only policy, batches of 4 per worker on a
+# 600-entry tree): the steps of one run are not those of the next, so a kill
+# after step N lands wherever the workers are then, or not at all when that
+# run has fewer steps. For N spread over the traced run's steps: a killed run
+# recovers back to the pre-apply snapshot and forward to the clean apply; a
+# run that finished is the clean apply. Every killed journal is checked for
+# write-ahead (every changed entry journaled) first.
 . "$(dirname "$0")/../cli/lib.sh"
 . "$(dirname "$0")/crashlib.sh"
 setup
 need_cmd cp chown setfacl getfacl setcap
 need_fault
+# Step numbers must mean the same thing in the traced run and in each
+# killed run, which needs one worker: with --jobs N the workers' steps
+# interleave differently every time. The parallel path has its own section
+# below (and sigkill_torture, enospc, powerloss and concurrency run with the
+# default --jobs).
+export VOLPERM_JOBS=1
 snapd_start
 crash_fs 256
 
@@ -172,5 +186,70 @@ for c in "${ALL_CONFIGS[@]}"; do
 	done
 done
 rm -rf "$FSDIR/oracle" "$FSDIR/clean"
+
+# --- parallel: --jobs 4 -------------------------------------------------------
+PP=$FSDIR/pmaster
+mktree "$PP" 600 --seed 33 --setid 3 --caps 2 --hardlink-every 20 --acl-every 7
+fsnap "$PP" "$W/ppre.snap"
+fresh_copy "$PP" "$FSDIR/pclean"
+vp_expect 0 "[jobs 4] clean apply" apply -q --jobs 4 -o 1001:1001 --journal-dir "$(fs_jdir)" "$FSDIR/pclean"
+fsnap "$FSDIR/pclean" "$W/ppost.snap"
+fresh_copy "$PP" "$FSDIR/poracle"
+chown -R -h 1001:1001 "$FSDIR/poracle" || die "chown -R -h"
+fcheck "$FSDIR/poracle" "$W/ppost.snap" "[jobs 4] clean apply == chown -R -h 1001:1001"
+pfapply() { (ulimit -n 120 && "$VPF" apply -q --jobs 4 -o 1001:1001 "$@"); }
+V=$FSDIR/pv J=$FSDIR/pj
+fresh_copy "$PP" "$V"
+fresh_jdir "$J"
+VOLPERM_FAULT_TRACE=1 pfapply --journal-dir "$J" "$V" >/dev/null 2>"$W/trace.par"
+assert_eq "$?" 0 "[jobs 4] traced apply (fault build) exits 0"
+fcheck "$V" "$W/ppost.snap" "[jobs 4] fault build without a fault == clean apply"
+ptotal=$(trace_steps "$W/trace.par" | wc -l)
+psyncs=$(grep -c ' journal-fdatasync$' "$W/trace.par")
+assert_true "[jobs 4] several journal batches ($psyncs syncs in $ptotal steps)" test "$psyncs" -gt 3
+stride=$(((ptotal + 59) / 60))
+killed=0 finished=0 bad=0
+for ((n = 1; n <= ptotal; n += stride)); do
+	mode=$([ $(((n / stride) % 2)) = 0 ] && echo back || echo forward)
+	what="[jobs 4/$mode] kill after step $n of about $ptotal"
+	fresh_copy "$PP" "$V"
+	fresh_jdir "$J"
+	{ VOLPERM_FAULT_AFTER=$n pfapply --journal-dir "$J" "$V"; } >/dev/null 2>"$W/fault.err"
+	rc=$?
+	f0=$FAILS
+	if [ $rc -eq 0 ]; then
+		finished=$((finished + 1))
+		fcheck "$V" "$W/ppost.snap" "$what: not reached, the run finished: == clean apply"
+	elif [ $rc -ne 137 ]; then
+		fail "$what: the fault build exited $rc"
+	else
+		killed=$((killed + 1))
+		state=$(journal_state "$J")
+		if [ "$state" = active ]; then
+			fmidstate "$V" "$W/ppre.snap" "$W/ppost.snap" "$(newest_journal "$J")" \
+				"$what: every change journaled, every entry before or after" strict
+		fi
+		if [ $mode = back ]; then
+			vp_expect 0 "$what: recover" recover --journal-dir "$J" "$V"
+			if [ "$state" = committed ]; then
+				fcheck "$V" "$W/ppost.snap" "$what: committed: == clean apply"
+				vp_expect 0 "$what: rollback" rollback --journal-dir "$J" "$V"
+			fi
+			fcheck "$V" "$W/ppre.snap" "$what: back to the pre-apply snapshot"
+		else
+			if [ "$state" = committed ]; then
+				vp_expect 0 "$what: recover --forward (nothing to do)" recover --forward --journal-dir "$J" "$V"
+			else
+				vp_expect 0 "$what: recover --forward" recover --forward --jobs 4 --journal-dir "$J" "$V"
+			fi
+			fcheck "$V" "$W/ppost.snap" "$what: forward == clean apply"
+			vp_expect 0 "$what: rollback after recover --forward" rollback --journal-dir "$J" "$V"
+			fcheck "$V" "$W/ppre.snap" "$what: ... == pre-apply snapshot"
+		fi
+	fi
+	[ $FAILS -gt $f0 ] && bad=$((bad + 1))
+done
+assert_true "[jobs 4] most kill points were reached ($killed killed, $finished finished)" test "$killed" -gt "$finished"
+say "# [jobs 4] $killed crash points, $finished runs finished first, $bad with a failure"
 say "# fault_apply: $total_points crash points covered (every step x {back, forward}, configurations:$want)"
 finish

@@ -25,6 +25,9 @@
 setup
 need_cmd cp setfacl getfacl setcap
 need_fault
+# Step numbers must be reproducible (recover --forward runs the engine): one
+# worker. fault_apply.sh has the parallel crash points.
+export VOLPERM_JOBS=1
 snapd_start
 crash_fs 256
 

@@ -21,7 +21,8 @@
 #     `rollback` does), `recover --forward` (every other crash point) the
 #     clean-apply snapshot.
 #
-# 1. Every mutating step N of an apply in batches of 4 (fault build,
+# 1. Every mutating step N of an apply in batches of 4 (fault build, --jobs 1
+#    so that step N is the same step in every run,
 #    VOLPERM_FAULT_AFTER=N; the image is copied after the SIGKILL).
 # 2. CRASH_POWERLOSS_ROUNDS (default 8) random moments of a release-build
 #    apply on a bigger tree: the process is frozen (SIGSTOP), the image
@@ -136,7 +137,7 @@ check_crashed() {
 # ---- 1. every step of a fault-build apply, batches of 4 ----
 POL=(-o 1001:1001)
 make_golden "${FAULT_TREE_ARGS[@]}"
-VOLPERM_FAULT_TRACE=1 bash -c 'ulimit -n 40 && exec "$0" apply -q "$@"' "$VPF" "${POL[@]}" \
+VOLPERM_FAULT_TRACE=1 bash -c 'ulimit -n 40 && exec "$0" apply -q --jobs 1 "$@"' "$VPF" "${POL[@]}" \
 	--journal-dir "$M/j" "$M/t" >/dev/null 2>"$W/trace"
 mapfile -t STEP < <(trace_steps "$W/trace")
 STEP=("" "${STEP[@]}")
@@ -146,7 +147,7 @@ golden
 HOT=0 COMMITTED=0 NONE=0 LOST=0
 for ((n = 1; n <= total; n++)); do
 	what="power loss after step $n/$total (${STEP[$n]})"
-	{ VOLPERM_FAULT_AFTER=$n bash -c 'ulimit -n 40 && exec "$0" apply -q "$@"' "$VPF" "${POL[@]}" \
+	{ VOLPERM_FAULT_AFTER=$n bash -c 'ulimit -n 40 && exec "$0" apply -q --jobs 1 "$@"' "$VPF" "${POL[@]}" \
 		--journal-dir "$M/j" "$M/t"; } >/dev/null 2>&1
 	rc=$?
 	[ $rc -eq 137 ] || fail "$what: the fault build exited $rc, expected 137"

@@ -8,6 +8,9 @@
 # VOLPERM_FAULT_AFTER=N; skipped without one.
 . "$(dirname "$0")/../cli/lib.sh"
 setup
+# Every step N counted in a traced run must exist in the killed run: one
+# worker (with --jobs N the number of journal syncs varies from run to run).
+export VOLPERM_JOBS=1
 
 VPF=${VOLPERM_FAULT:-$REPO/build-fault/volperm}
 case $VPF in /*) ;; *) VPF=$PWD/$VPF ;; esac

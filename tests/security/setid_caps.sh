@@ -14,7 +14,7 @@ need_cmd setcap getcap
 J=$(new_jdir)
 V=$W/vol
 mkdir -p "$V/bin" "$V/sgid-dir" "$V/sticky"
-for f in suid sgid both sgid-nox suid-nox cap capsuid plain; do printf '#!/bin/sh\n' >"$V/bin/$f"; done
+for f in suid sgid both sgid-nox suid-nox cap capsuid plain data-cap; do printf '#!/bin/sh\n' >"$V/bin/$f"; done
 chown -R 0:0 "$V"
 chmod 4755 "$V/bin/suid"
 chmod 2755 "$V/bin/sgid"
@@ -22,11 +22,15 @@ chmod 6755 "$V/bin/both"
 chmod 2745 "$V/bin/sgid-nox"
 chmod 4644 "$V/bin/suid-nox"
 chmod 0755 "$V/bin/cap" "$V/bin/plain"
+chmod 0644 "$V/bin/data-cap"
 chmod 4755 "$V/bin/capsuid"
 chmod 2775 "$V/sgid-dir"
 chmod 1777 "$V/sticky"
 setcap cap_net_raw+ep "$V/bin/cap" || die "setcap"
 setcap cap_net_bind_service+ep "$V/bin/capsuid" || die "setcap"
+# A capability on a file nobody can execute is inert: plan does not probe it
+# (documented), but apply journals its drop and rollback restores it.
+setcap cap_net_raw+ep "$V/bin/data-cap" || die "setcap"
 snap "$V" "$W/v0.snap"
 
 # expected drops per file (relative path -> drops)
@@ -34,6 +38,7 @@ cat >"$W/want.drops" <<'EOF'
 bin/both	setuid,setgid
 bin/cap	caps
 bin/capsuid	setuid,caps
+bin/data-cap	
 bin/plain	
 bin/sgid	setgid
 bin/sgid-nox	
@@ -75,7 +80,9 @@ assert_file_match "setuid cleared 4, setgid cleared 2, capabilities dropped 2" "
 
 vp_expect 0 "apply --json" apply --owner 1001:1001 --json --journal-dir "$J" "$V"
 drops_of "$OUT" | sort >"$W/apply.drops"
-assert_true "apply: the drops it reports are the plan's" cmp -s "$W/want.drops" "$W/apply.drops"
+sed 's/^bin\/data-cap\t$/bin\/data-cap\tcaps/' "$W/want.drops" >"$W/want-apply.drops"
+assert_true "apply: the drops it reports are the plan's, and the non-executable file's capability" \
+	cmp -s "$W/want-apply.drops" "$W/apply.drops"
 modes=$(for f in suid sgid both sgid-nox suid-nox cap capsuid plain; do printf '%s=%s ' $f "$(mode_of "$V/bin/$f")"; done)
 assert_eq "$modes" "suid=0755 sgid=0755 both=0755 sgid-nox=2745 suid-nox=0644 cap=0755 capsuid=0755 plain=0755 " "apply: modes after chown, nothing re-added"
 assert_eq "$(mode_of "$V/sgid-dir") $(mode_of "$V/sticky")" "2775 1777" "apply: setgid and sticky dirs keep their bits"
@@ -89,6 +96,7 @@ vp_expect 0 "rollback of the first apply" rollback --journal-dir "$J" "$V"
 snap "$V" "$W/v1.snap"
 snap_eq "$W/v0.snap" "$W/v1.snap" "two rollbacks: owners, 4755/2755/6755/2745/4644 and capabilities restored exactly"
 assert_match 'cap_net_raw[=+]ep' "$(getcap "$V/bin/cap")" "getcap: cap_net_raw back"
+assert_match 'cap_net_raw[=+]ep' "$(getcap "$V/bin/data-cap")" "getcap: the non-executable file's capability back"
 
 # --- the app's setuid file, volume handed to root: never setuid-root ------------
 V=$W/app

@@ -73,7 +73,8 @@ def main():
                      setuid_cleared=ch and not stat.S_ISDIR(m) and bool(m & stat.S_ISUID),
                      setgid_cleared=ch and not stat.S_ISDIR(m) and bool(m & stat.S_ISGID)
                      and bool(m & stat.S_IXGRP),
-                     caps_dropped=ch and stat.S_ISREG(m) and has_caps(p),
+                     # plan probes capabilities on executable files only
+                     caps_dropped=ch and stat.S_ISREG(m) and bool(m & 0o111) and has_caps(p),
                      unchanged=not ch)
         for k, v in flags.items():
             if v:
