@@ -18,7 +18,7 @@
  * of pinned entries. The journal writer is shared: each worker waits for the
  * batch its records went into to be durable (one fdatasync serves every
  * worker waiting at that moment) before it changes its entries. The walk's
- * barrier (flush_worker) keeps journal order and change order postorder
+ * barrier (on_barrier: flush_batch) keeps journal order and change order postorder
  * across workers. Shared state (the hard-link table, the reporter, the first
  * failure) is behind `mu`.
  *
@@ -76,7 +76,7 @@ struct wctx {
 
 struct ctx {
 	struct vp_run *run;
-	pthread_mutex_t mu;      /* links, reporter, progress, preflight, failure */
+	pthread_mutex_t mu;      /* links, reporter, progress, first failure */
 	struct vp_links *links;
 	pthread_mutex_t start_mu; /* preflight */
 	int start_err;
