@@ -1192,10 +1192,15 @@ int vp_cli_main(int argc, char **argv)
 		ex = VP_EXIT_USAGE;
 		goto out;
 	}
+	if (O.jobs_text && !is_run && strcmp(command, "recover")) {
+		usage_error("--jobs goes with plan, check, apply and recover; %s runs on one thread",
+		            command);
+		ex = VP_EXIT_USAGE;
+		goto out;
+	}
 	if ((O.forward && strcmp(command, "recover")) || (O.force && strcmp(command, "rollback")) ||
 	    (O.journal && strcmp(command, "rollback")) || (O.recover && strcmp(command, "apply")) ||
-	    (!is_run && !vp_policy_is_empty(&O.policy)) ||
-	    (O.jobs_text && !is_run && strcmp(command, "recover"))) {
+	    (!is_run && !vp_policy_is_empty(&O.policy))) {
 		usage_error("an option was given that '%s' does not take", command);
 		ex = VP_EXIT_USAGE;
 		goto out;

@@ -135,6 +135,7 @@ assert_file_match "invalid VOLPERM_JOBS" "$ERR" "VOLPERM_JOBS=0: names the varia
 VOLPERM_JOBS=0 vp_expect 0 "--jobs overrides VOLPERM_JOBS" plan --jobs 2 --owner 1:1 "$V"
 VOLPERM_JOBS=3 vp_expect 0 "VOLPERM_JOBS=3 accepted" plan --owner 1:1 "$V"
 vp_expect 2 "rollback does not take --jobs" rollback --jobs 2 --journal-dir "$J" "$V"
+assert_file_match "--jobs goes with plan, check, apply and recover" "$ERR" "rollback --jobs: says which commands take it"
 
 # Deep: 300 levels (beyond the 16 directory fds a worker keeps, and with
 # 20-byte names beyond PATH_MAX), plus side branches for the other workers.
