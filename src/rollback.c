@@ -14,8 +14,20 @@
  *                                    cleared setuid/setgid), then xattrs
  *                                    (chown dropped security.capability)
  *   anything else                 -> conflict: report, leave (unless force)
- * Every restore is verified with fstat afterwards: chmod silently drops
- * setgid without CAP_FSETID when we are not in the file's group.
+ * Every restore is verified afterwards. is_before() reads the xattrs it
+ * compares back from the inode; the owner and mode it compares come from an
+ * fstat taken after the last step that may have left something else than
+ * what was asked without an error:
+ *   chown           clears setuid, and setgid depending on group-execute
+ *                   and CAP_FSETID (no other mode bit)
+ *   writing an ACL  an access ACL sets the group class of the mode, and
+ *                   may drop setgid
+ *   chmod           silently drops setgid without CAP_FSETID when we are
+ *                   not in the file's group
+ * Other steps are exact when they succeed: a chown of an entry without
+ * setuid/setgid bits, a chmod to a mode without setgid, a capability
+ * write. Their outcome is known from the pin's fstat and is not asked for
+ * again: the common rollback (owners only) costs the pin's fstat alone.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -233,6 +245,11 @@ static int restore_one(struct vp_rollback *rb, const struct vp_jentry *e, bool a
 		r = 2;
 		goto out;
 	}
+	/* now: owner and mode as this restore leaves them, known while every
+	 * step so far is exact when it succeeds (see the header); after one
+	 * that is not, an fstat tells. */
+	struct stat now = st;
+	bool known = true;
 	if (st.st_uid != e->uid || st.st_gid != e->gid) {
 		r = vp_fd_chown(fd, e->uid, e->gid);
 		vp_fault_point("rollback-chown");
@@ -240,6 +257,12 @@ static int restore_one(struct vp_rollback *rb, const struct vp_jentry *e, bool a
 			report(rb, VP_EV_ERROR, e, &st, "chown", -r, NULL);
 			goto out;
 		}
+		now.st_uid = e->uid;
+		now.st_gid = e->gid;
+		/* chown clears setuid, and setgid depending on group-execute and
+		 * CAP_FSETID, and no other mode bit. */
+		if (now.st_mode & ID_BITS)
+			known = false;
 	}
 	/* ACLs before the mode: writing an access ACL sets the group class of
 	 * the mode, and the final chmod makes the mode exact. */
@@ -250,6 +273,7 @@ static int restore_one(struct vp_rollback *rb, const struct vp_jentry *e, bool a
 			report(rb, VP_EV_ERROR, e, &found, "setxattr " VP_XATTR_ACL_ACCESS, -r, NULL);
 			goto out;
 		}
+		known = false;
 	}
 	if (e->changes & VP_CH_DEFAULT_ACL) {
 		r = vp_fd_setxattr(fd, VP_XATTR_ACL_DEFAULT, e->acl_default, e->acl_default_len);
@@ -258,16 +282,31 @@ static int restore_one(struct vp_rollback *rb, const struct vp_jentry *e, bool a
 			report(rb, VP_EV_ERROR, e, &found, "setxattr " VP_XATTR_ACL_DEFAULT, -r, NULL);
 			goto out;
 		}
+		known = false;
 	}
 	/* chmod only when the mode differs: an unneeded chmod without
 	 * CAP_FSETID would drop a setgid bit that is still right. */
-	struct stat now;
-	if (!S_ISLNK(e->mode) && fstat(fd, &now) == 0 && (now.st_mode & 07777) != (e->mode & 07777)) {
-		r = vp_fd_chmod(fd, e->mode & 07777);
-		vp_fault_point("rollback-chmod");
-		if (r < 0) {
-			report(rb, VP_EV_ERROR, e, &st, "chmod", -r, NULL);
-			goto out;
+	if (!S_ISLNK(e->mode)) {
+		if (!known) {
+			if (fstat(fd, &now) < 0) {
+				r = -errno;
+				report(rb, VP_EV_ERROR, e, &found, "fstat", -r, NULL);
+				goto out;
+			}
+			known = true;
+		}
+		if ((now.st_mode & 07777) != (e->mode & 07777)) {
+			r = vp_fd_chmod_type(fd, st.st_mode, e->mode & 07777);
+			vp_fault_point("rollback-chmod");
+			if (r < 0) {
+				report(rb, VP_EV_ERROR, e, &st, "chmod", -r, NULL);
+				goto out;
+			}
+			now.st_mode = (now.st_mode & S_IFMT) | (e->mode & 07777);
+			/* chmod sets exactly the bits asked, except setgid, which
+			 * it drops silently without CAP_FSETID. */
+			if (e->mode & S_ISGID)
+				known = false;
 		}
 	}
 	if (e->caps_len) {
@@ -278,7 +317,11 @@ static int restore_one(struct vp_rollback *rb, const struct vp_jentry *e, bool a
 			goto out;
 		}
 	}
-	if (fstat(fd, &st) < 0 || !is_before(&st, e, fd)) {
+	/* A capability write leaves owner and mode alone; is_before() reads
+	 * the xattrs it compares back from the inode in any case. */
+	if (known)
+		st = now;
+	if ((!known && fstat(fd, &st) < 0) || !is_before(&st, e, fd)) {
 		r = -EPERM;
 		report(rb, VP_EV_ERROR, e, &found, "verify", EPERM,
 		       (e->mode & S_ISGID) && !(st.st_mode & S_ISGID)

@@ -8,8 +8,11 @@
 
 /* Metadata of one pinned entry: reading its before-image xattrs and changing
  * it, always through an O_PATH fd. O_PATH fds refuse f*xattr() and fchmod(),
- * so those go through /proc/self/fd/N, which names exactly the pinned inode
- * (the magic link cannot be redirected by a rename). */
+ * so those go through the fd's /proc/self/fd/N magic link, which names
+ * exactly the pinned inode (it cannot be redirected by a rename): on Linux
+ * >= 6.13 as getxattrat() & co. on "N" below one /proc/self/fd fd opened
+ * once, else by path; chmod is fchmodat2(fd, "", AT_EMPTY_PATH) on Linux
+ * >= 6.6, else chmod() by path. Every function is thread-safe. */
 
 #define VP_XATTR_ACL_ACCESS "system.posix_acl_access"
 #define VP_XATTR_ACL_DEFAULT "system.posix_acl_default"
@@ -33,8 +36,13 @@ int vp_fd_setxattr(int fd, const char *name, const void *val, size_t len);
 
 /* fchownat(fd, "", uid, gid, AT_EMPTY_PATH|AT_SYMLINK_NOFOLLOW). */
 int vp_fd_chown(int fd, uid_t uid, gid_t gid);
-/* chmod through /proc/self/fd/N; -ELOOP for symlinks (never chmod those). */
+/* chmod of the pinned inode; -ELOOP for symlinks (never chmod those).
+ * Costs an fstat() to tell; vp_fd_chmod_type() does not. */
 int vp_fd_chmod(int fd, mode_t mode);
+/* Same, for a caller that has the fd's st_mode already (the pin's fstat;
+ * an inode's file type never changes): type's S_IFMT bits say whether it
+ * is a symlink. */
+int vp_fd_chmod_type(int fd, mode_t type, mode_t mode);
 
 /* Check that /proc/self/fd works (a container without /proc mounted). */
 int vp_proc_fd_usable(void);
