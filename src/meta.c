@@ -158,6 +158,20 @@ static bool fast_answered(long r, atomic_bool *ok)
 	return true;
 }
 
+long vp_getxattrat(int dirfd, const char *path, unsigned at_flags, const char *name, void *buf,
+                   size_t size)
+{
+	struct xattr_args_v0 a = { .value = (uintptr_t)buf, .size = (uint32_t)size };
+	long r;
+
+	if (!use_xattrat())
+		return -ENOSYS;
+	r = syscall(SYS_getxattrat, dirfd, path, at_flags, name, &a, sizeof(a));
+	if (!fast_answered(r, &xattrat_ok))
+		return -ENOSYS;
+	return r < 0 ? -errno : r;
+}
+
 /* ---- the four xattr calls on a pinned fd: value or -1 with errno ---------- */
 
 static ssize_t x_get(int fd, const char *name, void *buf, size_t size)

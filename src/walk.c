@@ -16,6 +16,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "volperm/meta.h"
 #include "volperm/walk.h"
 
 const char *vp_skip_name(enum vp_skip s)
@@ -124,20 +125,8 @@ static bool is_mount(const struct mounts *m, const struct stat *st, dev_t root_d
 
 /* ---- xattr reads relative to the walk's fds ---- */
 
-#ifndef SYS_getxattrat
-#define SYS_getxattrat 464 /* Linux 6.13; the same number on every architecture */
-#endif
-
-struct xattr_args_compat {
-	uint64_t value;
-	uint32_t size;
-	uint32_t flags;
-};
-
 long vp_walk_getxattr(const struct vp_walk_entry *e, const char *name, void *buf, size_t size)
 {
-	/* A cached "the kernel has no getxattrat": set once, read by all. */
-	static atomic_int no_xattrat;
 	char p[64];
 	ssize_t n;
 
@@ -152,13 +141,9 @@ long vp_walk_getxattr(const struct vp_walk_entry *e, const char *name, void *buf
 	}
 	if (e->dirfd < 0)
 		return -EBADF;
-	if (!atomic_load_explicit(&no_xattrat, memory_order_relaxed)) {
-		struct xattr_args_compat a = { .value = (uintptr_t)buf, .size = (uint32_t)size };
-		n = syscall(SYS_getxattrat, e->dirfd, e->name, AT_SYMLINK_NOFOLLOW, name, &a, sizeof(a));
-		if (n >= 0 || errno != ENOSYS)
-			return n < 0 ? -errno : n;
-		atomic_store_explicit(&no_xattrat, 1, memory_order_relaxed);
-	}
+	n = vp_getxattrat(e->dirfd, e->name, AT_SYMLINK_NOFOLLOW, name, buf, size);
+	if (n != -ENOSYS)
+		return n;
 	/* Older kernels: the same single-component lookup, spelled as a path
 	 * through the directory's magic link. */
 	if (snprintf(p, sizeof(p), "/proc/self/fd/%d/", e->dirfd) >= (int)sizeof(p))

@@ -29,6 +29,13 @@ struct vp_xattrs {
 int vp_xattrs_read(int fd, mode_t mode, struct vp_xattrs *x);
 void vp_xattrs_free(struct vp_xattrs *x);
 
+/* getxattrat(2) (Linux 6.13) on (dirfd, path), at_flags as for fstatat
+ * (AT_SYMLINK_NOFOLLOW, AT_EMPTY_PATH), when this process can use it: the
+ * value's size, or -errno; -ENOSYS when the call is not available (older
+ * kernel, a seccomp filter), and the caller falls back. Thread-safe. */
+long vp_getxattrat(int dirfd, const char *path, unsigned at_flags, const char *name, void *buf,
+                   size_t size);
+
 /* Read one xattr; *ret malloc()ed. Returns 0 with *ret NULL if absent. */
 int vp_fd_getxattr(int fd, const char *name, void **ret, size_t *len);
 /* Set, or with val NULL remove (absent is fine). */
