@@ -7,12 +7,10 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -197,8 +195,7 @@ struct dnode {
 struct task {
 	struct task *next;
 	int fd;
-	struct stat st, parent_st;
-	bool has_parent;           /* false only for the volume root */
+	struct stat st;
 	char *relpath;
 	size_t relpath_len;
 	struct dnode *up;          /* the directory above, whose count includes us */
@@ -425,9 +422,9 @@ static void task_free(struct task *t)
 
 static const struct stat *parent_of(const struct worker *k, size_t i)
 {
-	if (i > 0)
-		return &k->stack[i - 1].st;
-	return k->task->has_parent ? &k->task->parent_st : NULL;
+	/* Frame 0 is the volume root (no parent) or a borrowed listing, which
+	 * is never delivered. */
+	return i > 0 ? &k->stack[i - 1].st : NULL;
 }
 
 /* A subtree (or a delayed directory) below `up` is finished, barrier done.
@@ -794,7 +791,7 @@ static void run_task(struct worker *k, struct task *t)
 	memcpy(k->path, t->relpath, t->relpath_len + 1);
 	const char *slash = strrchr(t->relpath, '/');
 	size_t name_off = slash ? (size_t)(slash - t->relpath) + 1 : 0;
-	bool volume_root = !t->has_parent && !t->borrowed;
+	bool volume_root = !t->borrowed;
 	if (volume_root)
 		k->path[0] = 0; /* see path_push */
 	r = push_frame(k, t->fd, &t->st, volume_root ? 0 : t->relpath_len, name_off,
@@ -805,7 +802,7 @@ static void run_task(struct worker *k, struct task *t)
 		struct vp_walk_entry e = {
 			.kind = VP_WALK_ERROR, .err = -r, .relpath = t->relpath,
 			.relpath_len = t->relpath_len, .name = t->relpath + name_off, .dirfd = -1,
-			.fd = -1, .st = &t->st, .parent_st = t->has_parent ? &t->parent_st : NULL,
+			.fd = -1, .st = &t->st,
 		};
 		deliver(k, &e);
 		barrier(k);
