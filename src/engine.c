@@ -629,28 +629,42 @@ static int on_entry(const struct vp_walk_entry *e, void *userdata)
 		w->st.unchanged++;
 		return 0;
 	}
+	struct stat now;
+	struct vp_walk_entry counted;
 	if (!S_ISDIR(e->st->st_mode) && e->st->st_nlink > 1) {
 		/* One table for all workers: whichever finds an inode's last
 		 * link decides, once. */
 		pthread_mutex_lock(&c->mu);
-		long seen = vp_links_see(c->links, e->st, e->parent_st, e->name, e->relpath);
-		/* Change an inode once: on its first link when outside links are
-		 * allowed, else on the visit that finds its last link. */
-		nlink_t due = p->allow_external_links ? 1 : e->st->st_nlink;
-		if (seen == -ESTALE || (seen > 0 && (nlink_t)seen == due))
-			vp_links_done(c->links, e->st->st_dev, e->st->st_ino);
+		int v = vp_links_see(c->links, e->dirfd, e->name, e->parent_st, e->st, e->relpath,
+		                     p->allow_external_links, &now);
 		pthread_mutex_unlock(&c->mu);
-		if (seen == -ESTALE) {
+		if (v == VP_LINKS_UNSTABLE) {
 			/* Renamed, linked or unlinked while we walk: a link swap
 			 * could be trying to pass an outside file off as ours. */
 			report_skip(w, e->relpath, e->relpath_len, e->st->st_mode, VP_SKIP_CHANGED,
 			            "its hard links changed during the walk");
 			return 0;
 		}
-		if (seen < 0)
+		if (v == -ENOMEM)
 			return fail_run(c, VP_EXIT_ROLLED_BACK, "out of memory");
-		if (seen == 0 || (nlink_t)seen != due)
-			return 0; /* changed already through another link, or not yet due */
+		if (v < 0) {
+			/* Without the watch, a count of its links proves nothing. */
+			char detail[160];
+			snprintf(detail, sizeof(detail),
+			         "cannot watch its hard links for renames: %s%s", strerror(-v),
+			         v == -ENOSPC ? " (raise fs.inotify.max_user_watches)"
+			         : v == -EMFILE ? " (raise fs.inotify.max_user_instances)"
+			         : v == -ENOENT ? " (is /proc mounted?)" : "");
+			report_skip(w, e->relpath, e->relpath_len, e->st->st_mode,
+			            VP_SKIP_EXTERNAL_LINK, detail);
+			return 0;
+		}
+		if (v != VP_LINKS_DUE)
+			return 0; /* not yet due, or decided through another link */
+		/* Pin against the sighting that settled the count. */
+		counted = *e;
+		counted.st = &now;
+		e = &counted;
 	}
 	if (c->run->cmd != VP_CMD_APPLY) {
 		plan_change(w, e, &d);

@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Hard-link table (see links.h): open addressing on (dev, ino), only for
  * nlink > 1, each slot with the distinct links seen (parent dev/ino and a
- * 64-bit hash of the name). */
+ * 64-bit hash of the name) and the inotify watch on the inode. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "volperm/links.h"
+#include "volperm/watch.h"
 
 struct link_id {
 	uint64_t parent_dev, parent_ino, name_hash;
@@ -16,17 +18,19 @@ struct link_id {
 struct slot {
 	dev_t dev;
 	ino_t ino;
-	nlink_t nlink;
-	struct timespec ctime;  /* at first sighting */
+	nlink_t nlink;          /* the largest seen */
+	struct timespec ctime;  /* at the first counted sighting */
 	char *first;            /* first path seen, for the report; NULL once done */
 	struct link_id *seen;
 	size_t n_seen;
+	struct vp_watch_token tok;
 	int used, done;
 };
 
 struct vp_links {
 	struct slot *s;
 	size_t cap, n;
+	struct vp_watch *watch;
 };
 
 int vp_links_new(struct vp_links **ret)
@@ -34,6 +38,10 @@ int vp_links_new(struct vp_links **ret)
 	struct vp_links *l = calloc(1, sizeof(*l));
 	if (!l)
 		return -ENOMEM;
+	if (vp_watch_new(&l->watch) < 0) {
+		free(l);
+		return -ENOMEM;
+	}
 	*ret = l;
 	return 0;
 }
@@ -42,6 +50,7 @@ void vp_links_free(struct vp_links *l)
 {
 	if (!l)
 		return;
+	vp_watch_free(l->watch);
 	for (size_t i = 0; i < l->cap; i++) {
 		free(l->s[i].first);
 		free(l->s[i].seen);
@@ -91,8 +100,37 @@ static int grow(struct vp_links *l)
 	return 0;
 }
 
-long vp_links_see(struct vp_links *l, const struct stat *st, const struct stat *parent,
-                  const char *name, const char *relpath)
+/* The inode is decided: no more watching, no more links to keep. */
+static void settle(struct vp_links *l, struct slot *s)
+{
+	s->done = 1;
+	vp_watch_remove(l->watch, &s->tok);
+	free(s->first);
+	s->first = NULL;
+	free(s->seen);
+	s->seen = NULL;
+}
+
+static bool same_inode(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
+}
+
+/* Look the name up again, now that the watch is set, and wait for the
+ * renames in progress in its directory (see watch.h). Returns 0, -ESTALE
+ * (it is not the inode any more), or -errno. */
+static int sight(int dirfd, const char *name, const struct stat *st, struct stat *now)
+{
+	if (fstatat(dirfd, name, now, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? -ESTALE : -errno;
+	if (!same_inode(now, st))
+		return -ESTALE;
+	return vp_watch_sync_dir(dirfd);
+}
+
+int vp_links_see(struct vp_links *l, int dirfd, const char *name, const struct stat *parent,
+                 const struct stat *st, const char *relpath, bool allow_external,
+                 struct stat *now)
 {
 	struct link_id id = {
 		.parent_dev = parent ? (uint64_t)parent->st_dev : 0,
@@ -100,7 +138,10 @@ long vp_links_see(struct vp_links *l, const struct stat *st, const struct stat *
 		.name_hash = name_hash(name),
 	};
 	struct slot *s;
+	size_t i;
+	int r;
 
+	*now = *st;
 	if ((l->n + 1) * 2 > l->cap && grow(l) < 0)
 		return -ENOMEM;
 	s = find(l, st->st_dev, st->st_ino);
@@ -109,38 +150,60 @@ long vp_links_see(struct vp_links *l, const struct stat *st, const struct stat *
 		if (!copy)
 			return -ENOMEM;
 		*s = (struct slot){ .dev = st->st_dev, .ino = st->st_ino, .nlink = st->st_nlink,
-			            .ctime = st->st_ctim, .first = copy, .used = 1 };
+			            .first = copy, .tok = { .wd = -1 }, .used = 1 };
 		l->n++;
 	}
 	if (s->done)
-		return 0; /* already changed (its ctime moved because of us) */
-	if (st->st_ctim.tv_sec != s->ctime.tv_sec || st->st_ctim.tv_nsec != s->ctime.tv_nsec)
-		return -ESTALE;
-	/* st_nlink may have changed since the first sighting: keep the largest,
-	 * so a link added during the walk never makes an inode look complete. */
-	if (st->st_nlink > s->nlink)
-		s->nlink = st->st_nlink;
-	for (size_t i = 0; i < s->n_seen; i++)
-		if (memcmp(&s->seen[i], &id, sizeof(id)) == 0)
-			return (long)s->n_seen; /* the same link again */
-	struct link_id *nv = realloc(s->seen, (s->n_seen + 1) * sizeof(*nv));
-	if (!nv)
-		return -ENOMEM;
-	nv[s->n_seen++] = id;
-	s->seen = nv;
-	return (long)s->n_seen;
-}
-
-void vp_links_done(struct vp_links *l, dev_t dev, ino_t ino)
-{
-	struct slot *s = find(l, dev, ino);
-	if (s && s->used) {
-		s->done = 1;
-		free(s->first);
-		s->first = NULL;
-		free(s->seen);
-		s->seen = NULL;
+		return VP_LINKS_DONE;
+	if (allow_external) {
+		settle(l, s); /* its first link decides; the others find it done */
+		return VP_LINKS_DUE;
 	}
+	if (dirfd >= 0) {
+		if (s->tok.wd < 0) {
+			r = vp_watch_add(l->watch, dirfd, name, st, &s->tok);
+			if (r < 0)
+				goto unwatched;
+		}
+		r = sight(dirfd, name, st, now);
+		if (r < 0)
+			goto unwatched;
+	}
+	/* Kept besides the watch: it also sees renames made behind the VFS's
+	 * back (NFS server, FUSE backing directory) when ctime is fine enough. */
+	if (s->n_seen == 0)
+		s->ctime = now->st_ctim;
+	else if (now->st_ctim.tv_sec != s->ctime.tv_sec || now->st_ctim.tv_nsec != s->ctime.tv_nsec)
+		goto unstable;
+	/* Keep the largest link count, so a link added during the walk never
+	 * makes an inode look complete. */
+	if (now->st_nlink > s->nlink)
+		s->nlink = now->st_nlink;
+	for (i = 0; i < s->n_seen; i++)
+		if (memcmp(&s->seen[i], &id, sizeof(id)) == 0)
+			break; /* the same link again */
+	if (i == s->n_seen) {
+		struct link_id *nv = realloc(s->seen, (s->n_seen + 1) * sizeof(*nv));
+		if (!nv)
+			return -ENOMEM;
+		nv[s->n_seen++] = id;
+		s->seen = nv;
+	}
+	if ((nlink_t)s->n_seen < s->nlink)
+		return VP_LINKS_WAIT;
+	r = vp_watch_changed(l->watch, &s->tok);
+	settle(l, s);
+	if (r < 0)
+		return r;
+	return r ? VP_LINKS_UNSTABLE : VP_LINKS_DUE;
+unwatched:
+	if (r != -ESTALE) {
+		settle(l, s);
+		return r;
+	}
+unstable:
+	settle(l, s);
+	return VP_LINKS_UNSTABLE;
 }
 
 void vp_links_each_incomplete(const struct vp_links *l, vp_links_fn fn, void *userdata)

@@ -11,6 +11,13 @@
 #             both see it.
 #   move:     V/a/x (a hard link to the decoy's passwd) hops between V/a and
 #             V/z, so that the walk may list it in both directories.
+#   exchange on ext2: the same exchange on a file system whose ctime has
+#             clock-tick granularity (ext2 today; every file system before
+#             Linux 6.13): hundreds of swaps leave the decoy's ctime equal,
+#             so only the inotify watch tells one link seen under two names
+#             from two links (before the watch, one apply in about 13 got
+#             the decoy chowned here, with one thread). The unit test of the
+#             hard-link table (test_links, next to the binary) runs on it too.
 # The rule: a file with a link outside the tree is never changed (unless
 # --allow-external-links). The decoy's owners, modes, ACLs and capabilities
 # must stay identical (not its ctime: a rename of a hard link updates the
@@ -93,5 +100,56 @@ decoy_snap "$E" "$W/decoy0.snap"
 vp_expect 5 "no race: the external link is skipped (exit 5)" apply --owner 1003:1003 --json --journal-dir "$J" "$V"
 assert_eq "$(jpaths "$OUT" skip "$V" reason=external-hardlink)" a/x "no race: skip external-hardlink a/x"
 decoy_same "$E" "$W/decoy0.snap" "no race: decoy untouched"
+
+# --- exchange on a coarse-ctime file system (ext2) ------------------------------
+if ! command -v mkfs.ext2 >/dev/null 2>&1; then
+	say "SKIP PART: exchange on ext2: mkfs.ext2 not found"
+else
+	IMG=$W/ext2.img
+	M=$W/ext2
+	mkdir "$M"
+	truncate -s 32M "$IMG" && mkfs.ext2 -q -F "$IMG" >/dev/null 2>&1 || die "mkfs.ext2 failed"
+	if ! mount -t ext2 -o loop "$IMG" "$M" 2>"$W/loop.err"; then
+		say "SKIP PART: exchange on ext2: mount -o loop: $(cat "$W/loop.err")"
+	else
+		on_exit "umount -l '$M'"
+		# How coarse: rename back and forth, compare the ctimes.
+		: >"$M/probe"
+		same=$(python3 -c '
+import os, sys
+d = sys.argv[1]; a = d + "/probe"; b = d + "/probe2"; same = 0
+for i in range(200):
+    os.rename(a, b); c1 = os.lstat(b).st_ctime_ns
+    os.rename(b, a); c2 = os.lstat(a).st_ctime_ns
+    same += c1 == c2
+print(same)' "$M")
+		say "# ext2: $same of 200 back-and-forth renames left ctime equal"
+		E=$M/etc
+		make_decoy "$E"
+		V=$M/vol
+		mkdir "$V"
+		for ((i = 0; i < 50; i++)); do : >"$V/pad$i"; done
+		echo mine >"$V/f"
+		ln "$E/shadow" "$V/.f-evil"
+		chown 1000:1000 "$V" "$V"/pad* "$V/f"
+		snap "$E" "$W/decoy0.snap"
+		start_racer exchange "$V/f" "$V/.f-evil" --max-seconds $((BUDGET + 40))
+		race_loop "exchange on ext2 (coarse ctime)" "$V"
+		snap "$E" "$W/decoy1.snap"
+		snap_eq "$W/decoy0.snap" "$W/decoy1.snap" "exchange on ext2: decoy identical" --ignore-field ctime
+		UNIT=$(dirname "$VP")/test_links
+		if [ -x "$UNIT" ]; then
+			mkdir "$M/tmp"
+			if TMPDIR=$M/tmp "$UNIT" >"$W/unit.out" 2>&1; then
+				pass "test_links passes on ext2 (the watch alone catches the renames there)"
+			else
+				fail "test_links on ext2"
+				tail -n 20 "$W/unit.out" | sed 's/^/    /'
+			fi
+		else
+			say "# test_links not built next to $VP: its ext2 run skipped"
+		fi
+	fi
+fi
 
 finish
