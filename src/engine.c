@@ -480,7 +480,8 @@ static int apply_change(struct wctx *w, const struct vp_walk_entry *e)
 	r = ensure_started(c);
 	if (r < 0)
 		return r;
-	r = vp_pin_ex(run->root_fd, e->relpath, e->st->st_dev, e->st->st_ino, &p.st,
+	uint64_t btime;
+	r = vp_pin_ex(run->root_fd, e->relpath, e->st->st_dev, e->st->st_ino, &p.st, &btime,
 	              run->policy->cross_mounts);
 	if (r < 0) {
 		if (tree_changed(r)) {
@@ -535,7 +536,7 @@ static int apply_change(struct wctx *w, const struct vp_walk_entry *e)
 	}
 	if (c->jw) {
 		struct vp_jentry je = {
-			.dev = p.st.st_dev, .ino = p.st.st_ino, .btime = vp_fd_btime(p.fd),
+			.dev = p.st.st_dev, .ino = p.st.st_ino, .btime = btime,
 			.uid = p.st.st_uid, .gid = p.st.st_gid, .mode = p.st.st_mode,
 			.new_uid = p.d.uid, .new_gid = p.d.gid, .new_mode = p.d.mode,
 			.changes = p.d.changes,

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "volperm/pin.h"
@@ -81,8 +82,55 @@ last:
 	return dir;
 }
 
+static uint64_t btime_of(const struct statx *sx)
+{
+	if (!(sx->stx_mask & STATX_BTIME))
+		return 0;
+	return (uint64_t)sx->stx_btime.tv_sec * 1000000000ull + sx->stx_btime.tv_nsec;
+}
+
+/* fstat() and the birth time in one statx(): one syscall less per changed
+ * entry, and apply pins every one. */
+static int stat_fd(int fd, struct stat *st, uint64_t *btime)
+{
+	const unsigned need = STATX_TYPE | STATX_MODE | STATX_NLINK | STATX_UID | STATX_GID |
+	                      STATX_INO | STATX_CTIME;
+	struct statx sx;
+
+	if (btime)
+		*btime = 0;
+	if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS | STATX_BTIME,
+	          &sx) < 0 ||
+	    (sx.stx_mask & need) != need) {
+		/* statx missing or partial (some network file systems) */
+		if (fstat(fd, st) < 0)
+			return -errno;
+		if (btime)
+			*btime = vp_fd_btime(fd);
+		return 0;
+	}
+	*st = (struct stat){
+		.st_dev = makedev(sx.stx_dev_major, sx.stx_dev_minor),
+		.st_ino = sx.stx_ino,
+		.st_mode = sx.stx_mode,
+		.st_nlink = sx.stx_nlink,
+		.st_uid = sx.stx_uid,
+		.st_gid = sx.stx_gid,
+		.st_rdev = makedev(sx.stx_rdev_major, sx.stx_rdev_minor),
+		.st_size = (off_t)sx.stx_size,
+		.st_blksize = (blksize_t)sx.stx_blksize,
+		.st_blocks = (blkcnt_t)sx.stx_blocks,
+		.st_atim = { sx.stx_atime.tv_sec, sx.stx_atime.tv_nsec },
+		.st_mtim = { sx.stx_mtime.tv_sec, sx.stx_mtime.tv_nsec },
+		.st_ctim = { sx.stx_ctime.tv_sec, sx.stx_ctime.tv_nsec },
+	};
+	if (btime)
+		*btime = btime_of(&sx);
+	return 0;
+}
+
 int vp_pin_ex(int root_fd, const char *relpath, uint64_t dev, uint64_t ino, struct stat *st,
-              int allow_xdev)
+              uint64_t *btime, int allow_xdev)
 {
 	int fd = -ENAMETOOLONG, r;
 
@@ -98,8 +146,8 @@ int vp_pin_ex(int root_fd, const char *relpath, uint64_t dev, uint64_t ino, stru
 		fd = open_by_components(root_fd, relpath, allow_xdev);
 	if (fd < 0)
 		return fd;
-	if (fstat(fd, st) < 0) {
-		r = -errno;
+	r = stat_fd(fd, st, btime);
+	if (r < 0) {
 		close(fd);
 		return r;
 	}
@@ -112,15 +160,14 @@ int vp_pin_ex(int root_fd, const char *relpath, uint64_t dev, uint64_t ino, stru
 
 int vp_pin(int root_fd, const char *relpath, uint64_t dev, uint64_t ino, struct stat *st)
 {
-	return vp_pin_ex(root_fd, relpath, dev, ino, st, 0);
+	return vp_pin_ex(root_fd, relpath, dev, ino, st, NULL, 0);
 }
 
 uint64_t vp_fd_btime(int fd)
 {
 	struct statx sx;
 
-	if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_BTIME, &sx) < 0 ||
-	    !(sx.stx_mask & STATX_BTIME))
+	if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_BTIME, &sx) < 0)
 		return 0;
-	return (uint64_t)sx.stx_btime.tv_sec * 1000000000ull + sx.stx_btime.tv_nsec;
+	return btime_of(&sx);
 }

@@ -201,7 +201,8 @@ static int restore_one(struct vp_rollback *rb, const struct vp_jentry *e, bool a
 
 	if (!path)
 		return -ENOMEM;
-	fd = vp_pin_ex(rb->root_fd, path, e->dev, e->ino, &st, allow_xdev);
+	uint64_t btime;
+	fd = vp_pin_ex(rb->root_fd, path, e->dev, e->ino, &st, &btime, allow_xdev);
 	free(path);
 	if (fd < 0) {
 		report(rb, VP_EV_CONFLICT, e, NULL, "open", -fd,
@@ -210,7 +211,7 @@ static int restore_one(struct vp_rollback *rb, const struct vp_jentry *e, bool a
 	}
 	/* Same inode number, another file: the app deleted ours and the
 	 * filesystem reused the number for its new one. */
-	if (e->btime && vp_fd_btime(fd) != e->btime) {
+	if (e->btime && btime != e->btime) {
 		report(rb, VP_EV_CONFLICT, e, &st, "verify", 0, "another file is there now");
 		r = 2;
 		goto out;

@@ -24,8 +24,9 @@ int vp_pin(int root_fd, const char *relpath, uint64_t dev, uint64_t ino, struct 
  * a file is deleted; a reused inode has a new birth time. */
 uint64_t vp_fd_btime(int fd);
 
-/* Same, with xdev: allow crossing mounts (for --cross-mounts). */
+/* Same, and with btime non-NULL the birth time too (as vp_fd_btime, from the
+ * same statx call), and allow_xdev: allow crossing mounts (--cross-mounts). */
 int vp_pin_ex(int root_fd, const char *relpath, uint64_t dev, uint64_t ino, struct stat *st,
-              int allow_xdev);
+              uint64_t *btime, int allow_xdev);
 
 #endif
