@@ -76,7 +76,7 @@ struct wctx {
 
 struct ctx {
 	struct vp_run *run;
-	pthread_mutex_t mu;      /* links, reporter, progress, first failure */
+	pthread_mutex_t mu;      /* reporter, progress, first failure */
 	struct vp_links *links;
 	pthread_mutex_t start_mu; /* preflight */
 	int start_err;
@@ -635,10 +635,8 @@ static int on_entry(const struct vp_walk_entry *e, void *userdata)
 	if (!S_ISDIR(e->st->st_mode) && e->st->st_nlink > 1) {
 		/* One table for all workers: whichever finds an inode's last
 		 * link decides, once. */
-		pthread_mutex_lock(&c->mu);
 		int v = vp_links_see(c->links, e->dirfd, e->name, e->parent_st, e->st, e->relpath,
 		                     p->allow_external_links, &now);
-		pthread_mutex_unlock(&c->mu);
 		if (v == VP_LINKS_UNSTABLE) {
 			/* Renamed, linked or unlinked while we walk: a link swap
 			 * could be trying to pass an outside file off as ours. */

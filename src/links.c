@@ -4,6 +4,7 @@
  * 64-bit hash of the name) and the inotify watch on the inode. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,7 @@ struct vp_links {
 	struct slot *s;
 	size_t cap, n;
 	struct vp_watch *watch;
+	pthread_mutex_t mu; /* the table and the watch's queue */
 };
 
 int vp_links_new(struct vp_links **ret)
@@ -42,6 +44,7 @@ int vp_links_new(struct vp_links **ret)
 		free(l);
 		return -ENOMEM;
 	}
+	pthread_mutex_init(&l->mu, NULL);
 	*ret = l;
 	return 0;
 }
@@ -51,6 +54,7 @@ void vp_links_free(struct vp_links *l)
 	if (!l)
 		return;
 	vp_watch_free(l->watch);
+	pthread_mutex_destroy(&l->mu);
 	for (size_t i = 0; i < l->cap; i++) {
 		free(l->s[i].first);
 		free(l->s[i].seen);
@@ -128,20 +132,12 @@ static int sight(int dirfd, const char *name, const struct stat *st, struct stat
 	return vp_watch_sync_dir(dirfd);
 }
 
-int vp_links_see(struct vp_links *l, int dirfd, const char *name, const struct stat *parent,
-                 const struct stat *st, const char *relpath, bool allow_external,
-                 struct stat *now)
+/* The slot of st's inode, made on first sight. */
+static int slot_get(struct vp_links *l, const struct stat *st, const char *relpath,
+                    struct slot **ret)
 {
-	struct link_id id = {
-		.parent_dev = parent ? (uint64_t)parent->st_dev : 0,
-		.parent_ino = parent ? (uint64_t)parent->st_ino : 0,
-		.name_hash = name_hash(name),
-	};
 	struct slot *s;
-	size_t i;
-	int r;
 
-	*now = *st;
 	if ((l->n + 1) * 2 > l->cap && grow(l) < 0)
 		return -ENOMEM;
 	s = find(l, st->st_dev, st->st_ino);
@@ -153,40 +149,37 @@ int vp_links_see(struct vp_links *l, int dirfd, const char *name, const struct s
 			            .first = copy, .tok = { .wd = -1 }, .used = 1 };
 		l->n++;
 	}
-	if (s->done)
-		return VP_LINKS_DONE;
-	if (allow_external) {
-		settle(l, s); /* its first link decides; the others find it done */
-		return VP_LINKS_DUE;
-	}
-	if (dirfd >= 0) {
-		if (s->tok.wd < 0) {
-			r = vp_watch_add(l->watch, dirfd, name, st, &s->tok);
-			if (r < 0)
-				goto unwatched;
-		}
-		r = sight(dirfd, name, st, now);
-		if (r < 0)
-			goto unwatched;
-	}
+	*ret = s;
+	return 0;
+}
+
+/* Count one sighting (*now, made after the watch): under the lock. */
+static int count(struct vp_links *l, struct slot *s, const struct link_id *id,
+                 const struct stat *now)
+{
+	size_t i;
+	int r;
+
 	/* Kept besides the watch: it also sees renames made behind the VFS's
 	 * back (NFS server, FUSE backing directory) when ctime is fine enough. */
 	if (s->n_seen == 0)
 		s->ctime = now->st_ctim;
-	else if (now->st_ctim.tv_sec != s->ctime.tv_sec || now->st_ctim.tv_nsec != s->ctime.tv_nsec)
-		goto unstable;
+	else if (now->st_ctim.tv_sec != s->ctime.tv_sec || now->st_ctim.tv_nsec != s->ctime.tv_nsec) {
+		settle(l, s);
+		return VP_LINKS_UNSTABLE;
+	}
 	/* Keep the largest link count, so a link added during the walk never
 	 * makes an inode look complete. */
 	if (now->st_nlink > s->nlink)
 		s->nlink = now->st_nlink;
 	for (i = 0; i < s->n_seen; i++)
-		if (memcmp(&s->seen[i], &id, sizeof(id)) == 0)
+		if (memcmp(&s->seen[i], id, sizeof(*id)) == 0)
 			break; /* the same link again */
 	if (i == s->n_seen) {
 		struct link_id *nv = realloc(s->seen, (s->n_seen + 1) * sizeof(*nv));
 		if (!nv)
 			return -ENOMEM;
-		nv[s->n_seen++] = id;
+		nv[s->n_seen++] = *id;
 		s->seen = nv;
 	}
 	if ((nlink_t)s->n_seen < s->nlink)
@@ -196,14 +189,76 @@ int vp_links_see(struct vp_links *l, int dirfd, const char *name, const struct s
 	if (r < 0)
 		return r;
 	return r ? VP_LINKS_UNSTABLE : VP_LINKS_DUE;
-unwatched:
-	if (r != -ESTALE) {
-		settle(l, s);
-		return r;
+}
+
+int vp_links_see(struct vp_links *l, int dirfd, const char *name, const struct stat *parent,
+                 const struct stat *st, const char *relpath, bool allow_external,
+                 struct stat *now)
+{
+	struct link_id id = {
+		.parent_dev = parent ? (uint64_t)parent->st_dev : 0,
+		.parent_ino = parent ? (uint64_t)parent->st_ino : 0,
+		.name_hash = name_hash(name),
+	};
+	struct vp_watch_token tok = { .wd = -1 };
+	struct slot *s;
+	bool watched;
+	int r;
+
+	*now = *st;
+	pthread_mutex_lock(&l->mu);
+	r = slot_get(l, st, relpath, &s);
+	if (r < 0)
+		goto out;
+	if (s->done) {
+		r = VP_LINKS_DONE;
+		goto out;
 	}
-unstable:
-	settle(l, s);
-	return VP_LINKS_UNSTABLE;
+	if (allow_external) {
+		settle(l, s); /* its first link decides; the others find it done */
+		r = VP_LINKS_DUE;
+		goto out;
+	}
+	if (dirfd < 0) { /* the root: its one link, never a complete count */
+		r = count(l, s, &id, now);
+		goto out;
+	}
+	watched = s->tok.wd >= 0;
+	if (!watched)
+		r = vp_watch_begin(l->watch, &tok);
+	pthread_mutex_unlock(&l->mu);
+
+	/* The lookups, out of the lock: other workers go on meanwhile. A
+	 * sighting counts only if the watch was set before it: by us just
+	 * now, or by whoever recorded it in the slot before we looked. */
+	if (r == 0 && !watched)
+		r = vp_watch_add(l->watch, dirfd, name, st, &tok);
+	if (r == 0)
+		r = sight(dirfd, name, st, now);
+
+	pthread_mutex_lock(&l->mu);
+	s = find(l, st->st_dev, st->st_ino); /* the table may have grown */
+	if (s->done) {
+		/* Decided meanwhile; a watch we added may be a new one (the
+		 * slot's went with the decision). */
+		vp_watch_remove(l->watch, &tok);
+		r = VP_LINKS_DONE;
+		goto out;
+	}
+	if (r < 0) {
+		vp_watch_remove(l->watch, &tok);
+		settle(l, s);
+		r = r == -ESTALE ? VP_LINKS_UNSTABLE : r;
+		goto out;
+	}
+	if (s->tok.wd < 0)
+		s->tok = tok;
+	else if (tok.wd >= 0 && tok.epoch < s->tok.epoch)
+		s->tok.epoch = tok.epoch; /* same inode, same wd: the earlier start counts */
+	r = count(l, s, &id, now);
+out:
+	pthread_mutex_unlock(&l->mu);
+	return r;
 }
 
 void vp_links_each_incomplete(const struct vp_links *l, vp_links_fn fn, void *userdata)

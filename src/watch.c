@@ -90,7 +90,19 @@ static int set_add(struct vp_watch *w, int wd)
 	return 0;
 }
 
-int vp_watch_add(struct vp_watch *w, int dirfd, const char *name, const struct stat *st,
+int vp_watch_begin(struct vp_watch *w, struct vp_watch_token *tok)
+{
+	tok->wd = -1;
+	if (w->fd < 0) {
+		w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+		if (w->fd < 0)
+			return -errno;
+	}
+	tok->epoch = w->epoch;
+	return 0;
+}
+
+int vp_watch_add(const struct vp_watch *w, int dirfd, const char *name, const struct stat *st,
                  struct vp_watch_token *tok)
 {
 	char path[64];
@@ -98,11 +110,6 @@ int vp_watch_add(struct vp_watch *w, int dirfd, const char *name, const struct s
 	int fd, wd, r;
 
 	tok->wd = -1;
-	if (w->fd < 0) {
-		w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-		if (w->fd < 0)
-			return -errno;
-	}
 	fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return errno == ENOENT ? -ESTALE : -errno;
@@ -124,11 +131,10 @@ int vp_watch_add(struct vp_watch *w, int dirfd, const char *name, const struct s
 	if (r < 0)
 		return r;
 	tok->wd = wd;
-	tok->epoch = w->epoch;
 	return 0;
 }
 
-void vp_watch_remove(struct vp_watch *w, struct vp_watch_token *tok)
+void vp_watch_remove(const struct vp_watch *w, struct vp_watch_token *tok)
 {
 	if (tok->wd >= 0 && w->fd >= 0)
 		(void)inotify_rm_watch(w->fd, tok->wd);

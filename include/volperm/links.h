@@ -21,7 +21,8 @@
  * The verdict is given by the sighting that finds the last link; every
  * sighting that counts is a fresh lookup made after the watch was set.
  * Memory is proportional to the links of multiply linked inodes only.
- * Not thread-safe: callers serialize. */
+ * vp_links_see() may be called from several threads at once (it locks the
+ * table, and does its lookups outside the lock); the others may not. */
 
 struct vp_links;
 

@@ -33,7 +33,11 @@
  * FUSE daemon's backing directory) make no event; the ctime check that
  * links.c keeps besides is all that sees those.
  *
- * Not thread-safe: callers serialize (the engine holds its lock). */
+ * vp_watch_begin(), vp_watch_changed() and vp_watch_free() need the caller
+ * to serialize them; vp_watch_add(), vp_watch_remove() and
+ * vp_watch_sync_dir() are plain syscalls and may run on any thread at any
+ * time after vp_watch_begin(), so that the lookups stay out of the caller's
+ * lock. */
 
 struct vp_watch;
 
@@ -42,29 +46,34 @@ struct vp_watch_token {
 	unsigned long epoch; /* queue overflows before the watch was added */
 };
 
-/* The inotify instance is made on the first vp_watch_add(). */
 int vp_watch_new(struct vp_watch **ret);
 void vp_watch_free(struct vp_watch *w);
 
+/* Before a watch: makes the inotify instance on first use, and notes in tok
+ * the overflows so far (one after this point voids tok). Returns 0 or
+ * -errno (-EMFILE: fs.inotify.max_user_instances). */
+int vp_watch_begin(struct vp_watch *w, struct vp_watch_token *tok);
+
 /* Watch the inode that `name` in dirfd is, which must be st's (dev, ino):
  * opened O_PATH|O_NOFOLLOW (a symlink is watched as itself), checked, and
- * watched through /proc/self/fd. Returns 0, -ESTALE when the name is
- * another inode now, or -errno: -ENOSPC (fs.inotify.max_user_watches),
- * -EMFILE (fs.inotify.max_user_instances), -ENOENT (no /proc). */
-int vp_watch_add(struct vp_watch *w, int dirfd, const char *name, const struct stat *st,
+ * watched through /proc/self/fd. Sets tok->wd. One inode watched twice has
+ * one watch descriptor. Returns 0, -ESTALE when the name is another inode
+ * now, or -errno: -ENOSPC (fs.inotify.max_user_watches), -ENOENT (no
+ * /proc). */
+int vp_watch_add(const struct vp_watch *w, int dirfd, const char *name, const struct stat *st,
                  struct vp_watch_token *tok);
 
 /* Stop watching (the inode was decided). */
-void vp_watch_remove(struct vp_watch *w, struct vp_watch_token *tok);
+void vp_watch_remove(const struct vp_watch *w, struct vp_watch_token *tok);
 
 /* Wait for every rename, link and unlink in progress in the directory dirfd
  * (an O_RDONLY fd) to finish: getdents() takes the directory's lock, which
  * they hold until their events are queued. Returns 0 or -errno. */
 int vp_watch_sync_dir(int dirfd);
 
-/* Has tok's inode had an event since vp_watch_add()? Reads the queue first.
- * Returns 1 (yes, or events were lost to a queue overflow since), 0 (no), or
- * -errno. */
+/* Has tok's inode had an event since vp_watch_begin()? Reads the queue
+ * first. Returns 1 (yes, or events were lost to a queue overflow since, or
+ * tok has no watch), 0 (no), or -errno. */
 int vp_watch_changed(struct vp_watch *w, const struct vp_watch_token *tok);
 
 #endif

@@ -16,6 +16,8 @@
  *    coarse-ctime case end to end in races_hardlinks.sh on ext2);
  *  - a name that is another inode by the time it counts is unstable;
  *  - with external links allowed the first sighting is due, once;
+ *  - four threads seeing the links of the same inodes at once: each inode
+ *    due exactly once, none unstable (nothing moved);
  *  - vp_watch_changed: no for an untouched inode, yes after a chmod of it
  *    (not of another), yes for every watch after the queue overflowed. */
 
@@ -23,6 +25,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -312,6 +315,69 @@ static void external_allowed(void **state)
 	close(t.fd);
 }
 
+/* Four directories, each with a link to every one of N inodes; one thread
+ * per directory. */
+#define N_INODES 200
+struct worker {
+	struct vp_links *l;
+	struct dir d;
+	int due[N_INODES], other;
+};
+
+static void *see_all(void *arg)
+{
+	struct worker *k = arg;
+	for (int i = 0; i < N_INODES; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "f%d", i);
+		int v = see(k->l, &k->d, name);
+		if (v == VP_LINKS_DUE)
+			k->due[i]++;
+		else if (v != VP_LINKS_WAIT && v != VP_LINKS_DONE)
+			k->other++;
+	}
+	return NULL;
+}
+
+static void threads_at_once(void **state)
+{
+	struct vp_links *l;
+	struct worker k[4];
+	pthread_t th[4];
+	char a[64], b[64];
+	(void)state;
+	for (int d = 0; d < 4; d++) {
+		snprintf(a, sizeof(a), "t/d%d", d);
+		mkdir_in(a);
+	}
+	for (int i = 0; i < N_INODES; i++) {
+		snprintf(a, sizeof(a), "t/d0/f%d", i);
+		mkfile(a);
+		for (int d = 1; d < 4; d++) {
+			snprintf(b, sizeof(b), "t/d%d/f%d", d, i);
+			mklink(a, b);
+		}
+	}
+	assert_int_equal(vp_links_new(&l), 0);
+	for (int d = 0; d < 4; d++) {
+		static char rel[4][16];
+		snprintf(rel[d], sizeof(rel[d]), "t/d%d", d);
+		memset(&k[d], 0, sizeof(k[d]));
+		k[d].l = l;
+		k[d].d = dir_open(rel[d]);
+		assert_int_equal(pthread_create(&th[d], NULL, see_all, &k[d]), 0);
+	}
+	for (int d = 0; d < 4; d++)
+		assert_int_equal(pthread_join(th[d], NULL), 0);
+	for (int i = 0; i < N_INODES; i++)
+		assert_int_equal(k[0].due[i] + k[1].due[i] + k[2].due[i] + k[3].due[i], 1);
+	for (int d = 0; d < 4; d++) {
+		assert_int_equal(k[d].other, 0);
+		close(k[d].d.fd);
+	}
+	vp_links_free(l);
+}
+
 static void watch_changed(void **state)
 {
 	struct vp_watch *w;
@@ -327,11 +393,19 @@ static void watch_changed(void **state)
 	assert_int_equal(fstatat(t.fd, "b", &sb, 0), 0);
 	assert_int_equal(fstatat(t.fd, "c", &sc, 0), 0);
 	assert_int_equal(vp_watch_new(&w), 0);
+	assert_int_equal(vp_watch_begin(w, &ta), 0);
 	assert_int_equal(vp_watch_add(w, t.fd, "a", &sa, &ta), 0);
+	assert_int_equal(vp_watch_begin(w, &tb), 0);
 	assert_int_equal(vp_watch_add(w, t.fd, "b", &sb, &tb), 0);
-	assert_int_equal(vp_watch_add(w, t.fd, "c", &sc, &tc), 0);
+	assert_int_equal(vp_watch_begin(w, &tc), 0);
 	assert_int_equal(vp_watch_add(w, t.fd, "b", &sa, &tc), -ESTALE); /* b is not a */
+	assert_int_equal(tc.wd, -1);
+	assert_int_equal(vp_watch_changed(w, &tc), 1); /* no watch: nothing is proven */
 	assert_int_equal(vp_watch_add(w, t.fd, "c", &sc, &tc), 0);
+	struct vp_watch_token ta2;
+	assert_int_equal(vp_watch_begin(w, &ta2), 0);
+	assert_int_equal(vp_watch_add(w, t.fd, "a", &sa, &ta2), 0);
+	assert_int_equal(ta2.wd, ta.wd); /* one inode, one watch */
 	assert_int_equal(vp_watch_sync_dir(t.fd), 0);
 	assert_int_equal(vp_watch_changed(w, &ta), 0);
 	path_of(a, sizeof(a), "t/a");
@@ -372,6 +446,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(link_added_between, setup, teardown),
 		cmocka_unit_test_setup_teardown(replaced_before_it_counts, setup, teardown),
 		cmocka_unit_test_setup_teardown(external_allowed, setup, teardown),
+		cmocka_unit_test_setup_teardown(threads_at_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(watch_changed, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
