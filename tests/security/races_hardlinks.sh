@@ -62,18 +62,26 @@ race_loop() {
 	assert_true "$name: the racer ran ($RACER_SWAPS swaps)" test "$RACER_SWAPS" -gt 100
 }
 
+# exchange_attack VOLUME LABEL: V/f (the app's file) and V/.f-evil (a hard
+# link to $E/shadow) trade names in a loop while apply runs over and over;
+# the decoy must come out identical.
+exchange_attack() {
+	local v=$1 label=$2 i
+	mkdir "$v"
+	for ((i = 0; i < 50; i++)); do : >"$v/pad$i"; done
+	echo mine >"$v/f"
+	ln "$E/shadow" "$v/.f-evil"
+	chown 1000:1000 "$v" "$v"/pad* "$v/f"
+	snap "$E" "$W/decoy0.snap"
+	start_racer exchange "$v/f" "$v/.f-evil" --max-seconds $((BUDGET + 40))
+	race_loop "$label" "$v"
+	snap "$E" "$W/decoy1.snap"
+	snap_eq "$W/decoy0.snap" "$W/decoy1.snap" "$label: decoy identical (owners, modes, ACLs, caps)" --ignore-field ctime
+}
+
 # --- exchange: file <-> hard link to the decoy, in one directory -------------
 V=$W/vol1
-mkdir "$V"
-for ((i = 0; i < 50; i++)); do : >"$V/pad$i"; done
-echo mine >"$V/f"
-ln "$E/shadow" "$V/.f-evil"
-chown 1000:1000 "$V" "$V"/pad* "$V/f"
-snap "$E" "$W/decoy0.snap"
-start_racer exchange "$V/f" "$V/.f-evil" --max-seconds $((BUDGET + 40))
-race_loop "exchange f <-> link to decoy" "$V"
-snap "$E" "$W/decoy1.snap"
-snap_eq "$W/decoy0.snap" "$W/decoy1.snap" "exchange: decoy identical (owners, modes, ACLs, caps)" --ignore-field ctime
+exchange_attack "$V" "exchange f <-> link to decoy"
 # a fresh decoy for the next attack, whatever happened to this one
 rm -f "$V/.f-evil"
 rm -rf "$E"
@@ -126,17 +134,7 @@ print(same)' "$M")
 		say "# ext2: $same of 200 back-and-forth renames left ctime equal"
 		E=$M/etc
 		make_decoy "$E"
-		V=$M/vol
-		mkdir "$V"
-		for ((i = 0; i < 50; i++)); do : >"$V/pad$i"; done
-		echo mine >"$V/f"
-		ln "$E/shadow" "$V/.f-evil"
-		chown 1000:1000 "$V" "$V"/pad* "$V/f"
-		snap "$E" "$W/decoy0.snap"
-		start_racer exchange "$V/f" "$V/.f-evil" --max-seconds $((BUDGET + 40))
-		race_loop "exchange on ext2 (coarse ctime)" "$V"
-		snap "$E" "$W/decoy1.snap"
-		snap_eq "$W/decoy0.snap" "$W/decoy1.snap" "exchange on ext2: decoy identical" --ignore-field ctime
+		exchange_attack "$M/vol" "exchange on ext2 (coarse ctime)"
 		UNIT=$(dirname "$VP")/test_links
 		if [ -x "$UNIT" ]; then
 			mkdir "$M/tmp"
