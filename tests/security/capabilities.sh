@@ -75,13 +75,29 @@ capped cap_fowner apply --owner 1001:1001 --no-journal --quiet "$V2"
 expect_rc 0 "apply --no-journal without CAP_FOWNER works (no setuid files)"
 assert_eq "$(owner_of "$V2/d/x")" 1001:1001 "--no-journal without FOWNER: changed"
 # ... except that the kernel needs CAP_FOWNER (or ownership) to chown a
-# setuid file, since that clears the bit: a chmod. One sentence before any
-# change, not an EPERM per setuid file.
-capped cap_fowner apply --owner 1001:1001 --no-journal "$V"
-expect_rc 2 "apply --no-journal without CAP_FOWNER on a tree with a setuid file: refused up front (exit 2)"
+# setuid file, since that clears the bit: a chmod. One sentence, not an
+# EPERM per setuid file; with one thread, before any change (the refusal
+# comes when the entry is pinned, and the batch is changed after).
+capped cap_fowner apply --owner 1001:1001 --no-journal --jobs 1 "$V"
+expect_rc 2 "apply --no-journal --jobs 1 without CAP_FOWNER on a tree with a setuid file: refused up front (exit 2)"
 one_line_err "$ERR" "--no-journal, setuid file, no FOWNER"
 assert_file_match 'CAP_FOWNER' "$ERR" "--no-journal, setuid file, no FOWNER: names CAP_FOWNER"
 unchanged "--no-journal, setuid file, no FOWNER: nothing changed"
+# With several threads another one may have changed its entries before the
+# refusal, and without a journal nothing takes them back: exit 5, as for
+# any failure with --no-journal (volperm(1)). Still one sentence, and the
+# setuid file itself is never touched. On a copy: $V must stay as it is.
+V3=$W/vol3
+cp -a "$V" "$V3"
+capped cap_fowner apply --owner 1001:1001 --no-journal --jobs 4 "$V3"
+rc_in "$RC" "2 5" && pass "--no-journal --jobs 4, setuid file, no FOWNER: exit $RC (2 or 5)" ||
+	fail "--no-journal --jobs 4, setuid file, no FOWNER: exit $RC, want 2 or 5"
+one_line_err "$ERR" "--no-journal --jobs 4, setuid file, no FOWNER"
+assert_file_match 'CAP_FOWNER' "$ERR" "--no-journal --jobs 4: names CAP_FOWNER"
+assert_eq "$(stat -c '%u:%g %a' "$V3/d/f1")" "1000:1000 4755" "--no-journal --jobs 4: the setuid file is untouched"
+if [ "$RC" = 2 ]; then
+	assert_eq "$(stat -c '%u:%g' "$V3/d/f2" "$V3/d/f3" | sort -u | tr '\n' ' ')" "1000:1000 " "--no-journal --jobs 4, exit 2: nothing changed"
+fi
 
 # --- the init-container set: uid 0 with only CHOWN and FOWNER -------------------------
 setpriv --bounding-set=-all,+chown,+fowner --inh-caps=-all -- "$VP" apply --owner 1001:1001 --journal-dir "$J" "$V" >"$W/ic.out" 2>"$W/ic.err"
