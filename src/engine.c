@@ -274,7 +274,7 @@ static int create_journal(struct ctx *c)
 	h.root = (char *)run->root;
 	r = vp_policy_to_text(run->policy, &policy, &plen);
 	if (r < 0)
-		return fail_run(c, VP_EXIT_USAGE, "out of memory");
+		return fail_run(c, VP_EXIT_USAGE, "cannot describe the policy for the journal: %s", strerror(-r));
 	h.policy = policy;
 	h.policy_len = plen;
 	vp_jdir_name(run->journal, h.root_dev, h.root_ino, h.created_ns);
@@ -553,11 +553,19 @@ static int apply_change(struct wctx *w, const struct vp_walk_entry *e)
 		r = vp_jw_add_ex(c->jw, &je, &w->ticket);
 	}
 	vp_xattrs_free(&x);
+	if (r < 0) {
+		/* Usually not this entry's fault: the shared writer refuses
+		 * new records once another worker's batch failed (ENOSPC, EIO),
+		 * with that batch's error. Name it, whichever worker got here
+		 * first. */
+		close(p.fd);
+		return fail_run(c, VP_EXIT_ROLLED_BACK, "cannot write the journal %s: %s",
+		                run->journal, strerror(-r));
+	}
 	p.relpath = strndup(e->relpath, e->relpath_len);
 	p.relpath_len = e->relpath_len;
-	if (r < 0 || !p.relpath) {
+	if (!p.relpath) {
 		close(p.fd);
-		free(p.relpath);
 		return fail_run(c, VP_EXIT_ROLLED_BACK, "out of memory");
 	}
 	w->batch[w->n++] = p;

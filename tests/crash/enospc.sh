@@ -59,6 +59,22 @@ vp_expect 0 "rollback" rollback -q --journal-dir "$JT" "$V"
 fcheck "$V" "$W/pre.snap" "... rollback == pre-apply snapshot"
 umount "$JT"
 
+# the same with 4 workers, several times: which worker meets the full disk
+# first (its own batch's fdatasync, or adding a record to the shared writer
+# after another worker's batch failed) depends on scheduling, and every one
+# of those paths must name the real error (it once said "out of memory" in
+# about half of these runs)
+for i in 1 2 3 4 5 6; do
+	mount -t tmpfs -o size=400k,mode=0700 tmpfs "$JT" || die "mount tmpfs"
+	(ulimit -n 1024 && "$VP" apply -o 1001:1001 --jobs 4 --journal-dir "$JT" "$V") >"$W/j4.out" 2>"$W/j4.err"
+	RC=$? OUT=$W/j4.out ERR=$W/j4.err
+	expect_rc 3 "[--jobs 4, run $i] apply with a journal dir that fills up: rolled back"
+	assert_file_match "no space left on device" "$ERR" "[--jobs 4, run $i] the error names ENOSPC"
+	assert_file_nomatch "out of memory" "$ERR" "[--jobs 4, run $i] ... and not 'out of memory'"
+	fcheck "$V" "$W/pre.snap" "[--jobs 4, run $i] tree == pre-apply snapshot"
+	umount "$JT"
+done
+
 # the same with batches of 4 entries (fd limit 40), for several sizes of
 # the journal file system: the failure lands deep inside the run, after
 # hundreds of small batches, at a different offset within a page each time
