@@ -176,13 +176,16 @@ void vp_output_event(void *userdata, const struct vp_event *ev)
 		/* Safety skips and unentered mounts need a person's eyes even
 		 * without --list: they are why a volume may not be ready. */
 		if (!o->quiet && !o->json &&
-		    (vp_skip_is_safety(ev->skip) || ev->skip == VP_SKIP_MOUNT)) {
+		    (vp_skip_is_safety(ev->skip) || ev->skip == VP_SKIP_MOUNT ||
+		     ev->skip == VP_SKIP_SUBVOLUME)) {
 			fputs("volperm: ", o->err);
 			vp_output_path(o->err, ev->root, ev->relpath, ev->relpath_len);
 			fprintf(o->err, ": skipped (%s)%s%s\n",
 			        ev->skip == VP_SKIP_EXTERNAL_LINK ? "hard link leads outside the tree"
 			        : ev->skip == VP_SKIP_CHANGED     ? "changed while volperm ran"
-			                                          : "nested mount point, not entered",
+			        : ev->skip == VP_SKIP_SUBVOLUME
+			                ? "btrfs subvolume, not entered; --cross-mounts enters it"
+			                : "nested mount point, not entered",
 			        ev->detail ? ": " : "", ev->detail ? ev->detail : "");
 		}
 		return;

@@ -23,6 +23,7 @@ const char *vp_skip_name(enum vp_skip s)
 	case VP_SKIP_NONE: return "none";
 	case VP_SKIP_EXCLUDED: return "excluded";
 	case VP_SKIP_MOUNT: return "mount-point";
+	case VP_SKIP_SUBVOLUME: return "subvolume";
 	case VP_SKIP_DEVICE: return "device";
 	case VP_SKIP_CYCLE: return "fs-cycle";
 	case VP_SKIP_EXTERNAL_LINK: return "external-hardlink";
@@ -100,25 +101,38 @@ static void mounts_load(const char *root, struct mounts *m)
 	fclose(f);
 }
 
-/* Is the entry `name` in dirfd a mount point? A different st_dev
- * says so at once. A bind mount from the same filesystem has the same
- * st_dev, and the same (dev, ino) as its source directory, so a match in
- * the mountinfo table is confirmed with statx's STATX_ATTR_MOUNT_ROOT: the
- * source itself is an ordinary directory of the volume. */
-static bool is_mount(const struct mounts *m, const struct stat *st, dev_t root_dev, int dirfd,
-                     const char *name)
+/* Is the entry `name` in dirfd a mount point, or a subvolume? A different
+ * st_dev says "another filesystem tree" at once; statx's
+ * STATX_ATTR_MOUNT_ROOT then tells a mount from a btrfs subvolume, which has
+ * an st_dev of its own but is reached without any mount (same vfsmount,
+ * so RESOLVE_NO_XDEV would let us in: the st_dev rule is what keeps us on
+ * one filesystem tree, as find -xdev does). A bind mount from the same
+ * filesystem has the same st_dev, and the same (dev, ino) as its source
+ * directory, so a match in the mountinfo table is confirmed with
+ * STATX_ATTR_MOUNT_ROOT too: the source itself is an ordinary directory of
+ * the volume. Returns VP_SKIP_NONE, VP_SKIP_MOUNT or VP_SKIP_SUBVOLUME. */
+static enum vp_skip nested_fs(const struct mounts *m, const struct stat *st, dev_t root_dev,
+                              int dirfd, const char *name)
 {
-	if (st->st_dev != root_dev)
-		return true;
+	struct statx sx;
+
+	if (st->st_dev != root_dev) {
+		if (S_ISDIR(st->st_mode) &&
+		    statx(dirfd, name, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, 0, &sx) == 0 &&
+		    (sx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) &&
+		    !(sx.stx_attributes & STATX_ATTR_MOUNT_ROOT))
+			return VP_SKIP_SUBVOLUME;
+		return VP_SKIP_MOUNT;
+	}
 	for (size_t i = 0; i < m->n; i++)
 		if (m->dev[i] == st->st_dev && m->ino[i] == st->st_ino) {
-			struct statx sx;
 			if (statx(dirfd, name, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, 0, &sx) == 0 &&
 			    (sx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT))
-				return (sx.stx_attributes & STATX_ATTR_MOUNT_ROOT) != 0;
-			return true; /* cannot tell: be safe, do not enter */
+				return (sx.stx_attributes & STATX_ATTR_MOUNT_ROOT) ? VP_SKIP_MOUNT
+				                                                  : VP_SKIP_NONE;
+			return VP_SKIP_MOUNT; /* cannot tell: be safe, do not enter */
 		}
-	return false;
+	return VP_SKIP_NONE;
 }
 
 /* ---- xattr reads relative to the walk's fds ---- */
@@ -613,7 +627,7 @@ static void visit(struct worker *k, const char *name)
 			e.kind = VP_WALK_SKIP;
 			e.skip = VP_SKIP_EXCLUDED;
 		} else if (!p->cross_mounts &&
-		           is_mount(&k->w->mounts, &st, cfg->root_st->st_dev, top->fd, name)) {
+		           nested_fs(&k->w->mounts, &st, cfg->root_st->st_dev, top->fd, name)) {
 			e.kind = VP_WALK_SKIP; /* a bind-mounted file */
 			e.skip = VP_SKIP_MOUNT;
 		} else if ((S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) && !p->include_devices) {
@@ -631,9 +645,9 @@ static void visit(struct worker *k, const char *name)
 		e.skip = VP_SKIP_EXCLUDED;
 		goto out;
 	}
-	if (!p->cross_mounts && is_mount(&k->w->mounts, &st, cfg->root_st->st_dev, top->fd, name)) {
+	if (!p->cross_mounts &&
+	    (e.skip = nested_fs(&k->w->mounts, &st, cfg->root_st->st_dev, top->fd, name))) {
 		e.kind = VP_WALK_SKIP;
-		e.skip = VP_SKIP_MOUNT;
 		goto out;
 	}
 	if (is_cycle(k, &st)) {

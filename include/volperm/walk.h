@@ -44,6 +44,7 @@ enum vp_skip {
 	VP_SKIP_NONE = 0,
 	VP_SKIP_EXCLUDED,       /* rule: --exclude */
 	VP_SKIP_MOUNT,          /* rule: nested mount point, not entered */
+	VP_SKIP_SUBVOLUME,      /* rule: btrfs subvolume (own st_dev, no mount) */
 	VP_SKIP_DEVICE,         /* rule: device node */
 	VP_SKIP_CYCLE,          /* rule: directory cycle */
 	VP_SKIP_EXTERNAL_LINK,  /* safety: hard links outside the tree */
