@@ -588,6 +588,73 @@ static void plan_change(struct wctx *w, const struct vp_walk_entry *e, struct vp
 	report_change(w, e->relpath, e->relpath_len, e->st, d);
 }
 
+#ifndef OVERLAYFS_SUPER_MAGIC
+#define OVERLAYFS_SUPER_MAGIC 0x794c7630
+#endif
+
+/* overlayfs without its index feature (index=off, the default of most
+ * distributions' kernels, and of Docker's overlay2) copies a lower-layer
+ * file up on its first change and splits its hard links there: the name
+ * changed gets an inode of its own, every other name keeps the lower one.
+ * Counting names and changing the inode once, through the last one, would
+ * then change that name only, and the journal would name an inode that is
+ * no longer there. So before a multiply-linked regular file on overlayfs is
+ * counted, apply makes the copy-up happen for this name: the pinned inode
+ * is reopened for writing through its /proc/self/fd link (same inode, no
+ * lookup that could be swapped; opening writes nothing, keeps setuid and
+ * capabilities, and only a regular file is ever opened) and closed again.
+ * If that split the link, this name is a file of its own now (one link, a
+ * new inode number), changed like any other, which is what chown -R does on
+ * overlayfs; no other name, inside the tree or outside, is touched. If the
+ * link stayed whole (an upper-layer file, or index=on), the counting rule
+ * applies as anywhere else, and the other names are not probed: with
+ * index=on each write-open "links up" one more name and moves the ctime
+ * that the link count relies on. (Two names of one inode met first by two
+ * workers at the same moment can still both be probed: the count then sees
+ * the ctime move and skips the file as changed, the safe side.)
+ * Returns 1 with *now the split file's stat; 2 when the link stayed whole,
+ * with *now its stat after the copy-up (which moved its ctime: the link
+ * table must count from this one); 0 when not on overlayfs; or -errno. */
+static int overlay_split(const struct vp_walk_entry *e, struct stat *now)
+{
+	struct statfs sf;
+	struct stat st;
+	char p[32];
+	int fd, wfd, r = 0;
+
+	if (fstatfs(e->dirfd, &sf) < 0)
+		return -errno;
+	if (sf.f_type != OVERLAYFS_SUPER_MAGIC)
+		return 0;
+	fd = openat(e->dirfd, e->name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_dev != e->st->st_dev || st.st_ino != e->st->st_ino) {
+		r = -ESTALE; /* not what the walk saw: the tree changed under us */
+		goto out;
+	}
+	snprintf(p, sizeof(p), "/proc/self/fd/%d", fd);
+	wfd = open(p, O_WRONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+	if (wfd < 0) {
+		r = -errno;
+		goto out;
+	}
+	close(wfd);
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+		goto out;
+	}
+	*now = st;
+	r = st.st_ino != e->st->st_ino || st.st_nlink < e->st->st_nlink ? 1 : 2;
+out:
+	close(fd);
+	return r;
+}
+
 static int on_entry(const struct vp_walk_entry *e, void *userdata)
 {
 	struct ctx *c = userdata;
@@ -638,8 +705,29 @@ static int on_entry(const struct vp_walk_entry *e, void *userdata)
 		w->st.unchanged++;
 		return 0;
 	}
-	struct stat now;
-	struct vp_walk_entry counted;
+	struct stat now, probed;
+	struct vp_walk_entry counted, probe;
+	if (c->run->cmd == VP_CMD_APPLY && S_ISREG(e->st->st_mode) && e->st->st_nlink > 1 &&
+	    !vp_links_known(c->links, e->st->st_dev, e->st->st_ino)) {
+		int v = ensure_started(c); /* the copy-up is the first change */
+		if (v < 0)
+			return v;
+		v = overlay_split(e, &probed);
+		if (v == -ESTALE || v == -ENOENT || v == -ELOOP) {
+			report_skip(w, e->relpath, e->relpath_len, e->st->st_mode, VP_SKIP_CHANGED,
+			            strerror(-v));
+			return 0;
+		}
+		if (v < 0)
+			return entry_error(w, e->relpath, e->relpath_len, e->st->st_mode, "copy up", -v);
+		if (v > 0) {
+			probe = *e;
+			probe.st = &probed;
+			e = &probe;
+			if (v == 1)
+				return apply_change(w, e);
+		}
+	}
 	if (!S_ISDIR(e->st->st_mode) && e->st->st_nlink > 1) {
 		/* One table for all workers: whichever finds an inode's last
 		 * link decides, once. */

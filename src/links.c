@@ -261,6 +261,18 @@ out:
 	return r;
 }
 
+bool vp_links_known(struct vp_links *l, dev_t dev, ino_t ino)
+{
+	struct slot *s;
+	bool r;
+
+	pthread_mutex_lock(&l->mu);
+	s = find(l, dev, ino);
+	r = s && s->used;
+	pthread_mutex_unlock(&l->mu);
+	return r;
+}
+
 void vp_links_each_incomplete(const struct vp_links *l, vp_links_fn fn, void *userdata)
 {
 	for (size_t i = 0; i < l->cap; i++) {

@@ -35,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -192,6 +193,50 @@ static bool readds_privilege(const struct stat *st, const struct vp_jentry *e)
 	       ((e->mode & ~st->st_mode & (S_ISUID | S_ISGID)) || e->caps_len);
 }
 
+#ifndef OVERLAYFS_SUPER_MAGIC
+#define OVERLAYFS_SUPER_MAGIC 0x794c7630
+#endif
+#ifndef FUSE_SUPER_MAGIC
+#define FUSE_SUPER_MAGIC 0x65735546
+#endif
+
+/* The journal's creation time comes from the fine clock, birth times from
+ * the coarse one file times use, which may lag it by a tick (10 ms at
+ * HZ=100): a copy-up made right after the journal was created can carry a
+ * birth time a little before it. */
+#define CLOCK_SLACK_NS 20000000ull
+
+static uint64_t ts_ns(const struct timespec *t)
+{
+	return (uint64_t)t->tv_sec * 1000000000ull + (uint64_t)t->tv_nsec;
+}
+
+/* Is the inode pinned at fd (dev/ino already match) the file the journal
+ * recorded? An inode number can be reused as soon as a file is deleted; a
+ * reused one has a new birth time, so a different birth time means another
+ * file -- except where our own change gave ours a new one. overlayfs (and
+ * fuse-overlayfs, a FUSE filesystem) keep a lower file's inode number when
+ * its first metadata change copies it up to the upper layer, and the copy is
+ * born at that moment. There a changed birth time is still ours when it falls
+ * inside the apply itself: after the journal was created, and before the
+ * commit (for an apply that never committed, before this rollback started;
+ * an init container's app does not start after a failed apply). A file born
+ * later is someone else's, and stays a conflict. */
+static bool same_file(const struct vp_rollback *rb, int fd, const struct vp_jentry *e,
+                      uint64_t btime)
+{
+	struct statfs sf;
+
+	if (!e->btime || btime == e->btime)
+		return true;
+	if (fstatfs(fd, &sf) < 0 ||
+	    (sf.f_type != OVERLAYFS_SUPER_MAGIC && sf.f_type != FUSE_SUPER_MAGIC))
+		return false;
+	uint64_t from = rb->applied_ns > CLOCK_SLACK_NS ? rb->applied_ns - CLOCK_SLACK_NS : 0;
+	uint64_t to = ts_ns(rb->has_commit_time ? &rb->committed_at : &rb->started) + CLOCK_SLACK_NS;
+	return btime >= from && btime <= to;
+}
+
 /* 1 restored, 0 already fine, 2 conflict, <0 error (reported). */
 static int restore_one(struct vp_rollback *rb, const struct vp_jentry *e, bool allow_xdev)
 {
@@ -211,7 +256,7 @@ static int restore_one(struct vp_rollback *rb, const struct vp_jentry *e, bool a
 	}
 	/* Same inode number, another file: the app deleted ours and the
 	 * filesystem reused the number for its new one. */
-	if (e->btime && btime != e->btime) {
+	if (!same_file(rb, fd, e, btime)) {
 		report(rb, VP_EV_CONFLICT, e, &st, "verify", 0, "another file is there now");
 		r = 2;
 		goto out;
@@ -391,6 +436,7 @@ enum vp_exit vp_rollback_run(struct vp_rollback *rb, struct vp_jreader *r, struc
 	 * journal can read it. The coarse clock is the one file times use. */
 	rb->ctime_rule = rb->newest && vp_jr_state(r) == VP_JSTATE_COMMITTED;
 	clock_gettime(CLOCK_REALTIME_COARSE, &rb->started);
+	rb->applied_ns = h->created_ns;
 	if (vp_policy_from_text(h->policy, h->policy_len, &pol) == 0) {
 		allow_xdev = pol.cross_mounts;
 		vp_policy_free(&pol);

@@ -52,4 +52,8 @@ int vp_links_see(struct vp_links *l, int dirfd, const char *name, const struct s
 typedef void (*vp_links_fn)(const char *relpath, nlink_t seen, nlink_t nlink, void *userdata);
 void vp_links_each_incomplete(const struct vp_links *l, vp_links_fn fn, void *userdata);
 
+/* Has any link of (dev, ino) been counted yet? (The engine's overlayfs
+ * copy-up probe runs on an inode's first sighting only.) Thread-safe. */
+bool vp_links_known(struct vp_links *l, dev_t dev, ino_t ino);
+
 #endif

@@ -26,6 +26,7 @@ struct vp_rollback {
 	/* internal, set by vp_rollback_run: the commit time, when known */
 	bool has_commit_time, ctime_rule;
 	struct timespec committed_at, started;
+	uint64_t applied_ns;    /* the journal's creation: the apply's start */
 };
 
 /* r: a validated reader of the journal; w: a writer on the same journal (it
