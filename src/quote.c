@@ -225,9 +225,11 @@ const char *vp_quote_path_buf(char *buf, size_t size, const char *root, const ch
 	};
 	for (size_t j = 0; j < 3; j++) {
 		size_t from = skip < part[j].n ? skip : part[j].n;
+		skip -= from;
+		if (part[j].n == from)
+			continue; /* nothing left of it (rel may be NULL) */
 		memcpy(tmp + n, part[j].p + from, part[j].n - from);
 		n += part[j].n - from;
-		skip -= from;
 	}
 	return shell_buf(buf, size, tmp, n, total > sizeof(tmp));
 }

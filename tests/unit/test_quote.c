@@ -571,6 +571,15 @@ static void test_path_buf(void **state)
 	assert_memory_equal(out, "...", 3);
 	const char *tail = "$'\\x1b''end'$'\\n'";
 	assert_string_equal(out + o.n - strlen(tail), tail);
+	/* the same as quoting the whole joined path into that room */
+	char *whole = malloc(5 + sizeof deep);
+	assert_non_null(whole);
+	memcpy(whole, "/srv/", 5);
+	memcpy(whole + 5, deep, sizeof deep);
+	char want64[64];
+	assert_string_equal(out, vp_quote_shell_buf(want64, sizeof want64, whole,
+	                                            5 + sizeof deep - 1));
+	free(whole);
 	/* and the full join when it fits, for a long but not deep path */
 	char big[600];
 	char joined[506] = "/srv/";
