@@ -73,6 +73,24 @@ static const char *const system_paths[] = {
 	"/usr/bin", "/usr/sbin", "/usr/lib", "/usr/lib32", "/usr/lib64", "/usr/libx32", NULL,
 };
 
+/* Every path in a message goes through the quoting: a name may hold a
+ * newline or a terminal escape sequence, and the message goes to the
+ * operator's terminal and log. Each path of a message needs its own qpath. */
+struct qpath {
+	char s[4096];
+};
+
+static const char *qp(struct qpath *q, const char *path)
+{
+	return path ? vp_quote_shell_buf(q->s, sizeof(q->s), path, strlen(path)) : "(none)";
+}
+
+/* DIR/NAME, quoted as one path. */
+static const char *qjp(struct qpath *q, const char *dir, const char *name)
+{
+	return vp_quote_path_buf(q->s, sizeof(q->s), dir, name, strlen(name));
+}
+
 static void vmessage(bool hint, const char *fmt, va_list ap)
 {
 	fputs("volperm: ", stderr);
@@ -125,14 +143,16 @@ static int check_db_files(void)
 
 	for (int i = 0; i < 2; i++) {
 		struct stat st;
+		struct qpath q;
 		if (!files[i])
 			continue;
 		if (stat(files[i], &st) < 0 || access(files[i], R_OK) < 0) {
-			value_error("cannot read %s %s: %s", opts[i], files[i], strerror(errno));
+			int e = errno;
+			value_error("cannot read %s %s: %s", opts[i], qp(&q, files[i]), strerror(e));
 			return -1;
 		}
 		if (!S_ISREG(st.st_mode)) {
-			value_error("%s %s is not a regular file", opts[i], files[i]);
+			value_error("%s %s is not a regular file", opts[i], qp(&q, files[i]));
 			return -1;
 		}
 	}
@@ -304,9 +324,11 @@ static const char *journal_dir_path(void)
 	return env && *env ? env : VP_JOURNAL_DIR_DEFAULT;
 }
 
-static int open_jdir(const char *path, bool create, int *fd)
+static int open_jdir(const char *path_raw, bool create, int *fd)
 {
-	int r = vp_jdir_open(path, create, fd);
+	int r = vp_jdir_open(path_raw, create, fd);
+	struct qpath q;
+	const char *path = qp(&q, path_raw);
 
 	switch (r) {
 	case 0:
@@ -340,22 +362,24 @@ struct root {
 static int open_root(const char *arg, struct root *rt)
 {
 	rt->fd = -1;
+	struct qpath q1, q2;
+
 	rt->path = realpath(arg, NULL);
 	if (!rt->path) {
-		fprintf(stderr, "volperm: %s: %s\n", arg, strerror(errno));
+		fprintf(stderr, "volperm: %s: %s\n", qp(&q1, arg), strerror(errno));
 		return -1;
 	}
 	if (!O.allow_system_path)
 		for (const char *const *s = system_paths; *s; s++)
 			if (strcmp(rt->path, *s) == 0) {
 				fprintf(stderr, "volperm: %s%s%s is a system path; refusing to change it (use --allow-system-path if you really mean it)\n",
-				        arg, strcmp(arg, rt->path) ? " resolves to " : "",
-				        strcmp(arg, rt->path) ? rt->path : "");
+				        qp(&q1, arg), strcmp(arg, rt->path) ? " resolves to " : "",
+				        strcmp(arg, rt->path) ? qp(&q2, rt->path) : "");
 				return -1;
 			}
 	rt->fd = open(rt->path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (rt->fd < 0 || fstat(rt->fd, &rt->st) < 0) {
-		fprintf(stderr, "volperm: %s: %s\n", rt->path, strerror(errno));
+		fprintf(stderr, "volperm: %s: %s\n", qp(&q1, rt->path), strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -404,6 +428,7 @@ static int check_hot(int jdir, const char *jdir_path, const struct root *rt, boo
                      char hot_name[VP_JNAME_MAX])
 {
 	struct vp_jinfo *v = NULL;
+	struct qpath q1, q2;
 	size_t n = 0;
 	int ex = 0;
 
@@ -412,17 +437,17 @@ static int check_hot(int jdir, const char *jdir_path, const struct root *rt, boo
 		return 0;
 	for (size_t i = 0; i < n && !ex; i++) {
 		if (v[i].unreadable)
-			fprintf(stderr, "volperm: warning: journal %s/%s for %s cannot be read (corrupt?); it is ignored, see 'volperm journal show'\n",
-			        jdir_path, v[i].name, rt->path);
+			fprintf(stderr, "volperm: warning: journal %s for %s cannot be read (corrupt?); it is ignored, see 'volperm journal show'\n",
+			        qjp(&q1, jdir_path, v[i].name), qp(&q2, rt->path));
 		if (v[i].live && (v[i].state == VP_JSTATE_ACTIVE || v[i].state == VP_JSTATE_ROLLING_BACK)) {
-			fprintf(stderr, "volperm: another volperm is changing %s right now (journal %s/%s); try again when it has finished\n",
-			        rt->path, jdir_path, v[i].name);
+			fprintf(stderr, "volperm: another volperm is changing %s right now (journal %s); try again when it has finished\n",
+			        qp(&q1, rt->path), qjp(&q2, jdir_path, v[i].name));
 			ex = VP_EXIT_HOT;
 		} else if (v[i].hot) {
 			memcpy(hot_name, v[i].name, VP_JNAME_MAX);
 			if (!allow_hot) {
-				fprintf(stderr, "volperm: an interrupted apply left %s half changed (journal %s/%s); run 'volperm recover %s' first (or 'apply --recover')\n",
-				        rt->path, jdir_path, v[i].name, rt->path);
+				fprintf(stderr, "volperm: an interrupted apply left %s half changed (journal %s); run 'volperm recover %s' first (or 'apply --recover')\n",
+				        qp(&q1, rt->path), qjp(&q2, jdir_path, v[i].name), q1.s);
 				ex = VP_EXIT_HOT;
 			}
 		}
@@ -504,6 +529,20 @@ static uint64_t used_inodes(int fd)
 	return (uint64_t)(sfs.f_files - sfs.f_ffree);
 }
 
+/* "key":"value" and, when value is not UTF-8, "key_b64" with its bytes. */
+static void json_member(FILE *f, const char *key, const char *value)
+{
+	size_t n = strlen(value);
+
+	fprintf(f, "\"%s\":", key);
+	vp_quote_json(f, value, n);
+	if (!vp_utf8_valid(value, n)) {
+		fprintf(f, ",\"%s_b64\":\"", key);
+		vp_write_base64(f, value, n);
+		fputc('"', f);
+	}
+}
+
 static char *journal_path(const char *dir, const char *name)
 {
 	char *p = NULL;
@@ -522,7 +561,9 @@ static int do_rollback(int jdir, const char *jdir_path, const char *name, const 
 
 	out.restore_summary = true;
 	struct vp_stats st = { 0 };
-	char *jp = journal_path(jdir_path, name);
+	char *jp_raw = journal_path(jdir_path, name);
+	struct qpath q, q1, q2;
+	const char *jp = qp(&q, jp_raw);
 	int e, ex;
 
 	/* Validate first (the reader says where a journal is corrupt), then
@@ -552,8 +593,9 @@ static int do_rollback(int jdir, const char *jdir_path, const char *name, const 
 	/* Invariant 3: a journal only ever touches the tree it was made on. */
 	if (h->root_dev != (uint64_t)rt->st.st_dev || h->root_ino != (uint64_t)rt->st.st_ino) {
 		fprintf(stderr, "volperm: journal %s belongs to %s (device %llu, inode %llu), not to %s (device %llu, inode %llu); refusing it, nothing was changed\n",
-		        jp, h->root, (unsigned long long)h->root_dev, (unsigned long long)h->root_ino,
-		        rt->path, (unsigned long long)rt->st.st_dev, (unsigned long long)rt->st.st_ino);
+		        jp, qp(&q1, h->root), (unsigned long long)h->root_dev,
+		        (unsigned long long)h->root_ino, qp(&q2, rt->path),
+		        (unsigned long long)rt->st.st_dev, (unsigned long long)rt->st.st_ino);
 		ex = VP_EXIT_USAGE;
 		goto out;
 	}
@@ -581,11 +623,11 @@ static int do_rollback(int jdir, const char *jdir_path, const char *name, const 
 	vp_output_summary(&out, rt->path, NULL, &st, NULL, ex, rb.why);
 	if (st.conflicts && !force && !O.quiet)
 		fprintf(stderr, "volperm: to restore those entries anyway: volperm rollback --force --journal %s %s\n",
-		        jp, rt->path);
+		        jp, qp(&q1, rt->path));
 out:
 	vp_jr_close(r);
 	vp_jw_close(w);
-	free(jp);
+	free(jp_raw);
 	return ex;
 }
 
@@ -604,7 +646,9 @@ static int lock_volume(int jdir, const struct root *rt, int lock_fd[2])
 			r = errno == EWOULDBLOCK ? -EWOULDBLOCK : 0;
 	}
 	if (r == -EWOULDBLOCK) {
-		fprintf(stderr, "volperm: another volperm is working on %s right now; try again when it has finished\n", rt->path);
+		struct qpath q;
+		fprintf(stderr, "volperm: another volperm is working on %s right now; try again when it has finished\n",
+		        qp(&q, rt->path));
 		return VP_EXIT_HOT;
 	}
 	if (r < 0) {
@@ -654,8 +698,9 @@ static int cmd_run(enum vp_cmd cmd, const char *command, const char *arg)
 	}
 	if (jdir >= 0 && (vp_jdir_inside(jdir, rt.st.st_dev, rt.st.st_ino) == 1 ||
 	                  vp_jdir_inside_fs(jdir, rt.fd) == 1)) {
+		struct qpath q1, q2;
 		fprintf(stderr, "volperm: the journal directory %s is inside %s; put it outside the volume (apps may refuse a volume with extra files, and a journal must not change with the tree it describes)\n",
-		        jdir_path, rt.path);
+		        qp(&q1, jdir_path), qp(&q2, rt.path));
 		ex = VP_EXIT_USAGE;
 		goto out;
 	}
@@ -673,7 +718,8 @@ static int cmd_run(enum vp_cmd cmd, const char *command, const char *arg)
 			goto out;
 		/* The rollback changed the root: decide on what it is now. */
 		if (fstat(rt.fd, &rt.st) < 0) {
-			fprintf(stderr, "volperm: %s: %s\n", rt.path, strerror(errno));
+			struct qpath q;
+			fprintf(stderr, "volperm: %s: %s\n", qp(&q, rt.path), strerror(errno));
 			ex = VP_EXIT_USAGE;
 			goto out;
 		}
@@ -692,13 +738,7 @@ static int cmd_run(enum vp_cmd cmd, const char *command, const char *arg)
 	vp_output_start(&out, rt.path, desc);
 	ex = vp_engine_run(&run, &st);
 	jp = journal_path(jdir_path, run.journal);
-	if (jp && run.journal_state && !O.json) {
-		char *with = NULL;
-		if (asprintf(&with, "%s (%s)", jp, run.journal_state) >= 0) {
-			free(jp);
-			jp = with;
-		}
-	}
+	out.journal_state = run.journal_state;
 	vp_output_summary(&out, rt.path, desc, &st, jp, ex, run.why);
 out:
 	free(desc);
@@ -717,10 +757,11 @@ static int open_journal_file(const char *file, int *jdir, char **dir, char name[
 {
 	const char *slash = strrchr(file, '/');
 	const char *base = slash ? slash + 1 : file;
+	struct qpath q;
 	int r;
 
 	if (strlen(base) >= VP_JNAME_MAX || !*base) {
-		fprintf(stderr, "volperm: %s: not a volperm journal file name\n", file);
+		fprintf(stderr, "volperm: %s: not a volperm journal file name\n", qp(&q, file));
 		return VP_EXIT_USAGE;
 	}
 	*dir = slash ? (slash == file ? strdup("/") : strndup(file, (size_t)(slash - file))) : strdup(".");
@@ -728,7 +769,7 @@ static int open_journal_file(const char *file, int *jdir, char **dir, char name[
 		return VP_EXIT_USAGE;
 	r = open_jdir(*dir, false, jdir);
 	if (r == -ENOENT)
-		fprintf(stderr, "volperm: %s: no such directory\n", *dir);
+		fprintf(stderr, "volperm: %s: no such directory\n", qp(&q, *dir));
 	if (r < 0)
 		return VP_EXIT_USAGE;
 	memcpy(name, base, strlen(base) + 1);
@@ -740,6 +781,7 @@ static int cmd_rollback(const char *arg)
 	const char *jdir_path = journal_dir_path();
 	struct root rt = { .fd = -1 };
 	char name[VP_JNAME_MAX], *dir = NULL;
+	struct qpath q1, q2;
 	int jdir = -1, lock[2] = { -1, -1 }, ex, r;
 
 	if (O.journal) {
@@ -753,7 +795,7 @@ static int cmd_rollback(const char *arg)
 			struct vp_jreader *jr = NULL;
 			r = vp_jr_open_at(jdir, name, &jr);
 			if (r < 0) {
-				fprintf(stderr, "volperm: %s: %s\n", O.journal,
+				fprintf(stderr, "volperm: %s: %s\n", qp(&q1, O.journal),
 				        r == -EBADMSG ? "corrupt journal; refusing it" : strerror(-r));
 				vp_jr_close(jr);
 				ex = VP_EXIT_USAGE;
@@ -778,7 +820,8 @@ static int cmd_rollback(const char *arg)
 		}
 		r = open_jdir(jdir_path, false, &jdir);
 		if (r == -ENOENT)
-			fprintf(stderr, "volperm: no journal directory %s: nothing to roll back\n", jdir_path);
+			fprintf(stderr, "volperm: no journal directory %s: nothing to roll back\n",
+			        qp(&q1, jdir_path));
 		if (r < 0) {
 			ex = VP_EXIT_USAGE;
 			goto out;
@@ -794,7 +837,8 @@ static int cmd_rollback(const char *arg)
 	if (!O.journal) {
 		r = find_journal(jdir, &rt, PICK_UNDONE, name);
 		if (r <= 0) {
-			fprintf(stderr, "volperm: no journal to roll back for %s in %s\n", rt.path, jdir_path);
+			fprintf(stderr, "volperm: no journal to roll back for %s in %s\n",
+			        qp(&q1, rt.path), qp(&q2, jdir_path));
 			ex = VP_EXIT_USAGE;
 			goto out;
 		}
@@ -818,11 +862,12 @@ static int recover_forward(int jdir, const char *jdir_path, const char *name, co
 	struct vp_policy pol;
 	struct vp_stats st;
 	char *desc = NULL, *jp = journal_path(jdir_path, name);
+	struct qpath q1, q2;
 	int r, ex;
 
 	r = vp_jw_open(jdir, name, batch_size(), &w);
 	if (r < 0) {
-		fprintf(stderr, "volperm: cannot open journal %s: %s\n", jp,
+		fprintf(stderr, "volperm: cannot open journal %s: %s\n", qp(&q1, jp),
 		        r == -EBADMSG ? "it is corrupt" : strerror(-r));
 		free(jp);
 		return r == -EWOULDBLOCK ? VP_EXIT_HOT : VP_EXIT_USAGE;
@@ -831,7 +876,7 @@ static int recover_forward(int jdir, const char *jdir_path, const char *name, co
 	if (h->root_dev != (uint64_t)rt->st.st_dev || h->root_ino != (uint64_t)rt->st.st_ino ||
 	    vp_policy_from_text(h->policy, h->policy_len, &pol) < 0) {
 		fprintf(stderr, "volperm: journal %s does not belong to %s or has a policy this volperm cannot read; refusing it\n",
-		        jp, rt->path);
+		        qp(&q1, jp), qp(&q2, rt->path));
 		vp_jw_close(w);
 		free(jp);
 		return VP_EXIT_USAGE;
@@ -858,6 +903,7 @@ static int cmd_recover(const char *arg)
 	const char *jdir_path = journal_dir_path();
 	struct root rt = { .fd = -1 };
 	char name[VP_JNAME_MAX];
+	struct qpath q1, q2;
 	int jdir = -1, lock[2] = { -1, -1 }, ex = 0, r;
 
 	if (!arg) {
@@ -871,7 +917,8 @@ static int cmd_recover(const char *arg)
 	r = open_jdir(jdir_path, false, &jdir);
 	if (r == -ENOENT) {
 		if (!O.quiet)
-			printf("volperm: nothing to recover on %s (no journal directory %s)\n", rt.path, jdir_path);
+			printf("volperm: nothing to recover on %s (no journal directory %s)\n",
+			       qp(&q1, rt.path), qp(&q2, jdir_path));
 		goto out;
 	}
 	if (r < 0) {
@@ -887,7 +934,8 @@ static int cmd_recover(const char *arg)
 		enum vp_jstate state = VP_JSTATE_ACTIVE;
 		bool live = false;
 		if (strcmp(name, last) == 0) {
-			fprintf(stderr, "volperm: journal %s/%s is still hot after recovery\n", jdir_path, name);
+			fprintf(stderr, "volperm: journal %s is still hot after recovery\n",
+			        qjp(&q1, jdir_path, name));
 			ex = VP_EXIT_ROLLBACK_FAIL;
 			break;
 		}
@@ -899,7 +947,7 @@ static int cmd_recover(const char *arg)
 			ex = do_rollback(jdir, jdir_path, name, &rt, "recover", false);
 	}
 	if (r == 0 && ex == 0 && !O.quiet && !O.json)
-		printf("volperm: nothing to recover on %s\n", rt.path);
+		printf("volperm: nothing to recover on %s\n", qp(&q1, rt.path));
 out:
 	for (int i = 0; i < 2; i++)
 		if (lock[i] >= 0)
@@ -917,6 +965,7 @@ static int cmd_journal(const char *sub, const char *arg)
 	char name[VP_JNAME_MAX], *dir = NULL;
 	struct vp_jreader *r = NULL;
 	int jdir = -1, ex = VP_EXIT_OK, e;
+	struct qpath q1, q2;
 	struct stat st;
 
 	if (!sub || (strcmp(sub, "list") && strcmp(sub, "show") && strcmp(sub, "export"))) {
@@ -937,7 +986,7 @@ static int cmd_journal(const char *sub, const char *arg)
 		e = open_jdir(jdir_path, false, &jdir);
 		if (e == -ENOENT) {
 			if (!O.json)
-				printf("no journals (no directory %s)\n", jdir_path);
+				printf("no journals (no directory %s)\n", qp(&q1, jdir_path));
 			return VP_EXIT_OK;
 		}
 		if (e < 0)
@@ -956,13 +1005,17 @@ static int cmd_journal(const char *sub, const char *arg)
 			const char *state = e == -EBADMSG ? "corrupt" : e < 0 ? "unreadable"
 			                    : v[i].live ? "running" : v[i].hot ? "hot" : vp_jstate_name(vp_jr_state(jr));
 			if (O.json) {
-				printf("{\"journal\":\"%s/%s\",\"state\":\"%s\",\"entries\":%llu,\"root\":", jdir_path,
-				       v[i].name, state, e == 0 ? (unsigned long long)vp_jr_entries(jr) : 0ull);
-				const char *root = e == 0 ? vp_jr_header(jr)->root : "";
-				vp_quote_json(stdout, root, strlen(root));
+				/* the same members, and _b64 twins, as --json's paths */
+				char *jp = journal_path(jdir_path, v[i].name);
+				fputs("{", stdout);
+				json_member(stdout, "journal", jp ? jp : "");
+				printf(",\"state\":\"%s\",\"entries\":%llu,", state,
+				       e == 0 ? (unsigned long long)vp_jr_entries(jr) : 0ull);
+				json_member(stdout, "root", e == 0 ? vp_jr_header(jr)->root : "");
 				printf("}\n");
+				free(jp);
 			} else {
-				printf("%s/%s  %-12s %8llu entries  ", jdir_path, v[i].name, state,
+				printf("%s  %-12s %8llu entries  ", qjp(&q1, jdir_path, v[i].name), state,
 				       e == 0 ? (unsigned long long)vp_jr_entries(jr) : 0ull);
 				if (e == 0)
 					vp_output_path(stdout, vp_jr_header(jr)->root, NULL, 0);
@@ -988,19 +1041,20 @@ static int cmd_journal(const char *sub, const char *arg)
 	} else {
 		if (open_root(arg, &rt) < 0 || open_jdir(jdir_path, false, &jdir) < 0) {
 			if (rt.fd >= 0 && jdir < 0)
-				fprintf(stderr, "volperm: no journal directory %s\n", jdir_path);
+				fprintf(stderr, "volperm: no journal directory %s\n", qp(&q1, jdir_path));
 			ex = VP_EXIT_USAGE;
 			goto out;
 		}
 		if (find_journal(jdir, &rt, PICK_ANY, name) <= 0) {
-			fprintf(stderr, "volperm: no journal for %s in %s\n", rt.path, jdir_path);
+			fprintf(stderr, "volperm: no journal for %s in %s\n", qp(&q1, rt.path),
+			        qp(&q2, jdir_path));
 			ex = VP_EXIT_USAGE;
 			goto out;
 		}
 	}
 	e = vp_jr_open_at(jdir, name, &r);
 	if (e < 0) {
-		fprintf(stderr, "volperm: %s/%s: %s%s\n", jdir_path, name,
+		fprintf(stderr, "volperm: %s: %s%s\n", qjp(&q1, jdir_path, name),
 		        e == -EBADMSG ? "corrupt journal: " : strerror(-e),
 		        e == -EBADMSG && r ? vp_jr_error(r) : "");
 		ex = VP_EXIT_USAGE;
@@ -1015,7 +1069,7 @@ static int cmd_journal(const char *sub, const char *arg)
 		e = vp_export_json(stdout, r);
 	free(jp);
 	if (e < 0) {
-		fprintf(stderr, "volperm: %s/%s: %s\n", jdir_path, name, strerror(-e));
+		fprintf(stderr, "volperm: %s: %s\n", qjp(&q1, jdir_path, name), strerror(-e));
 		ex = VP_EXIT_USAGE;
 	}
 out:

@@ -49,7 +49,12 @@
 #include "volperm/links.h"
 #include "volperm/meta.h"
 #include "volperm/pin.h"
+#include "volperm/quote.h"
 #include "volperm/rollback.h"
+
+/* Room for one quoted path in run->why: longer ones lose their start
+ * (vp_quote_shell_buf), so that the sentence around them survives. */
+#define WHY_PATH_MAX 320
 
 struct pending {
 	int fd;
@@ -171,16 +176,35 @@ static void report_progress(struct wctx *w)
 	pthread_mutex_unlock(&c->mu);
 }
 
-/* Record why the whole run fails: the first reason wins. */
+/* Record why the whole run fails: the first reason wins. Called with mu
+ * held. Every path in fmt's arguments is quoted (vp_quote_*_buf): this
+ * sentence goes to the operator's terminal and log. */
+static bool set_failure_locked(struct ctx *c, enum vp_exit code, const char *fmt, va_list ap)
+{
+	if (c->failed)
+		return false;
+	vsnprintf(c->run->why, sizeof(c->run->why), fmt, ap);
+	c->fail = code;
+	c->failed = true;
+	return true;
+}
+
 static void set_failure(struct ctx *c, enum vp_exit code, const char *fmt, va_list ap)
 {
 	pthread_mutex_lock(&c->mu);
-	if (!c->failed) {
-		vsnprintf(c->run->why, sizeof(c->run->why), fmt, ap);
-		c->fail = code;
-		c->failed = true;
-	}
+	set_failure_locked(c, code, fmt, ap);
 	pthread_mutex_unlock(&c->mu);
+}
+
+static bool fail_locked(struct ctx *c, enum vp_exit code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static bool fail_locked(struct ctx *c, enum vp_exit code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	bool first = set_failure_locked(c, code, fmt, ap);
+	va_end(ap);
+	return first;
 }
 
 static int fail_run(struct ctx *c, enum vp_exit code, const char *fmt, ...)
@@ -204,23 +228,28 @@ static int entry_error(struct wctx *w, const char *relpath, size_t len, mode_t m
 		.type = VP_EV_ERROR, .root = c->run->root, .relpath = relpath, .relpath_len = len,
 		.mode = mode, .op = op, .err = err,
 	};
-	bool root = strcmp(relpath, ".") == 0;
 	bool stops = c->run->cmd == VP_CMD_APPLY && !c->run->keep_going;
+	char q[WHY_PATH_MAX];
 
-	pthread_mutex_lock(&c->mu);
-	bool stopping = c->failed;
-	pthread_mutex_unlock(&c->mu);
-	/* With --jobs, other workers may fail on entries of their own before
-	 * the first failure stops them: the run stops at, and reports, the
-	 * first; those entries were not changed, and the rest is rolled back. */
-	if (stops && stopping)
-		return -ECANCELED;
-	w->st.errors++;
-	report(c, &ev);
-	if (!stops)
+	if (!stops) {
+		w->st.errors++;
+		report(c, &ev);
 		return 0;
-	return fail_run(c, VP_EXIT_ROLLED_BACK, "%s%s%.*s: %s: %s", c->run->root, root ? "" : "/",
-	                root ? 0 : (int)len, relpath, op, strerror(err));
+	}
+	/* The error that stops the run is its reason: the event (for --json)
+	 * says it names it, so that a person reads it once. With --jobs, other
+	 * workers may fail on entries of their own before the first failure
+	 * stops them: the run stops at, and reports, the first; those entries
+	 * were not changed, and the rest is rolled back. */
+	vp_quote_path_buf(q, sizeof(q), c->run->root, relpath, len);
+	pthread_mutex_lock(&c->mu);
+	if (fail_locked(c, VP_EXIT_ROLLED_BACK, "%s: %s: %s", q, op, strerror(err))) {
+		w->st.errors++;
+		ev.is_reason = true;
+		vp_report(&c->run->rep, &ev);
+	}
+	pthread_mutex_unlock(&c->mu);
+	return -ECANCELED;
 }
 
 static int check_ids_mapped(struct ctx *c)
@@ -281,9 +310,11 @@ static int create_journal(struct ctx *c)
 	r = vp_jw_create(run->jdir_fd, run->journal, &h, run->batch_max, &c->jw);
 	free(policy);
 	if (r < 0) {
+		char q[WHY_PATH_MAX];
 		r = fail_run(c, VP_EXIT_USAGE,
 		             "cannot create journal %s in the journal directory: %s; nothing was changed",
-		             run->journal, strerror(-r));
+		             vp_quote_shell_buf(q, sizeof(q), run->journal, strlen(run->journal)),
+		             strerror(-r));
 		run->journal[0] = 0;
 		return r;
 	}
@@ -296,13 +327,16 @@ static int create_journal(struct ctx *c)
 static int preflight(struct ctx *c)
 {
 	struct statvfs sv;
+	char q[WHY_PATH_MAX];
 	int r;
 
 	/* A compliant volume needs no journal; this one does. */
 	if (c->run->jdir_error)
 		return fail_run(c, VP_EXIT_USAGE,
 		                "cannot create the journal directory %s: %s; give --journal-dir on a writable filesystem outside the volume, or --no-journal; nothing was changed",
-		                c->run->jdir_path, strerror(-c->run->jdir_error));
+		                vp_quote_shell_buf(q, sizeof(q), c->run->jdir_path,
+		                                   strlen(c->run->jdir_path)),
+		                strerror(-c->run->jdir_error));
 	const struct vp_policy *p = c->run->policy;
 	bool owners = p->has_uid || p->has_gid || p->n_uid_maps || p->n_gid_maps || p->has_fsgroup;
 
@@ -330,7 +364,8 @@ static int preflight(struct ctx *c)
 		                "/proc is not mounted: volperm changes entries through /proc/self/fd and cannot work without it; nothing was changed");
 	if (fstatvfs(c->run->root_fd, &sv) == 0 && (sv.f_flag & ST_RDONLY))
 		return fail_run(c, VP_EXIT_ROLLED_BACK,
-		                "%s is on a read-only file system; nothing was changed", c->run->root);
+		                "%s is on a read-only file system; nothing was changed",
+		                vp_quote_path_buf(q, sizeof(q), c->run->root, NULL, 0));
 	c->sync_fd = vp_sync_fd_open(c->run->root_fd);
 	if (c->run->resume) {
 		c->jw = c->run->resume;
@@ -409,9 +444,12 @@ static int flush_batch(struct wctx *w)
 	if (c->jw) {
 		r = vp_jw_sync(c->jw, w->ticket);
 		if (r < 0) {
+			char q[WHY_PATH_MAX];
 			close_batch(w, 0);
 			return fail_run(c, VP_EXIT_ROLLED_BACK, "cannot write the journal %s: %s",
-			                c->run->journal, strerror(-r));
+			                vp_quote_shell_buf(q, sizeof(q), c->run->journal,
+			                                   strlen(c->run->journal)),
+			                strerror(-r));
 		}
 	}
 	/* Only now, with their before-images durable, do these entries change. */
@@ -528,11 +566,13 @@ static int apply_change(struct wctx *w, const struct vp_walk_entry *e)
 	/* The kernel refuses to chown a setuid/setgid file without CAP_FOWNER
 	 * (clearing the bit is a mode change): say so once, by name. */
 	if ((p.d.changes & (VP_CH_DROP_SUID | VP_CH_DROP_SGID)) && !vp_cap_effective(CAP_FOWNER)) {
+		char q[WHY_PATH_MAX];
 		vp_xattrs_free(&x);
 		close(p.fd);
 		return fail_run(c, VP_EXIT_USAGE,
-		                "%s/%.*s is setuid/setgid: changing its owner clears that bit, which needs the CAP_FOWNER capability, and this process does not have it (add --cap-add FOWNER)",
-		                run->root, (int)e->relpath_len, e->relpath);
+		                "%s is setuid/setgid: changing its owner clears that bit, which needs the CAP_FOWNER capability, and this process does not have it (add --cap-add FOWNER)",
+		                vp_quote_path_buf(q, sizeof(q), run->root, e->relpath,
+		                                  e->relpath_len));
 	}
 	if (c->jw) {
 		struct vp_jentry je = {
@@ -666,10 +706,13 @@ static int on_entry(const struct vp_walk_entry *e, void *userdata)
 	case VP_WALK_SKIP:
 		report_skip(w, e->relpath, e->relpath_len, e->st ? e->st->st_mode : 0, e->skip, NULL);
 		return 0;
-	case VP_WALK_FORBIDDEN:
+	case VP_WALK_FORBIDDEN: {
+		char q[WHY_PATH_MAX];
 		return fail_run(c, VP_EXIT_USAGE,
-		                "the journal directory is inside the volume (reached at %s%s%.*s, e.g. through a bind mount); put it outside the volume",
-		                c->run->root, "/", (int)e->relpath_len, e->relpath);
+		                "the journal directory is inside the volume (reached at %s, e.g. through a bind mount); put it outside the volume",
+		                vp_quote_path_buf(q, sizeof(q), c->run->root, e->relpath,
+		                                  e->relpath_len));
+	}
 	case VP_WALK_ERROR:
 		return entry_error(w, e->relpath, e->relpath_len, e->st ? e->st->st_mode : 0,
 		                   e->st && S_ISDIR(e->st->st_mode) ? "read directory" : "stat", e->err);
@@ -809,12 +852,18 @@ static enum vp_exit abort_apply(struct ctx *c, struct vp_stats *st)
 	st->restored = rst.restored;
 	st->already = rst.already;
 	st->conflicts = rst.conflicts;
+	size_t l = strlen(run->why);
 	if (ex != VP_EXIT_OK) {
-		size_t l = strlen(run->why);
 		snprintf(run->why + l, sizeof(run->why) - l, "; and the rollback was incomplete: %s",
 		         rb.why[0] ? rb.why : "see the errors above");
 		return VP_EXIT_ROLLBACK_FAIL;
 	}
+	/* The reason is the one line a person reads about this run (the
+	 * error that stopped it is not repeated): it says how it ended. */
+	if (rst.restored)
+		snprintf(run->why + l, sizeof(run->why) - l, "; every change was rolled back");
+	else if (rst.already)
+		snprintf(run->why + l, sizeof(run->why) - l, "; nothing was changed");
 	return c->fail;
 }
 
@@ -888,6 +937,7 @@ enum vp_exit vp_engine_run(struct vp_run *run, struct vp_stats *st)
 	enum vp_exit ex = VP_EXIT_OK;
 	double t0 = now();
 	bool safety_skip = false;
+	char q[WHY_PATH_MAX];
 	int r = 0;
 
 	memset(st, 0, sizeof(*st));
@@ -935,14 +985,17 @@ enum vp_exit vp_engine_run(struct vp_run *run, struct vp_stats *st)
 		r = vp_sync_volume(c.sync_fd);
 		vp_fault_point("syncfs");
 		if (r < 0)
-			r = fail_run(&c, VP_EXIT_ROLLED_BACK, "cannot sync %s: %s", run->root,
-			             strerror(-r));
+			r = fail_run(&c, VP_EXIT_ROLLED_BACK, "cannot sync %s: %s",
+			             vp_quote_path_buf(q, sizeof(q), run->root, NULL, 0), strerror(-r));
 		else if (c.jw && (r = vp_jw_mark(c.jw, VP_REC_COMMIT)) < 0)
 			r = fail_run(&c, VP_EXIT_ROLLED_BACK, "cannot write the commit mark to %s: %s",
-			             run->journal, strerror(-r));
+			             vp_quote_shell_buf(q, sizeof(q), run->journal,
+			                                strlen(run->journal)),
+			             strerror(-r));
 	}
 	if (r < 0 && r != -ECANCELED)
-		r = fail_run(&c, VP_EXIT_ROLLED_BACK, "cannot walk %s: %s", run->root, strerror(-r));
+		r = fail_run(&c, VP_EXIT_ROLLED_BACK, "cannot walk %s: %s",
+		             vp_quote_path_buf(q, sizeof(q), run->root, NULL, 0), strerror(-r));
 	if (r < 0)
 		ex = run->cmd == VP_CMD_APPLY ? abort_apply(&c, st) : c.fail;
 	else if (run->cmd == VP_CMD_CHECK)

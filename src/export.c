@@ -83,7 +83,9 @@ int vp_export_show(FILE *f, const char *file, struct vp_jreader *r)
 	int n;
 
 	iso_time(when, h->created_ns);
-	fprintf(f, "journal:  %s\n", file);
+	fputs("journal:  ", f);
+	vp_quote_shell(f, file, strlen(file));
+	fputc('\n', f);
 	fprintf(f, "state:    %s%s\n", vp_jstate_name(vp_jr_state(r)),
 	        vp_jr_torn(r) ? " (a torn last batch was ignored)" : "");
 	fprintf(f, "root:     ");
@@ -101,7 +103,10 @@ int vp_export_show(FILE *f, const char *file, struct vp_jreader *r)
 	for (const char *p = h->policy; *p;) {
 		const char *nl = strchr(p, '\n');
 		size_t l = nl ? (size_t)(nl - p) : strlen(p);
-		fprintf(f, " %.*s;", (int)l, p);
+		/* volperm writes it %-escaped, but this is the file's word */
+		fputc(' ', f);
+		vp_quote_text(f, p, l);
+		fputc(';', f);
 		p += l + (nl ? 1 : 0);
 	}
 	fprintf(f, "\nentries:  %" PRIu64 "\n", vp_jr_entries(r));
@@ -186,6 +191,18 @@ int vp_export_getfacl(FILE *f, struct vp_jreader *r)
 	return n < 0 ? n : err;
 }
 
+/* A path member and, when it is not UTF-8, its exact bytes in KEY_b64. */
+static void json_path(FILE *f, const char *key, const char *s, size_t len)
+{
+	fprintf(f, "\"%s\":", key);
+	vp_quote_json(f, s, len);
+	if (!vp_utf8_valid(s, len)) {
+		fprintf(f, ",\"%s_b64\":\"", key);
+		vp_write_base64(f, s, len);
+		fputc('"', f);
+	}
+}
+
 static void json_blob(FILE *f, const char *key, const void *v, size_t len)
 {
 	fprintf(f, ",\"%s\":", key);
@@ -226,8 +243,8 @@ int vp_export_json(FILE *f, struct vp_jreader *r)
 	int n;
 
 	iso_time(when, h->created_ns);
-	fputs("{\"record\":\"header\",\"root\":", f);
-	vp_quote_json(f, h->root, strlen(h->root));
+	fputs("{\"record\":\"header\",", f);
+	json_path(f, "root", h->root, strlen(h->root));
 	fprintf(f, ",\"root_dev\":%" PRIu64 ",\"root_ino\":%" PRIu64 ",\"fsid\":\"%016" PRIx64
 	           "\",\"created\":\"%s\",\"created_ns\":%" PRIu64 ",\"host\":",
 	        h->root_dev, h->root_ino, h->fsid, when, h->created_ns);
@@ -238,14 +255,9 @@ int vp_export_json(FILE *f, struct vp_jreader *r)
 	        vp_jstate_name(vp_jr_state(r)), vp_jr_entries(r), vp_jr_torn(r) ? "true" : "false");
 	vp_jr_rewind(r);
 	while ((n = vp_jr_next(r, &e)) > 0) {
-		fprintf(f, "{\"record\":\"entry\",\"seq\":%" PRIu64 ",\"batch\":%u,\"path\":", e.seq,
+		fprintf(f, "{\"record\":\"entry\",\"seq\":%" PRIu64 ",\"batch\":%u,", e.seq,
 		        e.batch);
-		vp_quote_json(f, e.path, e.path_len);
-		if (!vp_utf8_valid(e.path, e.path_len)) {
-			fputs(",\"path_b64\":\"", f);
-			vp_write_base64(f, e.path, e.path_len);
-			fputc('"', f);
-		}
+		json_path(f, "path", e.path, e.path_len);
 		fprintf(f, ",\"type\":\"%s\",\"dev\":%" PRIu64 ",\"ino\":%" PRIu64
 		           ",\"uid\":%u,\"gid\":%u,\"mode\":\"%04o\",\"new_uid\":%u,\"new_gid\":%u,\"new_mode\":\"%04o\",\"changes\":[",
 		        vp_type_name(e.mode), e.dev, e.ino, e.uid, e.gid, e.mode & 07777, e.new_uid,

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Output formats (see output.h). Human lines quote every path so that a
- * hostile name cannot forge a line; JSON keeps exact bytes in path_b64. */
+ * hostile name cannot forge a line or reach the terminal with a control
+ * sequence; JSON keeps exact bytes in path_b64. Free text that is not ours
+ * (details) goes through vp_quote_text. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -124,6 +126,14 @@ static void json_event(const struct vp_output *o, const struct vp_event *ev)
 	fputs("}\n", f);
 }
 
+/* The end of a human line: a detail (may be NULL), then the newline. */
+static void detail_line(FILE *f, const char *detail)
+{
+	if (detail)
+		vp_quote_text(f, detail, strlen(detail));
+	fputc('\n', f);
+}
+
 /* Each token is written with its leading space. */
 static void human_ids(FILE *f, const struct vp_event *ev)
 {
@@ -180,27 +190,34 @@ void vp_output_event(void *userdata, const struct vp_event *ev)
 		     ev->skip == VP_SKIP_SUBVOLUME)) {
 			fputs("volperm: ", o->err);
 			vp_output_path(o->err, ev->root, ev->relpath, ev->relpath_len);
-			fprintf(o->err, ": skipped (%s)%s%s\n",
+			fprintf(o->err, ": skipped (%s)%s",
 			        ev->skip == VP_SKIP_EXTERNAL_LINK ? "hard link leads outside the tree"
 			        : ev->skip == VP_SKIP_CHANGED     ? "changed while volperm ran"
 			        : ev->skip == VP_SKIP_SUBVOLUME
 			                ? "btrfs subvolume, not entered; --cross-mounts enters it"
 			                : "nested mount point, not entered",
-			        ev->detail ? ": " : "", ev->detail ? ev->detail : "");
+			        ev->detail ? ": " : "");
+			detail_line(o->err, ev->detail);
 		}
 		return;
 	case VP_EV_ERROR:
 	case VP_EV_CONFLICT:
+		/* The run's reason names it: printed once, by the summary. */
+		if (ev->is_reason)
+			return;
 		fputs("volperm: ", o->err);
 		if (ev->relpath)
 			vp_output_path(o->err, ev->root, ev->relpath, ev->relpath_len);
 		else
 			vp_quote_shell(o->err, ev->root, strlen(ev->root));
-		if (ev->type == VP_EV_CONFLICT)
-			fprintf(o->err, ": left alone: %s\n", ev->detail ? ev->detail : "changed since");
-		else
-			fprintf(o->err, ": %s: %s%s%s\n", ev->op ? ev->op : "error", strerror(ev->err),
-			        ev->detail ? ": " : "", ev->detail ? ev->detail : "");
+		if (ev->type == VP_EV_CONFLICT) {
+			fputs(": left alone: ", o->err);
+			detail_line(o->err, ev->detail ? ev->detail : "changed since");
+		} else {
+			fprintf(o->err, ": %s: %s%s", ev->op ? ev->op : "error", strerror(ev->err),
+			        ev->detail ? ": " : "");
+			detail_line(o->err, ev->detail);
+		}
 		return;
 	}
 }
@@ -322,8 +339,13 @@ void vp_output_summary(const struct vp_output *o, const char *root, const char *
 			        (unsigned long long)st->conflicts);
 	}
 	fprintf(f, "time:      %.2f s\n", st->seconds);
-	if (journal)
-		fprintf(f, "journal:   %s\n", journal);
+	if (journal) {
+		fputs("journal:   ", f);
+		vp_quote_shell(f, journal, strlen(journal));
+		if (o->journal_state)
+			fprintf(f, " (%s)", o->journal_state);
+		fputc('\n', f);
+	}
 	if (strcmp(o->command, "plan") == 0)
 		fputs("dry run: nothing was changed.\n", f);
 }

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "volperm/privdrop.h"
+#include "volperm/quote.h"
 
 static void add_group(struct vp_exec_user *u, gid_t g)
 {
@@ -117,6 +118,8 @@ int vp_exec_as(const struct vp_exec_user *u, char *const argv[], char *why, size
 	}
 	execvp(argv[0], argv);
 	e = errno;
-	snprintf(why, why_len, "cannot run %s: %s", argv[0], strerror(e));
+	char q[1024];
+	snprintf(why, why_len, "cannot run %s: %s",
+	         vp_quote_shell_buf(q, sizeof(q), argv[0], strlen(argv[0])), strerror(e));
 	return -e;
 }

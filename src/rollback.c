@@ -45,6 +45,7 @@
 #include "volperm/meta.h"
 #include "volperm/pin.h"
 #include "volperm/policy.h"
+#include "volperm/quote.h"
 #include "volperm/rollback.h"
 
 #define PERM_BITS (S_IRWXU | S_IRWXG | S_IRWXO | S_ISVTX)
@@ -420,9 +421,10 @@ enum vp_exit vp_rollback_run(struct vp_rollback *rb, struct vp_jreader *r, struc
 	}
 	struct statvfs sv;
 	if (vp_jr_entries(r) && fstatvfs(rb->root_fd, &sv) == 0 && (sv.f_flag & ST_RDONLY)) {
+		char q[320];
 		snprintf(rb->why, sizeof(rb->why),
 		         "%s is on a read-only file system; nothing was changed (remount it read-write and run rollback again)",
-		         rb->root);
+		         vp_quote_path_buf(q, sizeof(q), rb->root, NULL, 0));
 		return VP_EXIT_USAGE;
 	}
 	/* For a committed journal its mtime is the commit time (see

@@ -16,6 +16,7 @@ struct vp_output {
 	bool json, list, quiet;
 	const char *command;  /* "plan", "apply", ... */
 	bool restore_summary; /* summarise restores (rollback, recover) */
+	const char *journal_state; /* shown after the summary's journal path */
 	/* Progress: live on a terminal (stderr), else one line per interval,
 	 * so `docker logs` shows the run is alive. */
 	enum { VP_PROGRESS_AUTO, VP_PROGRESS_ALWAYS, VP_PROGRESS_NEVER } progress;

@@ -35,6 +35,9 @@ struct vp_event {
 	int err;                      /* positive errno */
 	const char *op;               /* "lstat", "chown", "pin", "read", ... */
 	const char *detail;           /* optional extra text */
+	bool is_reason;               /* VP_EV_ERROR that stopped the run: the run's
+	                               * reason (why) names it, so a person needs
+	                               * to read it only there */
 };
 
 struct vp_stats;

@@ -294,15 +294,30 @@ static void test_shell_exact(void **state)
 	EXPECT(vp_quote_shell, "\t", "$'\\t'");
 	EXPECT(vp_quote_shell, "\xff", "$'\\xff'");
 	EXPECT(vp_quote_shell, "\xc3\xa9", "'\xc3\xa9'"); /* valid UTF-8 stays readable */
+	/* C1 controls are valid UTF-8 that a terminal acts on: U+009B is CSI,
+	 * U+009D OSC, U+0085 NEL (a line break to some terminals and logs) */
+	EXPECT(vp_quote_shell, "\xc2\x9b", "$'\\xc2\\x9b'");
+	EXPECT(vp_quote_shell, "a\xc2\x9b" "31mb", "'a'$'\\xc2\\x9b''31mb'");
+	EXPECT(vp_quote_shell, "\xc2\x85", "$'\\xc2\\x85'");
+	EXPECT(vp_quote_shell, "\xc2\x80\xc2\x9f", "$'\\xc2\\x80'$'\\xc2\\x9f'");
+	EXPECT(vp_quote_shell, "\xc2\xa0", "'\xc2\xa0'"); /* U+00A0 is shown */
+	EXPECT(vp_quote_shell, "\x1b[2J", "$'\\x1b''[2J'");
+	EXPECT(vp_quote_shell, "\r", "$'\\x0d'");
+	EXPECT(vp_quote_shell, "\b", "$'\\x08'");
+	EXPECT(vp_quote_shell, "\x7f", "$'\\x7f'");
 }
 
-/* Bytes that must never reach a terminal raw: C0 controls and DEL. */
+/* What must never reach a terminal raw: C0 controls, DEL, and C1 controls
+ * (U+0080..U+009F, in UTF-8 c2 80..c2 9f). */
 static void check_no_raw_controls(const struct buf *b, const char *what)
 {
 	for (size_t i = 0; i < b->n; i++) {
 		unsigned char c = (unsigned char)b->p[i];
 		if (c < 0x20 || c == 0x7f)
 			fail_msg("%s: raw control byte 0x%02x at %zu in [%s]", what, c, i, b->p);
+		if (c == 0xc2 && i + 1 < b->n && (unsigned char)b->p[i + 1] < 0xa0)
+			fail_msg("%s: raw C1 control U+%04X at %zu", what, (unsigned char)b->p[i + 1],
+			         i);
 	}
 	if (!ref_utf8_valid(b->p, b->n))
 		fail_msg("%s: output is not valid UTF-8: [%s]", what, b->p);
@@ -331,6 +346,8 @@ static size_t hostile_names(struct name *v, size_t max)
 		N("#x"), N("a#b"), N("x=y"), N("a;b"), N("a&b"), N("a|b"), N("a>b"), N("a<b"),
 		N("(a)"), N("%"), N("100%"), N("@"), N("a:b"), N("\xf0\x9f\x98\x80"),
 		N("\xe2\x80\xa8"), N("'\n'"), N("\xff'"), N("\\'"), N("\x7f"), N("\x80"),
+		N("\xc2\x9b" "2J"), N("\xc2\x9d" "0;pwned\x07"), N("a\xc2\x85" "b"), N("\xc2"),
+		N("\xc2\xc2\x9b"), N("\x1b]0;title\x1b\\"), N("\b\b\bok"), N("cr\roverwrite"),
 #undef N
 	};
 	size_t n = 0;
@@ -349,6 +366,12 @@ static size_t hostile_names(struct name *v, size_t max)
 			v[n].s[c - 1] = (char)c;
 		v[n].len = 255;
 		n++;
+	}
+	/* every C1 control (U+0080..U+009F) between two letters */
+	for (int c = 0x80; c <= 0x9f && n < max; c++, n++) {
+		memcpy(v[n].s, "x\xc2?y", 4);
+		v[n].s[2] = (char)c;
+		v[n].len = 4;
 	}
 	/* every byte between two letters, and doubled */
 	for (int c = 1; c <= 255 && n + 1 < max; c++) {
@@ -452,6 +475,144 @@ static void test_shell_roundtrip_bash(void **state)
 	rmdir(dir);
 }
 
+/* ---- vp_quote_shell_buf, vp_quote_path_buf: quoted names for messages ---- */
+
+/* out (a NUL-terminated message part, buffer of size bytes) must be the
+ * whole quoted name, or "..." and the quoted form of a suffix of it. */
+static void check_buf_result(const char *out, size_t size, const char *s, size_t len,
+                             const char *what)
+{
+	size_t n = strlen(out);
+	struct buf whole = capture(vp_quote_shell, s, len);
+	struct buf o = { (char *)out, n };
+
+	if (n >= size)
+		fail_msg("%s: %zu bytes in a buffer of %zu", what, n, size);
+	check_no_raw_controls(&o, what);
+	if (whole.n < size) {
+		/* it fits: exactly the stream's output */
+		if (n != whole.n || memcmp(out, whole.p, n) != 0)
+			fail_msg("%s: got [%s], want [%s]", what, out, whole.p);
+		free(whole.p);
+		return;
+	}
+	free(whole.p);
+	if (n < 3 || memcmp(out, "...", 3) != 0)
+		fail_msg("%s: shortened without the \"...\" mark: [%s]", what, out);
+	for (size_t k = 0; k <= len; k++) {
+		struct buf t = capture(vp_quote_shell, s + k, len - k);
+		bool same = t.n == n - 3 && memcmp(t.p, out + 3, t.n) == 0;
+		free(t.p);
+		if (same)
+			return;
+	}
+	fail_msg("%s: [%s] is not \"...\" and the quoted end of the name", what, out);
+}
+
+static void test_shell_buf(void **state)
+{
+	(void)state;
+	char out[512];
+
+	assert_string_equal(vp_quote_shell_buf(out, sizeof out, "a b", 3), "'a b'");
+	assert_string_equal(vp_quote_shell_buf(out, sizeof out, "plain", 5), "plain");
+	assert_string_equal(vp_quote_shell_buf(out, sizeof out, "x\xc2\x9b", 3),
+	                    "'x'$'\\xc2\\x9b'");
+	/* exactly fitting, and one byte short: the start goes, the end stays */
+	assert_string_equal(vp_quote_shell_buf(out, 6, "abcde", 5), "abcde");
+	assert_string_equal(vp_quote_shell_buf(out, 6, "abcdef", 6), "...ef");
+	assert_string_equal(vp_quote_shell_buf(out, 10, "/srv/data/evil\n", 15),
+	                    "...$'\\n'");
+	assert_string_equal(vp_quote_shell_buf(out, 16, "/srv/data/evil\n", 15),
+	                    "...'/evil'$'\\n'");
+	/* never cut inside a character: a 2-byte letter is skipped whole */
+	assert_string_equal(vp_quote_shell_buf(out, 8, "\xc3\xa9\xc3\xa9\xc3\xa9", 6),
+	                    "...'\xc3\xa9'");
+
+	/* every hostile name, every small size */
+	static struct name names[1024];
+	size_t n = hostile_names(names, sizeof names / sizeof names[0]);
+	for (size_t i = 0; i < n; i++)
+		for (size_t size = 6; size <= 40; size += 1) {
+			vp_quote_shell_buf(out, size, names[i].s, names[i].len);
+			check_buf_result(out, size, names[i].s, names[i].len, "vp_quote_shell_buf");
+		}
+}
+
+static void test_path_buf(void **state)
+{
+	(void)state;
+	char out[512];
+
+	assert_string_equal(vp_quote_path_buf(out, sizeof out, "/srv", "a b", 3), "'/srv/a b'");
+	assert_string_equal(vp_quote_path_buf(out, sizeof out, "/srv", "a/b", 3), "/srv/a/b");
+	assert_string_equal(vp_quote_path_buf(out, sizeof out, "/srv", ".", 1), "/srv");
+	assert_string_equal(vp_quote_path_buf(out, sizeof out, "/srv", NULL, 0), "/srv");
+	assert_string_equal(vp_quote_path_buf(out, sizeof out, "/", "x", 1), "/x");
+	assert_string_equal(vp_quote_path_buf(out, sizeof out, "/srv/", "x", 1), "/srv/x");
+	assert_string_equal(vp_quote_path_buf(out, sizeof out, "/srv", "x\x1b[2J\nok", 8),
+	                    "'/srv/x'$'\\x1b''[2J'$'\\n''ok'");
+	/* only the first len bytes of rel count */
+	assert_string_equal(vp_quote_path_buf(out, sizeof out, "/srv", "abc\n", 3), "/srv/abc");
+	/* a root that is itself hostile */
+	assert_string_equal(vp_quote_path_buf(out, sizeof out, "/m\xc2\x9bnt", "f", 1),
+	                    "'/m'$'\\xc2\\x9b''nt/f'");
+
+	/* a relative path longer than two PATH_MAXes (deep trees): its end */
+	static char deep[20001];
+	for (size_t i = 0; i < sizeof deep - 1; i++)
+		deep[i] = (i % 10 == 9) ? '/' : (char)('a' + i % 7);
+	memcpy(deep + sizeof deep - 6, "\x1b" "end\n", 5);
+	deep[sizeof deep - 1] = 0;
+	vp_quote_path_buf(out, 64, "/srv", deep, sizeof deep - 1);
+	struct buf o = { out, strlen(out) };
+	check_no_raw_controls(&o, "vp_quote_path_buf");
+	assert_true(o.n < 64 && o.n > 20);
+	assert_memory_equal(out, "...", 3);
+	const char *tail = "$'\\x1b''end'$'\\n'";
+	assert_string_equal(out + o.n - strlen(tail), tail);
+	/* the same as quoting the whole joined path into that room */
+	char *whole = malloc(5 + sizeof deep);
+	assert_non_null(whole);
+	memcpy(whole, "/srv/", 5);
+	memcpy(whole + 5, deep, sizeof deep);
+	char want64[64];
+	assert_string_equal(out, vp_quote_shell_buf(want64, sizeof want64, whole,
+	                                            5 + sizeof deep - 1));
+	free(whole);
+	/* and the full join when it fits, for a long but not deep path */
+	char big[600];
+	char joined[506] = "/srv/";
+	memcpy(joined + 5, deep + sizeof deep - 501, 500);
+	struct buf want = capture(vp_quote_shell, joined, 505);
+	assert_true(want.n < sizeof big);
+	vp_quote_path_buf(big, sizeof big, "/srv", deep + sizeof deep - 501, 500);
+	assert_string_equal(big, want.p);
+	free(want.p);
+}
+
+/* ---- vp_quote_text ---- */
+
+static void test_text(void **state)
+{
+	(void)state;
+	EXPECT(vp_quote_text, "uid 1001", "uid 1001");
+	EXPECT(vp_quote_text, "exclude a%20b", "exclude a%20b");
+	EXPECT(vp_quote_text, "\x1b[2J", "\\x1b[2J");
+	EXPECT(vp_quote_text, "a\nb", "a\\x0ab");
+	EXPECT(vp_quote_text, "a\\b", "a\\x5cb");
+	EXPECT(vp_quote_text, "\xc2\x9b", "\\xc2\\x9b");
+	EXPECT(vp_quote_text, "\xff", "\\xff");
+	EXPECT(vp_quote_text, "caf\xc3\xa9", "caf\xc3\xa9");
+	static struct name names[1024];
+	size_t n = hostile_names(names, sizeof names / sizeof names[0]);
+	for (size_t i = 0; i < n; i++) {
+		struct buf b = capture(vp_quote_text, names[i].s, names[i].len);
+		check_no_raw_controls(&b, "vp_quote_text");
+		free(b.p);
+	}
+}
+
 /* ---- vp_quote_json ---- */
 
 static void check_json(const char *in, size_t len)
@@ -459,6 +620,7 @@ static void check_json(const char *in, size_t len)
 	struct buf b = capture(vp_quote_json, in, len);
 	struct buf dec;
 	const char *why = NULL;
+	check_no_raw_controls(&b, "vp_quote_json");
 	if (!json_decode_string(b.p, b.n, &dec, &why))
 		fail_msg("vp_quote_json output [%s] is not a valid JSON string: %s", b.p, why);
 	struct buf want = ref_replace_invalid(in, len);
@@ -484,6 +646,14 @@ static void test_json_exact(void **state)
 	free(b.p);
 	EXPECT(vp_quote_json, "a\\b", "\"a\\\\b\"");
 	EXPECT(vp_quote_json, "a\"b", "\"a\\\"b\"");
+	/* C1 controls: valid JSON raw, but not for a terminal showing it */
+	b = CAP(vp_quote_json, "\xc2\x9b");
+	assert_true(strcasecmp(b.p, "\"\\u009b\"") == 0);
+	free(b.p);
+	b = CAP(vp_quote_json, "a\xc2\x85z");
+	assert_true(strcasecmp(b.p, "\"a\\u0085z\"") == 0);
+	free(b.p);
+	EXPECT(vp_quote_json, "\xc2\xa0", "\"\xc2\xa0\""); /* U+00A0 is shown */
 	/* U+FFFD may be written raw or as \ufffd */
 	b = CAP(vp_quote_json, "\xff");
 	assert_true(strcmp(b.p, "\"\xef\xbf\xbd\"") == 0 || strcasecmp(b.p, "\"\\ufffd\"") == 0);
@@ -772,10 +942,11 @@ static void test_stream_errors(void **state)
 {
 	(void)state;
 	static const quote_fn fns[] = { vp_quote_shell, vp_quote_json, b64_adapter,
-		                        vp_quote_getfacl };
+		                        vp_quote_getfacl, vp_quote_text };
 	static const char *const names[] = { "vp_quote_shell", "vp_quote_json",
-		                             "vp_write_base64", "vp_quote_getfacl" };
-	for (size_t i = 0; i < 4; i++) {
+		                             "vp_write_base64", "vp_quote_getfacl",
+		                             "vp_quote_text" };
+	for (size_t i = 0; i < 5; i++) {
 		FILE *f = fopen("/dev/null", "r"); /* a stream that refuses writes */
 		assert_non_null(f);
 		setvbuf(f, NULL, _IONBF, 0);
@@ -791,6 +962,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_shell_exact),
 		cmocka_unit_test(test_shell_roundtrip_bash),
+		cmocka_unit_test(test_shell_buf),
+		cmocka_unit_test(test_path_buf),
+		cmocka_unit_test(test_text),
 		cmocka_unit_test(test_json_exact),
 		cmocka_unit_test(test_json_semantics),
 		cmocka_unit_test(test_utf8_valid),
