@@ -140,6 +140,33 @@ for sig in TERM INT HUP; do
 	assert_eq "$(journal_state "$J")" rolled-back "apply, SIG$sig: journal rolled back"
 done
 
+# ---- as PID 1 of a PID namespace (a container's init, as under docker stop) ------
+# The kernel drops a signal to a namespace's init that has no handler: before
+# volperm had one, docker stop's SIGTERM did nothing until the SIGKILL.
+if command -v unshare >/dev/null && unshare --pid --fork --mount-proc true 2>/dev/null; then
+	fresh_copy "$P" "$V"
+	J=$(fs_jdir)
+	rm -f "$W/fifo" "$BG_OUT" "$BG_ERR"
+	mkfifo "$W/fifo" || die "mkfifo"
+	: >"$BG_OUT"
+	unshare --pid --fork --mount-proc "$VP" apply --list -o $OWN --journal-dir "$J" "$V" >"$W/fifo" 2>"$BG_ERR" &
+	PID=$!
+	exec {RD}<"$W/fifo"
+	bg_read 150000
+	read -r init _ <"/proc/$PID/task/$PID/children"
+	assert_eq "$(awk '$1 == "NSpid:" { print $3 }' "/proc/$init/status")" 1 "volperm is PID 1 of its namespace"
+	outer=$PID
+	PID=$init
+	bg_kill TERM
+	PID=$outer
+	bg_end
+	expect_rc 7 "PID 1, SIGTERM from outside its namespace"
+	one_line "^volperm: interrupted by SIGTERM; every change was rolled back, nothing changed" "PID 1, SIGTERM: one line"
+	fcheck "$V" "$W/pre.snap" "PID 1, SIGTERM: the tree is as before"
+else
+	say "SKIP-PART: unshare --pid does not work here: the PID 1 case is not run"
+fi
+
 # ---- a second signal during that rollback -----------------------------------------
 fresh_copy "$P" "$V"
 J=$(fs_jdir)
