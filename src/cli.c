@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The command line (see cli.h and docs/volperm.1). Everything the user typed
  * is validated here, before any module touches the volume; the options live
- * in one struct, the only mutable state outside the modules' own objects. */
+ * in one struct, the only mutable state outside the modules' own objects,
+ * with the signal counter (the handlers' only target) and what became of
+ * standard output. */
 #include <errno.h>
 #include <linux/capability.h>
 #include <stdarg.h>
@@ -11,6 +13,7 @@
 #include <limits.h>
 #include <popt.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +23,7 @@
 #include <sys/statfs.h>
 #include <unistd.h>
 
+#include "volperm/cancel.h"
 #include "volperm/caps.h"
 #include "volperm/cli.h"
 #include "volperm/engine.h"
@@ -314,6 +318,81 @@ static const char usage_text[] =
 	"  or:  volperm journal list|show|export [--format getfacl|json] [--journal-dir DIR] [FILE|PATH]\n"
 	"  or:  volperm exec [OPTIONS] --user UID:GID PATH... -- CMD [ARG...]";
 
+/* ---- signals (docs/volperm.1, SIGNALS) ---- */
+
+/* SIGTERM (docker stop, Kubernetes), SIGINT (Ctrl-C) and SIGHUP are counted
+ * here and nothing else: the core polls the count between entries, stops,
+ * and an apply rolls back (a second signal stops that rollback). */
+static struct vp_cancel cancel;
+/* The dispositions and mask we were started with, for exec's app. */
+static struct vp_exec_signals inherited;
+
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "a signal handler may only touch lock-free atomics");
+
+static void on_stop_signal(int signo)
+{
+	atomic_store(&cancel.signo, signo);
+	atomic_fetch_add(&cancel.count, 1);
+}
+
+/* For every command that walks or changes a tree (not `journal`, which only
+ * reads journals and dies of a signal like any filter). */
+static void setup_signals(void)
+{
+	static const int stop[] = { SIGTERM, SIGINT, SIGHUP };
+	struct sigaction sa = { .sa_handler = on_stop_signal, .sa_flags = SA_RESTART }, old;
+
+	(void)sigprocmask(SIG_SETMASK, NULL, &inherited.mask);
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < sizeof(stop) / sizeof(stop[0]); i++) {
+		/* A signal ignored when we started (nohup, a background job of
+		 * a script) stays ignored, as coreutils' sort and timeout do. */
+		if (sigaction(stop[i], NULL, &old) < 0 || old.sa_handler == SIG_IGN)
+			continue;
+		if (sigaction(stop[i], &sa, NULL) == 0) {
+			inherited.signo[inherited.n] = stop[i];
+			inherited.action[inherited.n++] = old;
+		}
+	}
+	/* A closed stdout (`| head -1`) must not kill an apply half way: the
+	 * writes fail with EPIPE instead, and output.c stops writing. */
+	sa.sa_handler = SIG_IGN;
+	if (sigaction(SIGPIPE, &sa, &old) == 0) {
+		inherited.signo[inherited.n] = SIGPIPE;
+		inherited.action[inherited.n++] = old;
+	}
+}
+
+/* ---- standard output (docs/volperm.1, EXIT STATUS 8) ---- */
+
+static int stdout_error;       /* errno of the first failed write to stdout */
+static char stdout_done[640];  /* what the run did, for the closing line */
+
+/* Flush o and keep the first failure of standard output. */
+static void note_output(struct vp_output *o)
+{
+	int e = vp_output_finish(o);
+	if (e && !stdout_error)
+		stdout_error = e;
+}
+
+/* The closing line when standard output failed: said once, on stderr, and
+ * exit 8 only when the run would have exited 0 (any other status says more
+ * about the volume, and its own sentence is already on stderr). */
+static int finish_stdout(int ex)
+{
+	if (fflush(stdout) != 0 && !stdout_error)
+		stdout_error = errno ? errno : EIO;
+	if (!stdout_error && ferror(stdout))
+		stdout_error = EIO;
+	if (!stdout_error)
+		return ex;
+	fprintf(stderr, "volperm: cannot write to standard output: %s%s%s\n", strerror(stdout_error),
+	        ex == VP_EXIT_OK && *stdout_done ? "; " : "", ex == VP_EXIT_OK ? stdout_done : "");
+	stdout_error = 0;
+	return ex == VP_EXIT_OK ? VP_EXIT_OUTPUT : ex;
+}
+
 /* ---- shared steps ---- */
 
 static const char *journal_dir_path(void)
@@ -555,6 +634,7 @@ static char *journal_path(const char *dir, const char *name)
 static int do_rollback(int jdir, const char *jdir_path, const char *name, const struct root *rt,
                        const char *command, bool force)
 {
+	struct qpath qs1, qs2; /* for the closing lines */
 	struct vp_output out = make_output(command);
 	struct vp_jreader *r = NULL;
 	struct vp_jwriter *w = NULL;
@@ -613,14 +693,27 @@ static int do_rollback(int jdir, const char *jdir_path, const char *name, const 
 	struct vp_rollback rb = {
 		.root_fd = rt->fd, .root = rt->path, .force = force,
 		.newest = find_journal(jdir, rt, PICK_ANY, newest) > 0 && strcmp(newest, name) == 0,
-		.rep = { vp_output_event, vp_output_progress, &out },
+		.rep = { vp_output_event, vp_output_progress, &out }, .cancel = &cancel,
 	};
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	ex = vp_rollback_run(&rb, r, w, &st);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	st.seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	if (rb.interrupted) {
+		size_t l = strlen(rb.why);
+		if (ex == VP_EXIT_INTERRUPTED)
+			snprintf(rb.why + l, sizeof(rb.why) - l, "; nothing was changed (journal %s)",
+			         qp(&qs1, jp));
+		else
+			snprintf(rb.why + l, sizeof(rb.why) - l, " (%s): run volperm recover %s",
+			         qp(&qs1, jp), qp(&qs2, rt->path));
+	}
 	vp_output_summary(&out, rt->path, NULL, &st, NULL, ex, rb.why);
+	if (ex == VP_EXIT_OK)
+		snprintf(stdout_done, sizeof(stdout_done), "the %s itself finished: %llu entries restored (journal %s)",
+		         command, (unsigned long long)st.restored, qp(&qs1, jp));
+	note_output(&out);
 	if (st.conflicts && !force && !O.quiet)
 		fprintf(stderr, "volperm: to restore those entries anyway: volperm rollback --force --journal %s %s\n",
 		        jp, qp(&q1, rt->path));
@@ -662,6 +755,7 @@ static int lock_volume(int jdir, const struct root *rt, int lock_fd[2])
 
 static int cmd_run(enum vp_cmd cmd, const char *command, const char *arg)
 {
+	struct qpath qs1; /* for the closing lines */
 	struct vp_output out = make_output(command);
 	const char *jdir_path = journal_dir_path();
 	struct root rt = { .fd = -1 };
@@ -731,7 +825,7 @@ static int cmd_run(enum vp_cmd cmd, const char *command, const char *arg)
 		.policy = &O.policy, .jdir_fd = journaled ? jdir : -1, .keep_going = O.keep_going,
 		.jdir_error = jdir_error, .jdir_path = jdir_path,
 		.batch_max = batch_size(), .rep = { vp_output_event, vp_output_progress, &out },
-		.jobs = O.jobs,
+		.jobs = O.jobs, .cancel = &cancel,
 	};
 	run.has_jdir = jdir >= 0 && fstat(jdir, &run.jdir_st) == 0;
 	out.expected = used_inodes(rt.fd);
@@ -740,6 +834,12 @@ static int cmd_run(enum vp_cmd cmd, const char *command, const char *arg)
 	jp = journal_path(jdir_path, run.journal);
 	out.journal_state = run.journal_state;
 	vp_output_summary(&out, rt.path, desc, &st, jp, ex, run.why);
+	if (ex == VP_EXIT_OK)
+		snprintf(stdout_done, sizeof(stdout_done), "the %s itself finished: %llu entries %s%s%s",
+		         command, (unsigned long long)st.changes,
+		         cmd == VP_CMD_APPLY ? "changed" : "to change", jp ? ", journal " : "",
+		         jp ? qp(&qs1, jp) : "");
+	note_output(&out);
 out:
 	free(desc);
 	free(jp);
@@ -857,6 +957,7 @@ out:
 
 static int recover_forward(int jdir, const char *jdir_path, const char *name, const struct root *rt)
 {
+	struct qpath qs1; /* for the closing lines */
 	struct vp_output out = make_output("recover");
 	struct vp_jwriter *w = NULL;
 	struct vp_policy pol;
@@ -886,11 +987,16 @@ static int recover_forward(int jdir, const char *jdir_path, const char *name, co
 		.cmd = VP_CMD_APPLY, .root = rt->path, .root_fd = rt->fd, .root_st = rt->st,
 		.policy = &pol, .jdir_fd = jdir, .keep_going = false, .batch_max = batch_size(),
 		.rep = { vp_output_event, vp_output_progress, &out }, .resume = w, .jobs = O.jobs,
+		.jdir_path = jdir_path, .cancel = &cancel,
 	};
 	snprintf(run.journal, sizeof(run.journal), "%s", name);
 	vp_output_start(&out, rt->path, desc);
 	ex = vp_engine_run(&run, &st);
 	vp_output_summary(&out, rt->path, desc, &st, jp, ex, run.why);
+	if (ex == VP_EXIT_OK)
+		snprintf(stdout_done, sizeof(stdout_done), "recover itself finished: %llu entries changed, journal %s",
+		         (unsigned long long)st.changes, qp(&qs1, jp));
+	note_output(&out);
 	vp_jw_close(w);
 	vp_policy_free(&pol);
 	free(desc);
@@ -1126,15 +1232,34 @@ static int cmd_exec(const char **paths, int npaths, char **cmd)
 			if (ex != VP_EXIT_OK)
 				return ex;
 		}
+	/* The app gets our output streams as they are: a failure of ours is
+	 * said now, and is no reason to keep the app from starting. */
+	ex = finish_stdout(VP_EXIT_OK);
+	(void)ex;
 	fflush(NULL);
-	r = vp_exec_as(&u, cmd, why, sizeof(why));
+	/* A stop signal from now on is the app's to take (its default action
+	 * once vp_exec_as restores the inherited dispositions and mask); one
+	 * that came during the fix keeps the app from starting. */
+	sigset_t stop, old;
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGHUP);
+	(void)sigprocmask(SIG_BLOCK, &stop, &old);
+	if (vp_cancel_count(&cancel)) {
+		(void)sigprocmask(SIG_SETMASK, &old, NULL);
+		fprintf(stderr, "volperm: interrupted by %s before starting %s; the volumes are fixed, the command was not run\n",
+		        vp_cancel_name(&cancel), cmd[0]);
+		return VP_EXIT_INTERRUPTED;
+	}
+	r = vp_exec_as(&u, cmd, &inherited, why, sizeof(why));
 	fprintf(stderr, "volperm: %s\n", why);
 	return r == -ENOENT || r == -EACCES ? 127 : VP_EXIT_USAGE;
 }
 
 static const char *const commands[] = { "plan", "check", "apply", "rollback", "recover", "journal", "exec", NULL };
 
-int vp_cli_main(int argc, char **argv)
+static int cli_main(int argc, char **argv)
 {
 	const char *command = "plan";
 	poptContext ctx;
@@ -1160,6 +1285,8 @@ int vp_cli_main(int argc, char **argv)
 				argc--;
 				break;
 			}
+	if (strcmp(command, "journal"))
+		setup_signals();
 	ctx = poptGetContext("volperm", argc, (const char **)argv, main_table, 0);
 	poptSetOtherOptionHelp(ctx, usage_text);
 	while ((rc = poptGetNextOpt(ctx)) > 0) {
@@ -1293,4 +1420,12 @@ out:
 		free(O.raw[i].arg);
 	free(O.raw);
 	return ex;
+}
+
+int vp_cli_main(int argc, char **argv)
+{
+	/* Every command, whichever way it returns, ends here: a failed write
+	 * to stdout (a full disk, a closed pipe) is said, never taken for
+	 * success by the script or init system reading our status. */
+	return finish_stdout(cli_main(argc, argv));
 }

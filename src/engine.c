@@ -24,6 +24,11 @@
  *
  * The journal and the first change wait for the first entry that needs one:
  * a compliant volume creates no journal and needs no capability.
+ *
+ * A signal (run->cancel, counted by the CLI's handler) is polled at the safe
+ * points only: before each entry of the walk, before each change of a batch,
+ * and before the commit. It stops the run like a failure does (apply rolls
+ * back through abort_apply), with VP_EXIT_INTERRUPTED.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -252,6 +257,16 @@ static int entry_error(struct wctx *w, const char *relpath, size_t len, mode_t m
 	return -ECANCELED;
 }
 
+/* Has a signal asked us to stop? Then the run fails as interrupted (the
+ * first reason still wins: an abort already under way stays what it was). */
+static int check_cancel(struct ctx *c)
+{
+	if (!vp_cancel_count(c->run->cancel))
+		return 0;
+	return fail_run(c, VP_EXIT_INTERRUPTED, "interrupted by %s",
+	                vp_cancel_name(c->run->cancel));
+}
+
 static int check_ids_mapped(struct ctx *c)
 {
 	const struct vp_policy *p = c->run->policy;
@@ -455,6 +470,14 @@ static int flush_batch(struct wctx *w)
 	/* Only now, with their before-images durable, do these entries change. */
 	for (size_t i = 0; i < w->n; i++) {
 		struct pending *p = &w->batch[i];
+		/* Between two entries, never inside one entry's sequence; the
+		 * entries not changed yet are journaled, and rollback finds
+		 * them as they were. */
+		r = check_cancel(c);
+		if (r < 0) {
+			close_batch(w, i);
+			return r;
+		}
 		r = change_one(p);
 		if (r < 0) {
 			r = entry_error(w, p->relpath, p->relpath_len, p->st.st_mode, p->failed_op, -r);
@@ -701,7 +724,10 @@ static int on_entry(const struct vp_walk_entry *e, void *userdata)
 	struct wctx *w = &c->w[e->worker];
 	const struct vp_policy *p = c->run->policy;
 	struct vp_decision d;
+	int r = check_cancel(c);
 
+	if (r < 0)
+		return r;
 	switch (e->kind) {
 	case VP_WALK_SKIP:
 		report_skip(w, e->relpath, e->relpath_len, e->st ? e->st->st_mode : 0, e->skip, NULL);
@@ -830,6 +856,16 @@ static enum vp_exit abort_apply(struct ctx *c, struct vp_stats *st)
 
 	for (unsigned i = 0; i < c->jobs; i++)
 		close_batch(&c->w[i], 0);
+	if (!c->jw && c->fail == VP_EXIT_INTERRUPTED) {
+		size_t l = strlen(run->why);
+		if (st->changes)
+			snprintf(run->why + l, sizeof(run->why) - l,
+			         "; %llu entries were changed and stay changed (no journal, nothing to roll back): run it again to finish",
+			         (unsigned long long)st->changes);
+		else
+			snprintf(run->why + l, sizeof(run->why) - l, "; nothing was changed");
+		return VP_EXIT_INTERRUPTED;
+	}
 	if (!c->jw)
 		/* No journal: what was changed stays changed; a re-run converges. */
 		return st->changes ? VP_EXIT_PARTIAL : c->fail;
@@ -844,15 +880,32 @@ static enum vp_exit abort_apply(struct ctx *c, struct vp_stats *st)
 		return VP_EXIT_ROLLBACK_FAIL;
 	}
 	struct vp_rollback rb = {
-		.root_fd = run->root_fd, .root = run->root, .rep = run->rep,
+		.root_fd = run->root_fd, .root = run->root, .rep = run->rep, .cancel = run->cancel,
+		/* the signal that stopped the apply must not stop its undo */
+		.cancel_after = vp_cancel_count(run->cancel),
 	};
 	struct vp_stats rst = { 0 };
 	ex = vp_rollback_run(&rb, r, c->jw, &rst);
+	uint64_t entries = vp_jr_entries(r);
 	vp_jr_close(r);
 	st->restored = rst.restored;
 	st->already = rst.already;
 	st->conflicts = rst.conflicts;
 	size_t l = strlen(run->why);
+	char qj[WHY_PATH_MAX], qr[WHY_PATH_MAX];
+	const char *jpath = run->jdir_path
+		? vp_quote_path_buf(qj, sizeof(qj), run->jdir_path, run->journal, strlen(run->journal))
+		: vp_quote_shell_buf(qj, sizeof(qj), run->journal, strlen(run->journal));
+	if (rb.interrupted) {
+		/* A second signal: stop here rather than be SIGKILLed half way
+		 * through an entry; the journal is hot and says what is left. */
+		snprintf(run->why + l, sizeof(run->why) - l,
+		         "; the rollback was interrupted by %s with %llu of %llu entries still to restore: the journal %s is hot, run volperm recover %s",
+		         vp_cancel_name(run->cancel), (unsigned long long)rb.left,
+		         (unsigned long long)entries, jpath,
+		         vp_quote_path_buf(qr, sizeof(qr), run->root, NULL, 0));
+		return VP_EXIT_ROLLBACK_FAIL;
+	}
 	if (ex != VP_EXIT_OK) {
 		snprintf(run->why + l, sizeof(run->why) - l, "; and the rollback was incomplete: %s",
 		         rb.why[0] ? rb.why : "see the errors above");
@@ -860,7 +913,10 @@ static enum vp_exit abort_apply(struct ctx *c, struct vp_stats *st)
 	}
 	/* The reason is the one line a person reads about this run (the
 	 * error that stopped it is not repeated): it says how it ended. */
-	if (rst.restored)
+	if (c->fail == VP_EXIT_INTERRUPTED)
+		snprintf(run->why + l, sizeof(run->why) - l,
+		         "; every change was rolled back, nothing changed (journal %s)", jpath);
+	else if (rst.restored)
 		snprintf(run->why + l, sizeof(run->why) - l, "; every change was rolled back");
 	else if (rst.already)
 		snprintf(run->why + l, sizeof(run->why) - l, "; nothing was changed");
@@ -980,6 +1036,9 @@ enum vp_exit vp_engine_run(struct vp_run *run, struct vp_stats *st)
 		c.jw = run->resume;
 		c.started = true;
 	}
+	/* The last safe point: a signal before the commit still undoes all. */
+	if (r == 0 && c.started && run->cmd == VP_CMD_APPLY)
+		r = check_cancel(&c);
 	if (r == 0 && c.started) {
 		/* Commit only once every change is on stable storage. */
 		r = vp_sync_volume(c.sync_fd);
@@ -996,6 +1055,10 @@ enum vp_exit vp_engine_run(struct vp_run *run, struct vp_stats *st)
 	if (r < 0 && r != -ECANCELED)
 		r = fail_run(&c, VP_EXIT_ROLLED_BACK, "cannot walk %s: %s",
 		             vp_quote_path_buf(q, sizeof(q), run->root, NULL, 0), strerror(-r));
+	if (r < 0 && run->cmd != VP_CMD_APPLY && c.fail == VP_EXIT_INTERRUPTED) {
+		size_t l = strlen(run->why);
+		snprintf(run->why + l, sizeof(run->why) - l, "; nothing was changed");
+	}
 	if (r < 0)
 		ex = run->cmd == VP_CMD_APPLY ? abort_apply(&c, st) : c.fail;
 	else if (run->cmd == VP_CMD_CHECK)

@@ -2,7 +2,13 @@
 /* Output formats (see output.h). Human lines quote every path so that a
  * hostile name cannot forge a line or reach the terminal with a control
  * sequence; JSON keeps exact bytes in path_b64. Free text that is not ours
- * (details) goes through vp_quote_text. */
+ * (details) goes through vp_quote_text.
+ *
+ * Standard output may fail (`| head -1` closes the pipe: SIGPIPE is ignored,
+ * so writes return EPIPE; `> /dev/full`: ENOSPC). Nothing the run changes
+ * depends on its output, so the run goes on; after the first failed write
+ * nothing more is written to out (retrying every line would cost a failing
+ * write(2) per buffer) and the error is kept in out_error for the caller. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -64,6 +70,29 @@ static void json_path(FILE *f, const char *root, const char *relpath, size_t len
 		fputc('"', f);
 	}
 	free(p);
+}
+
+/* Can out still be written to? */
+static bool out_ok(const struct vp_output *o)
+{
+	return o->out_error == 0;
+}
+
+/* After writing to out: keep the first error. stdio's error flag is
+ * sticky but errno is not, so look right after the writes, while errno is
+ * still the failed write(2)'s. */
+static void out_check(struct vp_output *o)
+{
+	if (!o->out_error && ferror(o->out))
+		o->out_error = errno ? errno : EIO;
+}
+
+int vp_output_finish(struct vp_output *o)
+{
+	if (!o->out_error && fflush(o->out) != 0)
+		o->out_error = errno ? errno : EIO;
+	out_check(o);
+	return o->out_error;
 }
 
 static const char *event_name(enum vp_event_type t)
@@ -147,20 +176,23 @@ static void human_ids(FILE *f, const struct vp_event *ev)
 
 void vp_output_event(void *userdata, const struct vp_event *ev)
 {
-	const struct vp_output *o = userdata;
+	struct vp_output *o = userdata;
 
 	if (ev->type != VP_EV_CHANGE && ev->type != VP_EV_RESTORE)
 		vp_output_progress_done(userdata);
 
 	if (o->json) {
-		json_event(o, ev);
+		if (out_ok(o)) {
+			json_event(o, ev);
+			out_check(o);
+		}
 		if (ev->type != VP_EV_ERROR && ev->type != VP_EV_CONFLICT)
 			return;
 	}
 	switch (ev->type) {
 	case VP_EV_CHANGE:
 	case VP_EV_RESTORE:
-		if (!o->list || o->json)
+		if (!o->list || o->json || !out_ok(o))
 			return;
 		if (ev->type == VP_EV_RESTORE)
 			fputs("restore", o->out);
@@ -176,12 +208,14 @@ void vp_output_event(void *userdata, const struct vp_event *ev)
 		fputc(' ', o->out);
 		vp_output_path(o->out, ev->root, ev->relpath, ev->relpath_len);
 		fputc('\n', o->out);
+		out_check(o);
 		return;
 	case VP_EV_SKIP:
-		if (o->list && !o->json) {
+		if (o->list && !o->json && out_ok(o)) {
 			fprintf(o->out, "skip %s ", vp_skip_name(ev->skip));
 			vp_output_path(o->out, ev->root, ev->relpath, ev->relpath_len);
 			fputc('\n', o->out);
+			out_check(o);
 		}
 		/* Safety skips and unentered mounts need a person's eyes even
 		 * without --list: they are why a volume may not be ready. */
@@ -222,14 +256,17 @@ void vp_output_event(void *userdata, const struct vp_event *ev)
 	}
 }
 
-void vp_output_start(const struct vp_output *o, const char *root, const char *policy)
+void vp_output_start(struct vp_output *o, const char *root, const char *policy)
 {
+	if (!out_ok(o))
+		return;
 	if (o->json) {
 		fprintf(o->out, "{\"event\":\"start\",\"command\":\"%s\",\"root\":", o->command);
 		vp_quote_json(o->out, root, strlen(root));
 		fputs(",\"policy\":", o->out);
 		vp_quote_json(o->out, policy ? policy : "", policy ? strlen(policy) : 0);
 		fputs(",\"version\":\"" VOLPERM_VERSION "\"}\n", o->out);
+		out_check(o);
 		return;
 	}
 	if (o->quiet)
@@ -241,7 +278,9 @@ void vp_output_start(const struct vp_output *o, const char *root, const char *po
 		fprintf(o->out, "target:    %s\n", policy);
 	/* Progress lines go to unbuffered stderr: without this, a log that
 	 * merges both streams (docker logs) shows the header after them. */
-	fflush(o->out);
+	if (fflush(o->out) != 0 && !o->out_error)
+		o->out_error = errno ? errno : EIO;
+	out_check(o);
 }
 
 static void json_summary(const struct vp_output *o, const struct vp_stats *st, const char *journal,
@@ -281,7 +320,7 @@ static void json_summary(const struct vp_output *o, const struct vp_stats *st, c
 	fprintf(f, ",\"exit\":%d}\n", exit_status);
 }
 
-void vp_output_summary(const struct vp_output *o, const char *root, const char *policy,
+void vp_output_summary(struct vp_output *o, const char *root, const char *policy,
                        const struct vp_stats *st, const char *journal, int exit_status,
                        const char *why)
 {
@@ -290,11 +329,14 @@ void vp_output_summary(const struct vp_output *o, const char *root, const char *
 
 	(void)root;
 	(void)policy;
-	vp_output_progress_done((struct vp_output *)o);
+	vp_output_progress_done(o);
 	if (why && *why)
 		fprintf(o->err, "volperm: %s\n", why);
+	if (!out_ok(o))
+		return;
 	if (o->json) {
 		json_summary(o, st, journal, exit_status, why && *why ? why : NULL);
+		out_check(o);
 		return;
 	}
 	/* A run refused as a whole (exit 2) changed nothing: its partial
@@ -348,6 +390,7 @@ void vp_output_summary(const struct vp_output *o, const char *root, const char *
 	}
 	if (strcmp(o->command, "plan") == 0)
 		fputs("dry run: nothing was changed.\n", f);
+	out_check(o);
 }
 
 void vp_output_error(const struct vp_output *o, const char *fmt, ...)
@@ -359,7 +402,7 @@ void vp_output_error(const struct vp_output *o, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	fprintf(o->err, "volperm: %s\n", msg);
-	if (o->json) {
+	if (o->json && out_ok(o)) {
 		fputs("{\"event\":\"error\",\"message\":", o->out);
 		vp_quote_json(o->out, msg, strlen(msg));
 		fputs("}\n", o->out);
@@ -399,6 +442,8 @@ void vp_output_progress(void *userdata, const struct vp_stats *st)
 	uint64_t done = st->scanned ? st->scanned : st->restored + st->already + st->conflicts;
 	double eta = o->expected > done && rate > 0 ? (double)(o->expected - done) / rate : -1;
 	if (o->json) {
+		if (!out_ok(o))
+			return;
 		fprintf(o->out, "{\"event\":\"progress\",\"scanned\":%llu,\"changes\":%llu,\"restored\":%llu,\"elapsed\":%.1f,\"rate\":%.0f,\"eta\":",
 		        (unsigned long long)st->scanned, (unsigned long long)st->changes,
 		        (unsigned long long)st->restored, el, rate);
@@ -406,7 +451,9 @@ void vp_output_progress(void *userdata, const struct vp_stats *st)
 			fprintf(o->out, "%.0f}\n", eta);
 		else
 			fputs("null}\n", o->out);
-		fflush(o->out);
+		if (fflush(o->out) != 0 && !o->out_error)
+			o->out_error = errno ? errno : EIO;
+		out_check(o);
 		return;
 	}
 	fprintf(o->err, "%svolperm %s: %llu entries, %llu changed, %.0f/s, %.0f s elapsed",

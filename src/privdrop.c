@@ -5,6 +5,7 @@
  * to root is closed, then no_new_privs so a setuid binary cannot reopen it. */
 #include <errno.h>
 #include <grp.h>
+#include <signal.h>
 #include <pwd.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -85,7 +86,8 @@ int vp_exec_user_lookup(const struct vp_iddb *db, uid_t uid, gid_t gid, struct v
 	return 0;
 }
 
-int vp_exec_as(const struct vp_exec_user *u, char *const argv[], char *why, size_t why_len)
+int vp_exec_as(const struct vp_exec_user *u, char *const argv[], const struct vp_exec_signals *sig,
+               char *why, size_t why_len)
 {
 	int e;
 
@@ -114,6 +116,20 @@ int vp_exec_as(const struct vp_exec_user *u, char *const argv[], char *why, size
 	if (*u->home && setenv("HOME", u->home, 1) < 0) {
 		e = errno;
 		snprintf(why, why_len, "cannot set HOME: %s", strerror(e));
+		return -e;
+	}
+	/* Last, so that until here our handlers still record a stop signal
+	 * (the caller blocked them; one pending now takes the app's default
+	 * action as soon as the mask is restored, before execve). */
+	for (size_t i = 0; sig && i < sig->n; i++)
+		if (sigaction(sig->signo[i], &sig->action[i], NULL) < 0) {
+			e = errno;
+			snprintf(why, why_len, "cannot restore signal %d: %s", sig->signo[i], strerror(e));
+			return -e;
+		}
+	if (sig && sigprocmask(SIG_SETMASK, &sig->mask, NULL) < 0) {
+		e = errno;
+		snprintf(why, why_len, "cannot restore the signal mask: %s", strerror(e));
 		return -e;
 	}
 	execvp(argv[0], argv);

@@ -447,11 +447,29 @@ enum vp_exit vp_rollback_run(struct vp_rollback *rb, struct vp_jreader *r, struc
 	 * started; an ACTIVE journal is rolled back by recovery all the same.
 	 * So a full journal filesystem (ENOSPC, the usual reason an apply
 	 * aborts) must not stop the restore. */
+	/* Stopped before anything changed: leave the journal as it was (a
+	 * committed one is not made hot for nothing). */
+	rb->interrupted = false;
+	rb->left = 0;
+	if (vp_cancel_count(rb->cancel) > rb->cancel_after) {
+		rb->interrupted = true;
+		rb->left = vp_jr_entries(r);
+		snprintf(rb->why, sizeof(rb->why), "interrupted by %s before the rollback began",
+		         vp_cancel_name(rb->cancel));
+		return VP_EXIT_INTERRUPTED;
+	}
 	if (vp_jr_state(r) != VP_JSTATE_ROLLING_BACK)
 		(void)vp_jw_mark(w, VP_REC_ROLLBACK_BEGIN);
 	sync_fd = vp_sync_fd_open(rb->root_fd);
 	vp_jr_seek_end(r);
 	while ((n = vp_jr_prev(r, &e)) > 0) {
+		/* Between entries only: each restore_one() is a sequence
+		 * (chown, ACLs, chmod, caps) that must not stop half way. */
+		if (vp_cancel_count(rb->cancel) > rb->cancel_after) {
+			rb->interrupted = true;
+			rb->left = vp_jr_entries(r) - st->scanned;
+			break;
+		}
 		int x = restore_one(rb, &e, allow_xdev);
 		st->scanned++;
 		vp_report_progress(&rb->rep, st, st->scanned);
@@ -465,6 +483,8 @@ enum vp_exit vp_rollback_run(struct vp_rollback *rb, struct vp_jreader *r, struc
 			errors++;
 	}
 	st->errors += errors;
+	if (rb->interrupted)
+		n = 0; /* the entry in hand was not restored: rb->left counts it */
 	if (n < 0) {
 		snprintf(rb->why, sizeof(rb->why), "cannot read the journal: %s", strerror(-n));
 		errors++;
@@ -476,6 +496,16 @@ enum vp_exit vp_rollback_run(struct vp_rollback *rb, struct vp_jreader *r, struc
 	if (s < 0 && !rb->why[0]) {
 		snprintf(rb->why, sizeof(rb->why), "cannot sync the volume: %s", strerror(-s));
 		errors++;
+	}
+	/* Interrupted: what was restored is synced, the rest is not touched;
+	 * no mark, so the journal stays rolling-back (hot) and `recover`
+	 * finishes (restores are idempotent: "already" for the first ones). */
+	if (rb->interrupted) {
+		snprintf(rb->why, sizeof(rb->why),
+		         "interrupted by %s with %llu of %llu entries still to restore; the journal is left rolling-back",
+		         vp_cancel_name(rb->cancel), (unsigned long long)rb->left,
+		         (unsigned long long)vp_jr_entries(r));
+		return VP_EXIT_ROLLBACK_FAIL;
 	}
 	/* Errors may be passing (EIO, a missing capability): leave the journal
 	 * rolling-back so that a re-run finishes. Conflicts are final: someone

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <sys/stat.h>
 
+#include "volperm/cancel.h"
 #include "volperm/exit.h"
 #include "volperm/journal.h"
 #include "volperm/policy.h"
@@ -36,6 +37,10 @@ struct vp_run {
 	/* recover --forward: append to this open journal (named journal[])
 	 * instead of creating one. Borrowed; the caller closes it. */
 	struct vp_jwriter *resume;
+	/* Any signal counted here stops the run at the next entry (apply: then
+	 * rolls back, VP_EXIT_INTERRUPTED); a further one stops that rollback
+	 * (VP_EXIT_ROLLBACK_FAIL, journal left hot). NULL: never. Borrowed. */
+	const struct vp_cancel *cancel;
 	/* out */
 	char journal[128];           /* name of the journal written, "" if none */
 	const char *journal_state;   /* its state at the end ("committed", ...) */

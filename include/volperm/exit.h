@@ -12,6 +12,10 @@ enum vp_exit {
 	VP_EXIT_HOT = 4,           /* an interrupted or running apply blocks this run */
 	VP_EXIT_PARTIAL = 5,       /* finished with skipped or failed entries */
 	VP_EXIT_ROLLBACK_FAIL = 6, /* rollback could not restore everything */
+	VP_EXIT_INTERRUPTED = 7,   /* stopped by SIGTERM/SIGINT/SIGHUP: apply rolled
+	                            * back (or, --no-journal, kept what it changed) */
+	VP_EXIT_OUTPUT = 8,        /* the run succeeded but standard output could
+	                            * not be written (closed pipe, full disk) */
 };
 
 #endif

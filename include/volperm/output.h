@@ -25,6 +25,8 @@ struct vp_output {
 	/* state */
 	double started, last_shown;
 	bool live_line;               /* a \r line is on the terminal */
+	int out_error;                /* errno of the first failed write to out:
+	                               * nothing more is written there */
 };
 
 /* The vp_reporter progress callback: userdata is a struct vp_output. */
@@ -35,13 +37,18 @@ void vp_output_progress_done(struct vp_output *o);
 /* The vp_reporter callback: userdata is a struct vp_output. */
 void vp_output_event(void *userdata, const struct vp_event *ev);
 
-void vp_output_start(const struct vp_output *o, const char *root, const char *policy);
+void vp_output_start(struct vp_output *o, const char *root, const char *policy);
 
 /* The closing summary. journal: full path or NULL; why: NULL or the one
  * sentence that explains a failed run (also printed to stderr). */
-void vp_output_summary(const struct vp_output *o, const char *root, const char *policy,
+void vp_output_summary(struct vp_output *o, const char *root, const char *policy,
                        const struct vp_stats *st, const char *journal, int exit_status,
                        const char *why);
+
+/* Flush out; returns the errno of its first failed write (a closed pipe, a
+ * full disk), or 0. The run itself never stops for it: the caller says so
+ * once at the end (docs/volperm.1, EXIT STATUS 8). */
+int vp_output_finish(struct vp_output *o);
 
 /* "volperm: <message>" on stderr, and an error event in JSON mode. */
 void vp_output_error(const struct vp_output *o, const char *fmt, ...)

@@ -2,6 +2,7 @@
 #ifndef VOLPERM_PRIVDROP_H
 #define VOLPERM_PRIVDROP_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -24,11 +25,22 @@ struct vp_exec_user {
  * none otherwise. 0 or -errno. */
 int vp_exec_user_lookup(const struct vp_iddb *db, uid_t uid, gid_t gid, struct vp_exec_user *u);
 
+/* The signal set-up the app must get back: execve() keeps ignored signals
+ * ignored and the mask as it is, so volperm's own SIGPIPE=SIG_IGN (and any
+ * signal it blocked) would leak into the app. */
+struct vp_exec_signals {
+	size_t n;
+	int signo[8];
+	struct sigaction action[8]; /* each one as volperm found it */
+	sigset_t mask;              /* the mask volperm was started with */
+};
+
 /* Drop every privilege and exec argv[0] (searched in PATH) with the
  * environment intact (HOME set from the passwd entry if there is one):
  * setgroups, setresgid, setresuid, check that root cannot be regained,
- * PR_SET_NO_NEW_PRIVS. Returns only on failure: -errno, with why set to one
- * sentence. */
-int vp_exec_as(const struct vp_exec_user *u, char *const argv[], char *why, size_t why_len);
+ * PR_SET_NO_NEW_PRIVS; then, last, put back sig (if not NULL). Returns only
+ * on failure: -errno, with why set to one sentence. */
+int vp_exec_as(const struct vp_exec_user *u, char *const argv[], const struct vp_exec_signals *sig,
+               char *why, size_t why_len);
 
 #endif

@@ -3,8 +3,10 @@
 #define VOLPERM_ROLLBACK_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <time.h>
 
+#include "volperm/cancel.h"
 #include "volperm/exit.h"
 #include "volperm/journal.h"
 #include "volperm/report.h"
@@ -22,7 +24,16 @@ struct vp_rollback {
 	bool force;
 	bool newest;            /* no later journal exists for this root */
 	struct vp_reporter rep;
+	/* A signal counted here beyond cancel_after (those that came before,
+	 * e.g. the one that made an apply abort) stops the rollback before the
+	 * next entry: the journal stays rolling-back (hot) for `recover` to
+	 * finish, VP_EXIT_ROLLBACK_FAIL; before the first change it returns
+	 * VP_EXIT_INTERRUPTED with the journal untouched. NULL: never. */
+	const struct vp_cancel *cancel;
+	unsigned cancel_after;
 	char why[512];          /* one sentence when it failed as a whole */
+	bool interrupted;       /* out: stopped by such a signal */
+	uint64_t left;          /* out: then, the entries not yet visited */
 	/* internal, set by vp_rollback_run: the commit time, when known */
 	bool has_commit_time, ctime_rule;
 	struct timespec committed_at, started;
@@ -33,7 +44,8 @@ struct vp_rollback {
  * holds the journal lock) for the state marks. Returns VP_EXIT_OK when
  * everything was restored, VP_EXIT_ROLLBACK_FAIL when some entries could not
  * be (reported as events; conflicts leave the journal rolled back, errors
- * leave it rolling-back so that a re-run can finish). */
+ * leave it rolling-back so that a re-run can finish; so does an interruption,
+ * with rb->interrupted set; see cancel). */
 enum vp_exit vp_rollback_run(struct vp_rollback *rb, struct vp_jreader *r, struct vp_jwriter *w,
                              struct vp_stats *st);
 

@@ -214,7 +214,7 @@ e2e_build_images() {
 # ---- scenarios --------------------------------------------------------------------------
 
 SCENARIOS=(image docker_run_recipe journal_on_volume no_journal_chown_only no_caps
-	recipe_stops_app bind_grant exec_entrypoint copy_up
+	recipe_stops_app bind_grant exec_entrypoint copy_up stop_rolls_back
 	compose compose_fresh_volume compose_no_caps)
 # VOLPERM_E2E_FULL_BUILD=1: also build the Containerfile's debian:12 builder
 # stage, from a debian:12 made here with debootstrap (about 3 minutes).
@@ -496,6 +496,65 @@ sc_copy_up() {
 	expect 0 "$RT" run --rm --user 1001:1001 --network none -v $v:/data:nocopy "$APP_IMG" \
 		sh -c 'touch /data/x && ls -lnd /data'
 	[ "$(stat -c %u:%g "$p")" = 1001:1001 ] || fail "nocopy: the volume root should stay 1001:1001"
+}
+
+# `docker stop -t 30` (SIGTERM to the container's PID 1, volperm itself)
+# in the middle of an init container's apply on a 20000-entry volume: exit 7
+# within the grace period, the volume exactly as before, the journal rolled
+# back. Not a race: the volperm process is frozen from the host (SIGSTOP
+# reaches a container's init) once its journal exists and while the journal
+# is still live; the runtime's SIGTERM then waits, pending, until SIGCONT.
+# (Before volperm handled SIGTERM, PID 1 ignored it: SIGKILL after 30 s, 137.)
+sc_stop_rolls_back() {
+	local v=e2e-stopbig jv=e2e-stopbig-journal p jp cid pid i state stop_pid rc pend
+	"$RT" volume rm -f $v $jv >/dev/null 2>&1
+	"$RT" volume create $v >/dev/null && "$RT" volume create $jv >/dev/null ||
+		fail "cannot create the volumes"
+	p=$(vol_path $v)
+	jp=$(vol_path $jv)
+	python3 "$REPO/tests/tools/mktree.py" --quiet "$p/tree" 20000 --seed 4 --uid 1000 --gid 1000 ||
+		fail "mktree.py failed"
+	chown 1000:1000 "$p"
+	python3 "$REPO/tests/tools/snapshot.py" -o "$WORK/stop.before" "$p" || fail "snapshot failed"
+	cid=$("$RT" run -d "${INIT_CAPS[@]}" -v $v:/data:nocopy -v $jv:/var/lib/volperm \
+		"$VP_IMG" apply --owner 1001:1001 /data) || fail "cannot start the init container"
+	pid=$("$RT" inspect --format '{{.State.Pid}}' "$cid")
+	for i in $(seq 1 600); do
+		[ -n "$(find "$jp" -name '*.vpj' 2>/dev/null)" ] && break
+		sleep 0.05
+	done
+	kill -STOP "$pid" 2>/dev/null || fail "volperm (pid $pid) ended before its journal was seen"
+	state=$("$VOLPERM_STATIC_BIN" journal list --journal-dir "$jp" | awk 'NR == 1 { print $2 }')
+	if [ "$state" != running ]; then
+		kill -CONT "$pid"
+		"$RT" rm -f "$cid" >/dev/null 2>&1
+		echo "    the apply was already $state when it was frozen: make the volume bigger"
+		exit 77
+	fi
+	echo "    volperm (host pid $pid) frozen mid-apply, journal $state"
+	"$RT" stop -t 30 "$cid" >/dev/null 2>&1 &
+	stop_pid=$!
+	# Wait (bounded) until SIGTERM is pending on the frozen process.
+	for i in $(seq 1 200); do
+		pend=$(awk '$1 == "ShdPnd:" || $1 == "SigPnd:" { print $2 }' "/proc/$pid/status" 2>/dev/null |
+			while read -r m; do echo $(((16#$m >> 14) & 1)); done | sort -r | head -n 1)
+		[ "$pend" = 1 ] && break
+		sleep 0.05
+	done
+	echo "    SIGTERM pending: ${pend:-no}; SIGCONT"
+	kill -CONT "$pid"
+	wait "$stop_pid"
+	rc=$("$RT" inspect --format '{{.State.ExitCode}}' "$cid")
+	OUT=$("$RT" logs "$cid" 2>&1)
+	"$RT" rm -f "$cid" >/dev/null 2>&1
+	[ "$rc" = 7 ] || { show_out; fail "expected exit 7 after docker stop, got $rc"; }
+	has "volperm: interrupted by SIGTERM; every change was rolled back, nothing changed"
+	python3 "$REPO/tests/tools/snapshot.py" -o "$WORK/stop.after" "$p" || fail "snapshot failed"
+	python3 "$REPO/tests/tools/snapshot.py" --diff "$WORK/stop.before" "$WORK/stop.after" >"$WORK/stop.diff" ||
+		{ head -n 20 "$WORK/stop.diff"; fail "the volume changed"; }
+	expect 0 "$VOLPERM_STATIC_BIN" journal list --journal-dir "$jp"
+	has "rolled-back"
+	"$RT" volume rm -f $v $jv >/dev/null 2>&1
 }
 
 # ---- compose ------------------------------------------------------------------------------
