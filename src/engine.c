@@ -194,15 +194,16 @@ static int fail_run(struct ctx *c, enum vp_exit code, const char *fmt, ...)
 	return -ECANCELED;
 }
 
-/* An operation failed on one entry. Returns 0 to go on (--keep-going, or a
- * dry run, which reports every problem), or -ECANCELED to stop. */
-static int entry_error(struct wctx *w, const char *relpath, size_t len, mode_t mode,
-                       const char *op, int err)
+/* An operation failed on one entry (detail: why, or NULL). Returns 0 to go
+ * on (--keep-going, or a dry run, which reports every problem), or
+ * -ECANCELED to stop. */
+static int entry_error_ex(struct wctx *w, const char *relpath, size_t len, mode_t mode,
+                          const char *op, int err, const char *detail)
 {
 	struct ctx *c = w->c;
 	struct vp_event ev = {
 		.type = VP_EV_ERROR, .root = c->run->root, .relpath = relpath, .relpath_len = len,
-		.mode = mode, .op = op, .err = err,
+		.mode = mode, .op = op, .err = err, .detail = detail,
 	};
 	bool root = strcmp(relpath, ".") == 0;
 	bool stops = c->run->cmd == VP_CMD_APPLY && !c->run->keep_going;
@@ -219,8 +220,27 @@ static int entry_error(struct wctx *w, const char *relpath, size_t len, mode_t m
 	report(c, &ev);
 	if (!stops)
 		return 0;
-	return fail_run(c, VP_EXIT_ROLLED_BACK, "%s%s%.*s: %s: %s", c->run->root, root ? "" : "/",
-	                root ? 0 : (int)len, relpath, op, strerror(err));
+	return fail_run(c, VP_EXIT_ROLLED_BACK, "%s%s%.*s: %s: %s%s%s", c->run->root,
+	                root ? "" : "/", root ? 0 : (int)len, relpath, op, strerror(err),
+	                detail ? ": " : "", detail ? detail : "");
+}
+
+static int entry_error(struct wctx *w, const char *relpath, size_t len, mode_t mode,
+                       const char *op, int err)
+{
+	return entry_error_ex(w, relpath, len, mode, op, err, NULL);
+}
+
+/* vp_decide_ex failed on one entry: one error for it, saying why. */
+static int decide_error(struct wctx *w, const char *relpath, size_t len, mode_t mode, int r)
+{
+	if (r == -ENOMEM)
+		return fail_run(w->c, VP_EXIT_ROLLED_BACK, "out of memory");
+	_Static_assert(VP_ACL_MAX == 8191, "the message below names VP_ACL_MAX");
+	if (r == -E2BIG)
+		return entry_error_ex(w, relpath, len, mode, "edit ACL", E2BIG,
+		                      "the ACL would have more than 8191 entries, more than the kernel stores");
+	return entry_error(w, relpath, len, mode, "parse ACL", -r);
 }
 
 static int check_ids_mapped(struct ctx *c)
@@ -346,6 +366,7 @@ static void close_batch(struct wctx *w, size_t from)
 	for (size_t i = from; i < w->n; i++) {
 		close(w->batch[i].fd);
 		free(w->batch[i].relpath);
+		vp_decision_free(&w->batch[i].d);
 	}
 	w->n = 0;
 }
@@ -431,6 +452,7 @@ static int flush_batch(struct wctx *w)
 		close(p->fd);
 		free(p->relpath);
 		p->relpath = NULL;
+		vp_decision_free(&p->d);
 	}
 	w->n = 0;
 	return 0;
@@ -515,11 +537,11 @@ static int apply_change(struct wctx *w, const struct vp_walk_entry *e)
 	};
 	r = vp_decide_ex(run->policy, &in, &p.d);
 	if (r < 0 || !p.d.changes) {
+		vp_decision_free(&p.d);
 		vp_xattrs_free(&x);
 		close(p.fd);
 		if (r < 0)
-			return entry_error(w, e->relpath, e->relpath_len, e->st->st_mode,
-			                   "parse ACL", -r);
+			return decide_error(w, e->relpath, e->relpath_len, e->st->st_mode, r);
 		w->st.unchanged++;
 		return 0;
 	}
@@ -528,6 +550,7 @@ static int apply_change(struct wctx *w, const struct vp_walk_entry *e)
 	/* The kernel refuses to chown a setuid/setgid file without CAP_FOWNER
 	 * (clearing the bit is a mode change): say so once, by name. */
 	if ((p.d.changes & (VP_CH_DROP_SUID | VP_CH_DROP_SGID)) && !vp_cap_effective(CAP_FOWNER)) {
+		vp_decision_free(&p.d);
 		vp_xattrs_free(&x);
 		close(p.fd);
 		return fail_run(c, VP_EXIT_USAGE,
@@ -558,9 +581,10 @@ static int apply_change(struct wctx *w, const struct vp_walk_entry *e)
 	if (r < 0 || !p.relpath) {
 		close(p.fd);
 		free(p.relpath);
+		vp_decision_free(&p.d);
 		return fail_run(c, VP_EXIT_ROLLED_BACK, "out of memory");
 	}
-	w->batch[w->n++] = p;
+	w->batch[w->n++] = p; /* the batch owns p's fd, path and ACL buffers now */
 	if (w->n >= w->max)
 		return flush_batch(w);
 	return 0;
@@ -580,58 +604,54 @@ static void plan_change(struct wctx *w, const struct vp_walk_entry *e, struct vp
 	report_change(w, e->relpath, e->relpath_len, e->st, d);
 }
 
-static int on_entry(const struct vp_walk_entry *e, void *userdata)
+/* An xattr of a walked entry, for the decision: into small when it fits
+ * (most ACLs are a few entries), else into a buffer of the size the
+ * filesystem reports, so that an ACL of any size it allows (up to the
+ * kernel's 64 KiB) is seen whole. *val is small, a malloc()ed buffer, or
+ * NULL (with *len 0) when the entry has no such xattr. */
+#define WALK_XATTR_SMALL 256
+static int read_walk_xattr(const struct vp_walk_entry *e, const char *name,
+                           uint8_t small[WALK_XATTR_SMALL], uint8_t **val, size_t *len)
 {
-	struct ctx *c = userdata;
-	struct wctx *w = &c->w[e->worker];
-	const struct vp_policy *p = c->run->policy;
-	struct vp_decision d;
+	long n = vp_walk_getxattr(e, name, small, WALK_XATTR_SMALL);
 
-	switch (e->kind) {
-	case VP_WALK_SKIP:
-		report_skip(w, e->relpath, e->relpath_len, e->st ? e->st->st_mode : 0, e->skip, NULL);
+	*val = NULL;
+	*len = 0;
+	if (n > 0) {
+		*val = small;
+		*len = (size_t)n;
 		return 0;
-	case VP_WALK_FORBIDDEN:
-		return fail_run(c, VP_EXIT_USAGE,
-		                "the journal directory is inside the volume (reached at %s%s%.*s, e.g. through a bind mount); put it outside the volume",
-		                c->run->root, "/", (int)e->relpath_len, e->relpath);
-	case VP_WALK_ERROR:
-		return entry_error(w, e->relpath, e->relpath_len, e->st ? e->st->st_mode : 0,
-		                   e->st && S_ISDIR(e->st->st_mode) ? "read directory" : "stat", e->err);
-	case VP_WALK_ENTRY:
-		break;
 	}
-	count_type(&w->st, e->st->st_mode);
-	report_progress(w);
-	struct vp_decide_in in = {
-		.st = e->st, .is_root = e->relpath_len == 1 && e->relpath[0] == '.',
-	};
-	uint8_t acc[VP_ACL_XATTR_MAX], def[VP_ACL_XATTR_MAX];
-	if (vp_policy_needs_acls(p) && (S_ISREG(e->st->st_mode) || S_ISDIR(e->st->st_mode))) {
-		/* Reading only; apply reads again through the pinned fd. */
-		long n = vp_walk_getxattr(e, VP_XATTR_ACL_ACCESS, acc, sizeof(acc));
-		if (n < 0 && n != -ENODATA && n != -ENOTSUP)
-			return entry_error(w, e->relpath, e->relpath_len, e->st->st_mode,
-			                   "getxattr", (int)-n);
-		in.acl_access = acc;
-		in.acl_access_len = n > 0 ? (size_t)n : 0;
-		if (S_ISDIR(e->st->st_mode)) {
-			n = vp_walk_getxattr(e, VP_XATTR_ACL_DEFAULT, def, sizeof(def));
-			if (n < 0 && n != -ENODATA && n != -ENOTSUP)
-				return entry_error(w, e->relpath, e->relpath_len, e->st->st_mode,
-				                   "getxattr", (int)-n);
-			in.acl_default = def;
-			in.acl_default_len = n > 0 ? (size_t)n : 0;
+	/* Larger: size it, then read it; again if it grew in between. */
+	for (int tries = 0; n == -ERANGE && tries < 8; tries++) {
+		long size = vp_walk_getxattr(e, name, NULL, 0);
+		if (size <= 0) {
+			n = size;
+			break;
 		}
+		uint8_t *buf = malloc((size_t)size);
+		if (!buf)
+			return -ENOMEM;
+		n = vp_walk_getxattr(e, name, buf, (size_t)size);
+		if (n > 0) {
+			*val = buf;
+			*len = (size_t)n;
+			return 0;
+		}
+		free(buf);
 	}
-	if (vp_decide_ex(p, &in, &d) < 0)
-		return entry_error(w, e->relpath, e->relpath_len, e->st->st_mode, "parse ACL", EBADMSG);
-	if (!d.changes) {
-		w->st.unchanged++;
-		return 0;
-	}
+	return n == 0 || n == -ENODATA || n == -ENOTSUP ? 0 : (int)n;
+}
+
+/* The entry needs the change d: count its hard links, then plan it or
+ * apply it. */
+static int on_change(struct wctx *w, const struct vp_walk_entry *e, struct vp_decision *d)
+{
+	struct ctx *c = w->c;
+	const struct vp_policy *p = c->run->policy;
 	struct stat now;
 	struct vp_walk_entry counted;
+
 	if (!S_ISDIR(e->st->st_mode) && e->st->st_nlink > 1) {
 		/* One table for all workers: whichever finds an inode's last
 		 * link decides, once. */
@@ -666,10 +686,66 @@ static int on_entry(const struct vp_walk_entry *e, void *userdata)
 		e = &counted;
 	}
 	if (c->run->cmd != VP_CMD_APPLY) {
-		plan_change(w, e, &d);
+		plan_change(w, e, d);
 		return 0;
 	}
 	return apply_change(w, e);
+}
+
+static int on_entry(const struct vp_walk_entry *e, void *userdata)
+{
+	struct ctx *c = userdata;
+	struct wctx *w = &c->w[e->worker];
+	const struct vp_policy *p = c->run->policy;
+	struct vp_decision d;
+	int r = 0;
+
+	switch (e->kind) {
+	case VP_WALK_SKIP:
+		report_skip(w, e->relpath, e->relpath_len, e->st ? e->st->st_mode : 0, e->skip, NULL);
+		return 0;
+	case VP_WALK_FORBIDDEN:
+		return fail_run(c, VP_EXIT_USAGE,
+		                "the journal directory is inside the volume (reached at %s%s%.*s, e.g. through a bind mount); put it outside the volume",
+		                c->run->root, "/", (int)e->relpath_len, e->relpath);
+	case VP_WALK_ERROR:
+		return entry_error(w, e->relpath, e->relpath_len, e->st ? e->st->st_mode : 0,
+		                   e->st && S_ISDIR(e->st->st_mode) ? "read directory" : "stat", e->err);
+	case VP_WALK_ENTRY:
+		break;
+	}
+	count_type(&w->st, e->st->st_mode);
+	report_progress(w);
+	struct vp_decide_in in = {
+		.st = e->st, .is_root = e->relpath_len == 1 && e->relpath[0] == '.',
+	};
+	uint8_t acc_small[WALK_XATTR_SMALL], def_small[WALK_XATTR_SMALL], *acc = NULL, *def = NULL;
+	if (vp_policy_needs_acls(p) && (S_ISREG(e->st->st_mode) || S_ISDIR(e->st->st_mode))) {
+		/* Reading only; apply reads again through the pinned fd. */
+		r = read_walk_xattr(e, VP_XATTR_ACL_ACCESS, acc_small, &acc, &in.acl_access_len);
+		if (r == 0 && S_ISDIR(e->st->st_mode))
+			r = read_walk_xattr(e, VP_XATTR_ACL_DEFAULT, def_small, &def,
+			                    &in.acl_default_len);
+		in.acl_access = acc;
+		in.acl_default = def;
+	}
+	if (r < 0) {
+		r = entry_error(w, e->relpath, e->relpath_len, e->st->st_mode, "getxattr", -r);
+	} else {
+		r = vp_decide_ex(p, &in, &d);
+		if (r < 0)
+			r = decide_error(w, e->relpath, e->relpath_len, e->st->st_mode, r);
+		else if (!d.changes)
+			w->st.unchanged++;
+		else
+			r = on_change(w, e, &d);
+		vp_decision_free(&d);
+	}
+	if (acc != acc_small)
+		free(acc);
+	if (def != def_small)
+		free(def);
+	return r;
 }
 
 static void on_incomplete_link(const char *relpath, nlink_t seen, nlink_t nlink, void *userdata)

@@ -833,12 +833,15 @@ static void test_chmod_after_chown(void **state)
 
 /* ---- ACL decisions (--grant / --revoke) ---- */
 
+/* Room for the small ACLs these tests write (16 entries). */
+#define XBUF (4 + 8 * 16)
+
 static size_t xattr_of(uint8_t *buf, size_t n, const struct vp_acl_entry *e)
 {
-	struct vp_acl a;
-	a.n = n;
-	memcpy(a.e, e, n * sizeof *e);
-	return vp_acl_to_xattr(&a, buf, VP_ACL_XATTR_MAX);
+	struct vp_acl a = { .n = n, .cap = n, .e = (struct vp_acl_entry *)e };
+	size_t len = vp_acl_to_xattr(&a, buf, XBUF);
+	assert_true(len <= XBUF);
+	return len;
 }
 #define XATTR(buf, ...)                                                                      \
 	xattr_of(buf, sizeof((struct vp_acl_entry[]){ __VA_ARGS__ }) / sizeof(struct vp_acl_entry), \
@@ -877,13 +880,13 @@ static void test_grant_file(void **state)
 	grant_policy(&p, "u:1001:rwX", NULL);
 	struct stat st = mkst(F(0644), 1000, 1000);
 	struct vp_decide_in in = { .st = &st };
-	struct vp_decision d;
+	struct vp_decision d = { 0 };
 	assert_int_equal(vp_decide_ex(&p, &in, &d), 0);
 	assert_int_equal(d.changes, VP_CH_ACL | MO);
 	assert_int_equal(d.uid, 1000);
 	assert_int_equal(d.gid, 1000);
 	assert_int_equal(d.mode, F(0664));
-	uint8_t want[VP_ACL_XATTR_MAX];
+	uint8_t want[XBUF];
 	size_t wl = XATTR(want, { AU, 6, NID }, { AN, 6, 1001 }, { AG, 4, NID }, { AM, 6, NID },
 	                  { AO, 4, NID });
 	assert_bytes(d.acl_access, d.acl_access_len, want, wl, "file access ACL");
@@ -892,17 +895,20 @@ static void test_grant_file(void **state)
 	/* deciding again on the result changes nothing */
 	struct stat st2 = mkst(d.mode, 1000, 1000);
 	struct vp_decide_in in2 = { .st = &st2, .acl_access = want, .acl_access_len = wl };
-	struct vp_decision d2;
+	struct vp_decision d2 = { 0 };
 	assert_int_equal(vp_decide_ex(&p, &in2, &d2), 0);
 	assert_int_equal(d2.changes, 0);
+	vp_decision_free(&d2);
 
 	/* an executable file gets x */
 	st = mkst(F(0755), 1000, 1000);
+	vp_decision_free(&d);
 	assert_int_equal(vp_decide_ex(&p, &in, &d), 0);
 	wl = XATTR(want, { AU, 7, NID }, { AN, 7, 1001 }, { AG, 5, NID }, { AM, 7, NID },
 	           { AO, 5, NID });
 	assert_bytes(d.acl_access, d.acl_access_len, want, wl, "executable file");
 	assert_int_equal(d.mode, F(0775));
+	vp_decision_free(&d);
 	vp_policy_free(&p);
 }
 
@@ -916,11 +922,11 @@ static void test_grant_dir(void **state)
 	grant_policy(&p, "u:1001:rwX,u:1000:rwX", NULL);
 	struct stat st = mkst(D(0755), 1000, 1000);
 	struct vp_decide_in in = { .st = &st };
-	struct vp_decision d;
+	struct vp_decision d = { 0 };
 	assert_int_equal(vp_decide_ex(&p, &in, &d), 0);
 	assert_int_equal(d.changes, VP_CH_ACL | VP_CH_DEFAULT_ACL | MO);
 	assert_int_equal(d.mode, D(0775));
-	uint8_t wa[VP_ACL_XATTR_MAX], wd[VP_ACL_XATTR_MAX];
+	uint8_t wa[XBUF], wd[XBUF];
 	size_t la = XATTR(wa, { AU, 7, NID }, { AN, 7, 1000 }, { AN, 7, 1001 }, { AG, 5, NID },
 	                  { AM, 7, NID }, { AO, 5, NID });
 	size_t ld = XATTR(wd, { AU, 7, NID }, { AN, 7, 1000 }, { AN, 7, 1001 }, { AG, 5, NID },
@@ -932,9 +938,11 @@ static void test_grant_dir(void **state)
 	struct stat st2 = mkst(d.mode, 1000, 1000);
 	struct vp_decide_in in2 = { .st = &st2, .acl_access = wa, .acl_access_len = la,
 		                    .acl_default = wd, .acl_default_len = ld };
-	struct vp_decision d2;
+	struct vp_decision d2 = { 0 };
 	assert_int_equal(vp_decide_ex(&p, &in2, &d2), 0);
 	assert_int_equal(d2.changes, 0);
+	vp_decision_free(&d2);
+	vp_decision_free(&d);
 	vp_policy_free(&p);
 }
 
@@ -947,15 +955,15 @@ static void test_grant_dir_existing_acls(void **state)
 	struct vp_policy p;
 	grant_policy(&p, "u:1001:rwX", NULL);
 	/* access: u::rwx u:2000:rwx g::r-x m::rwx o::--- (mode 0770), no default */
-	uint8_t acc[VP_ACL_XATTR_MAX], def[VP_ACL_XATTR_MAX];
+	uint8_t acc[XBUF], def[XBUF];
 	size_t al = XATTR(acc, { AU, 7, NID }, { AN, 7, 2000 }, { AG, 5, NID }, { AM, 7, NID },
 	                  { AO, 0, NID });
 	struct stat st = mkst(D(0770), 0, 0);
 	struct vp_decide_in in = { .st = &st, .acl_access = acc, .acl_access_len = al };
-	struct vp_decision d;
+	struct vp_decision d = { 0 };
 	assert_int_equal(vp_decide_ex(&p, &in, &d), 0);
 	assert_int_equal(d.changes, VP_CH_ACL | VP_CH_DEFAULT_ACL);
-	uint8_t w[VP_ACL_XATTR_MAX];
+	uint8_t w[XBUF];
 	size_t wl = XATTR(w, { AU, 7, NID }, { AN, 7, 1001 }, { AN, 7, 2000 }, { AG, 5, NID },
 	                  { AM, 7, NID }, { AO, 0, NID });
 	assert_bytes(d.acl_access, d.acl_access_len, w, wl, "access ACL, entry added");
@@ -973,10 +981,12 @@ static void test_grant_dir_existing_acls(void **state)
 	/* (canonical order: group:: before group:ID) */
 	dl = XATTR(def, { AU, 7, NID }, { AG, 0, NID }, { AGN, 5, 3000 }, { AM, 5, NID },
 	           { AO, 0, NID });
+	vp_decision_free(&d);
 	assert_int_equal(vp_decide_ex(&p, &in, &d), 0);
 	wl = XATTR(w, { AU, 7, NID }, { AN, 7, 1001 }, { AG, 0, NID }, { AGN, 5, 3000 },
 	           { AM, 7, NID }, { AO, 0, NID });
 	assert_bytes(d.acl_default, d.acl_default_len, w, wl, "existing default ACL added to");
+	vp_decision_free(&d);
 	vp_policy_free(&p);
 }
 
@@ -987,7 +997,7 @@ static void test_revoke_decisions(void **state)
 	(void)state;
 	struct vp_policy p;
 	grant_policy(&p, NULL, "u:1001");
-	uint8_t acc[VP_ACL_XATTR_MAX], def[VP_ACL_XATTR_MAX], w[VP_ACL_XATTR_MAX];
+	uint8_t acc[XBUF], def[XBUF], w[XBUF];
 	size_t al = XATTR(acc, { AU, 7, NID }, { AN, 7, 1001 }, { AG, 5, NID }, { AM, 7, NID },
 	                  { AO, 5, NID });
 	size_t dl = XATTR(def, { AU, 7, NID }, { AN, 7, 1001 }, { AG, 5, NID }, { AM, 7, NID },
@@ -995,7 +1005,7 @@ static void test_revoke_decisions(void **state)
 	struct stat st = mkst(D(0775), 0, 0);
 	struct vp_decide_in in = { .st = &st, .acl_access = acc, .acl_access_len = al,
 		                   .acl_default = def, .acl_default_len = dl };
-	struct vp_decision d;
+	struct vp_decision d = { 0 };
 	assert_int_equal(vp_decide_ex(&p, &in, &d), 0);
 	assert_int_equal(d.changes, VP_CH_ACL | VP_CH_DEFAULT_ACL | MO);
 	assert_int_equal(d.mode, D(0755));
@@ -1006,12 +1016,15 @@ static void test_revoke_decisions(void **state)
 	/* no ACL at all: nothing to do, and no default ACL is created */
 	struct stat s2 = mkst(D(0755), 0, 0);
 	struct vp_decide_in in2 = { .st = &s2 };
+	vp_decision_free(&d);
 	assert_int_equal(vp_decide_ex(&p, &in2, &d), 0);
 	assert_int_equal(d.changes, 0);
 	struct stat s3 = mkst(F(0644), 0, 0);
 	in2.st = &s3;
+	vp_decision_free(&d);
 	assert_int_equal(vp_decide_ex(&p, &in2, &d), 0);
 	assert_int_equal(d.changes, 0);
+	vp_decision_free(&d);
 	vp_policy_free(&p);
 }
 
@@ -1026,7 +1039,7 @@ static void test_grant_other_types_and_errors(void **state)
 	for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
 		struct stat st = mkst(types[i], 1000, 1000);
 		struct vp_decide_in in = { .st = &st };
-		struct vp_decision d;
+		struct vp_decision d = { 0 };
 		assert_int_equal(vp_decide_ex(&p, &in, &d), 0);
 		if (d.changes)
 			fail_msg("type %06o: changes %#x", (unsigned)types[i], d.changes);
@@ -1034,9 +1047,10 @@ static void test_grant_other_types_and_errors(void **state)
 	uint8_t junk[12] = { 1, 0, 0, 0, 1, 0, 6, 0, 0xff, 0xff, 0xff, 0xff };
 	struct stat st = mkst(F(0644), 1000, 1000);
 	struct vp_decide_in in = { .st = &st, .acl_access = junk, .acl_access_len = sizeof junk };
-	struct vp_decision d;
+	struct vp_decision d = { 0 };
 	assert_int_equal(vp_decide_ex(&p, &in, &d), -EBADMSG);
 	assert_int_equal(d.changes, 0);
+	vp_decision_free(&d);
 	vp_policy_free(&p);
 }
 
