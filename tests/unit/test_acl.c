@@ -508,6 +508,132 @@ static void test_apply_idempotent(void **state)
 	}
 }
 
+/* ---- ACLs of any size the kernel stores (issue 11) ----
+ * A fixed cap of 64 entries once dropped a grant on a 64-entry ACL without
+ * a word and refused larger ones. The only bound is the kernel's: an xattr
+ * value is at most 64 KiB, 8191 entries. */
+
+/* The xattr of an ACL of n entries in all: user::rw-, n - 4 named users
+ * (ids 10000, 10001, ...) with r--, group::r--, mask::r--, other::r--. */
+static uint8_t *big_xattr(size_t n, size_t *len)
+{
+	uint8_t *v = malloc(4 + 8 * n), *q;
+	assert_non_null(v);
+	v[0] = 2, v[1] = v[2] = v[3] = 0;
+	q = v + 4;
+	put_entry(q, UO, 6, NOID), q += 8;
+	for (size_t i = 0; i + 4 < n; i++)
+		put_entry(q, UN, 4, 10000 + (uint32_t)i), q += 8;
+	put_entry(q, GO, 4, NOID), q += 8;
+	put_entry(q, MK, 4, NOID), q += 8;
+	put_entry(q, OT, 4, NOID);
+	*len = 4 + 8 * n;
+	return v;
+}
+
+static const struct vp_acl_entry *entry_of(const struct vp_acl *a, uint16_t tag, uint32_t id)
+{
+	for (size_t i = 0; i < a->n; i++)
+		if (a->e[i].tag == tag && (a->e[i].id == id || (tag != UN && tag != GN)))
+			return &a->e[i];
+	return NULL;
+}
+
+/* Every size up to one below the bound: parsed whole, written back to the
+ * same bytes, and a grant of a new user is there afterwards, one entry
+ * more, with the mask raised. */
+static void test_large_grant(void **state)
+{
+	(void)state;
+	static const size_t sizes[] = { 63, 64, 65, 100, 500, 5461, VP_ACL_MAX - 1 };
+	const struct vp_grant g = grant(UN, 1001, "rw");
+	for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+		size_t n = sizes[k], len;
+		uint8_t *v = big_xattr(n, &len), *back = malloc(len + 8);
+		AUTO struct vp_acl a = VP_ACL_INIT;
+		assert_non_null(back);
+		assert_int_equal(vp_acl_from_xattr(v, len, &a), 0);
+		assert_int_equal(a.n, n);
+		assert_int_equal(vp_acl_to_xattr(&a, back, len), len);
+		assert_memory_equal(back, v, len);
+		assert_int_equal(vp_acl_check(&a), 0);
+
+		assert_int_equal(vp_acl_apply(&a, &g, 1, NULL, 0, false, S_IFREG | 0644), 0);
+		if (a.n != n + 1 || !entry_of(&a, UN, 1001) || entry_of(&a, UN, 1001)->perm != 6)
+			fail_msg("%zu entries: the grant of user:1001:rw- is not in the result (%zu entries)",
+			         n, a.n);
+		assert_int_equal(entry_of(&a, MK, 0)->perm, 6);
+		assert_int_equal(vp_acl_check(&a), 0);
+		assert_int_equal(vp_acl_to_xattr(&a, back, len + 8), len + 8);
+		free(back);
+		free(v);
+	}
+}
+
+/* At 8191 entries: a grant of a new user would need 8192, which the kernel
+ * refuses on every filesystem: -E2BIG, not a silently shorter ACL. Edits
+ * that keep within the bound (replacing an entry, revoking, revoking one to
+ * grant another) work. */
+static void test_large_at_kernel_bound(void **state)
+{
+	(void)state;
+	size_t len;
+	uint8_t *v = big_xattr(VP_ACL_MAX, &len);
+	AUTO struct vp_acl a = VP_ACL_INIT;
+	const struct vp_grant g_new = grant(UN, 1001, "rw"), g_old = grant(UN, 10000, "rwx");
+	const struct vp_grant r_old = { .tag = UN, .id = 10000 };
+
+	assert_int_equal(len, VP_ACL_XATTR_MAX - 4); /* 65532: the largest value possible */
+	assert_int_equal(vp_acl_from_xattr(v, len, &a), 0);
+	assert_int_equal(a.n, 8191);
+	assert_int_equal(vp_acl_apply(&a, &g_new, 1, NULL, 0, false, S_IFREG | 0644), -E2BIG);
+
+	assert_int_equal(vp_acl_from_xattr(v, len, &a), 0);
+	assert_int_equal(vp_acl_apply(&a, &g_old, 1, NULL, 0, false, S_IFREG | 0644), 0);
+	assert_int_equal(a.n, 8191);
+	assert_int_equal(entry_of(&a, UN, 10000)->perm, 7);
+	assert_int_equal(entry_of(&a, MK, 0)->perm, 7);
+
+	assert_int_equal(vp_acl_from_xattr(v, len, &a), 0);
+	assert_int_equal(vp_acl_apply(&a, NULL, 0, &r_old, 1, false, S_IFREG | 0644), 0);
+	assert_int_equal(a.n, 8190);
+	assert_null(entry_of(&a, UN, 10000));
+
+	/* revokes come first, so revoking one makes room for a grant */
+	assert_int_equal(vp_acl_from_xattr(v, len, &a), 0);
+	assert_int_equal(vp_acl_apply(&a, &g_new, 1, &r_old, 1, false, S_IFREG | 0644), 0);
+	assert_int_equal(a.n, 8191);
+	assert_non_null(entry_of(&a, UN, 1001));
+	assert_int_equal(vp_acl_check(&a), 0);
+	free(v);
+
+	/* 8190 entries: one new grant fits exactly, two do not */
+	const struct vp_grant two[] = { grant(UN, 1001, "r"), grant(GN, 1001, "r") };
+	v = big_xattr(VP_ACL_MAX - 1, &len);
+	assert_int_equal(vp_acl_from_xattr(v, len, &a), 0);
+	assert_int_equal(vp_acl_apply(&a, two, 1, NULL, 0, false, S_IFREG | 0644), 0);
+	assert_int_equal(a.n, VP_ACL_MAX);
+	assert_int_equal(vp_acl_to_xattr(&a, NULL, 0), VP_ACL_XATTR_MAX - 4);
+	assert_int_equal(vp_acl_from_xattr(v, len, &a), 0);
+	assert_int_equal(vp_acl_apply(&a, two, 2, NULL, 0, false, S_IFREG | 0644), -E2BIG);
+
+	/* a minimal ACL grown to the bound through a mask it did not have:
+	 * 8188 new named entries + the three base entries + the mask */
+	size_t ng = VP_ACL_MAX - 4;
+	struct vp_grant *many = calloc(ng + 1, sizeof *many);
+	assert_non_null(many);
+	for (size_t i = 0; i <= ng; i++)
+		many[i] = grant(UN, 20000 + (uint32_t)i, "r");
+	assert_int_equal(vp_acl_from_mode(0644, &a), 0);
+	assert_int_equal(vp_acl_apply(&a, many, ng, NULL, 0, false, S_IFREG | 0644), 0);
+	assert_int_equal(a.n, VP_ACL_MAX);
+	assert_int_equal(vp_acl_check(&a), 0);
+	assert_int_equal(vp_acl_from_mode(0644, &a), 0);
+	assert_int_equal(vp_acl_apply(&a, many, ng + 1, NULL, 0, false, S_IFREG | 0644), -E2BIG);
+	free(many);
+	free(v);
+}
+
 /* ---- vp_parse_grants ---- */
 
 static void test_parse_grants_valid(void **state)
@@ -694,6 +820,8 @@ int main(void)
 		cmocka_unit_test(test_apply_x_sees_acl_entries),
 		cmocka_unit_test(test_apply_x_after_earlier_grant),
 		cmocka_unit_test(test_apply_idempotent),
+		cmocka_unit_test(test_large_grant),
+		cmocka_unit_test(test_large_at_kernel_bound),
 		cmocka_unit_test(test_parse_grants_valid),
 		cmocka_unit_test(test_parse_grants_invalid),
 		cmocka_unit_test(test_parse_grants_names),

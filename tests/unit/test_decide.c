@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -1054,6 +1055,88 @@ static void test_grant_other_types_and_errors(void **state)
 	vp_policy_free(&p);
 }
 
+/* An ACL xattr of n entries in all (user::rwx, n - 4 named users 10000...
+ * with r-x, group::r-x, mask::r-x, other::r-x), on the heap. */
+static uint8_t *big_acl(size_t n, size_t *len)
+{
+	struct vp_acl_entry *e = calloc(n, sizeof *e);
+	size_t k = 0;
+	assert_non_null(e);
+	e[k++] = (struct vp_acl_entry){ AU, 7, NID };
+	for (size_t i = 0; i + 4 < n; i++)
+		e[k++] = (struct vp_acl_entry){ AN, 5, 10000 + (uint32_t)i };
+	e[k++] = (struct vp_acl_entry){ AG, 5, NID };
+	e[k++] = (struct vp_acl_entry){ AM, 5, NID };
+	e[k++] = (struct vp_acl_entry){ AO, 5, NID };
+	const struct vp_acl a = { .n = n, .cap = n, .e = e };
+	*len = vp_acl_to_xattr(&a, NULL, 0);
+	uint8_t *v = malloc(*len);
+	assert_non_null(v);
+	vp_acl_to_xattr(&a, v, *len);
+	free(e);
+	return v;
+}
+
+/* Large ACLs are decided whole (issue 11): a directory whose access and
+ * default ACLs have 64 and 65 entries needs the grant in both (check must
+ * say so); at the kernel's 8191 entries a new entry is -E2BIG, no change
+ * and no buffers; replacing an existing entry there is fine. */
+static void test_grant_large_acls(void **state)
+{
+	(void)state;
+	struct vp_policy p;
+	grant_policy(&p, "u:1001:rwX", NULL);
+	static const size_t sizes[] = { 63, 64, 65, 500 };
+	for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+		size_t n = sizes[k], len;
+		uint8_t *v = big_acl(n, &len);
+		struct stat st = mkst(D(0755), 0, 0);
+		struct vp_decide_in in = { .st = &st, .acl_access = v, .acl_access_len = len,
+			                   .acl_default = v, .acl_default_len = len };
+		struct vp_decision d = { 0 };
+		assert_int_equal(vp_decide_ex(&p, &in, &d), 0);
+		if (d.changes != (VP_CH_ACL | VP_CH_DEFAULT_ACL | MO))
+			fail_msg("%zu entries: changes %#x, want the access and default ACLs and the mode",
+			         n, d.changes);
+		assert_int_equal(d.acl_access_len, len + 8);
+		assert_int_equal(d.acl_default_len, len + 8);
+		assert_int_equal(d.mode, D(0775));
+
+		/* and the result complies */
+		struct stat st2 = mkst(d.mode, 0, 0);
+		struct vp_decide_in in2 = { .st = &st2, .acl_access = d.acl_access,
+			                    .acl_access_len = d.acl_access_len,
+			                    .acl_default = d.acl_default,
+			                    .acl_default_len = d.acl_default_len };
+		struct vp_decision d2 = { 0 };
+		assert_int_equal(vp_decide_ex(&p, &in2, &d2), 0);
+		assert_int_equal(d2.changes, 0);
+		vp_decision_free(&d2);
+		vp_decision_free(&d);
+		free(v);
+	}
+
+	size_t len;
+	uint8_t *v = big_acl(8191, &len);
+	struct stat st = mkst(F(0755), 0, 0);
+	struct vp_decide_in in = { .st = &st, .acl_access = v, .acl_access_len = len };
+	struct vp_decision d = { 0 };
+	assert_int_equal(vp_decide_ex(&p, &in, &d), -E2BIG);
+	assert_int_equal(d.changes, 0);
+	assert_null(d.acl_access);
+	vp_decision_free(&d);
+	vp_policy_free(&p);
+
+	grant_policy(&p, "u:10000:rwx", NULL);
+	assert_int_equal(vp_decide_ex(&p, &in, &d), 0);
+	assert_int_equal(d.changes, VP_CH_ACL | MO);
+	assert_int_equal(d.acl_access_len, len);
+	assert_int_equal(d.mode, F(0775));
+	vp_decision_free(&d);
+	vp_policy_free(&p);
+	free(v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1076,6 +1159,7 @@ int main(void)
 		cmocka_unit_test(test_grant_dir_existing_acls),
 		cmocka_unit_test(test_revoke_decisions),
 		cmocka_unit_test(test_grant_other_types_and_errors),
+		cmocka_unit_test(test_grant_large_acls),
 	};
 	return cmocka_run_group_tests_name("decide", tests, NULL, NULL);
 }
