@@ -2,7 +2,8 @@
 /* POSIX ACL arithmetic for --grant / --revoke (see acl.h). We edit the raw
  * xattr form ourselves, so the before-image in the journal and what we write
  * are the same bytes the kernel keeps; libacl's acl_t has no public way in or
- * out of that form. */
+ * out of that form. Entries live on the heap, sized by what was parsed: the
+ * only bound is the kernel's (VP_ACL_MAX), and going over it is -E2BIG. */
 #include <acl/libacl.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -78,12 +79,50 @@ int vp_parse_grants(const struct vp_iddb *db, const char *s, bool revoke, struct
 	return r;
 }
 
+void vp_acl_free(struct vp_acl *a)
+{
+	free(a->e);
+	*a = (struct vp_acl)VP_ACL_INIT;
+}
+
+/* Room for n entries. No VP_ACL_MAX check here: an edit may pass through
+ * more entries than it ends with (a grant that replaces an entry), so the
+ * bound is checked on results, by vp_acl_apply. */
+static int reserve(struct vp_acl *a, size_t n)
+{
+	if (n <= a->cap)
+		return 0;
+	if (n > SIZE_MAX / sizeof(*a->e))
+		return -ENOMEM;
+	struct vp_acl_entry *ne = realloc(a->e, n * sizeof(*ne));
+	if (!ne)
+		return -ENOMEM;
+	a->e = ne;
+	a->cap = n;
+	return 0;
+}
+
+int vp_acl_copy(struct vp_acl *dst, const struct vp_acl *src)
+{
+	int r = reserve(dst, src->n);
+
+	if (r < 0)
+		return r;
+	if (src->n)
+		memcpy(dst->e, src->e, src->n * sizeof(*src->e));
+	dst->n = src->n;
+	return 0;
+}
+
 int vp_acl_from_xattr(const void *val, size_t len, struct vp_acl *a)
 {
 	const uint8_t *p = val;
 
 	if (len < 4 || (len - 4) % 8 || le32(p) != 2 || (len - 4) / 8 > VP_ACL_MAX)
 		return -EBADMSG;
+	int r = reserve(a, (len - 4) / 8);
+	if (r < 0)
+		return r;
 	a->n = 0;
 	for (size_t off = 4; off < len; off += 8)
 		a->e[a->n++] = (struct vp_acl_entry){
@@ -126,12 +165,17 @@ size_t vp_acl_to_xattr(const struct vp_acl *a, uint8_t *buf, size_t cap)
 	return need;
 }
 
-void vp_acl_from_mode(mode_t mode, struct vp_acl *a)
+int vp_acl_from_mode(mode_t mode, struct vp_acl *a)
 {
+	int r = reserve(a, 3);
+
+	if (r < 0)
+		return r;
 	a->n = 3;
 	a->e[0] = (struct vp_acl_entry){ VP_ACL_USER_OBJ, (uint16_t)((mode >> 6) & 7), 0xffffffffu };
 	a->e[1] = (struct vp_acl_entry){ VP_ACL_GROUP_OBJ, (uint16_t)((mode >> 3) & 7), 0xffffffffu };
 	a->e[2] = (struct vp_acl_entry){ VP_ACL_OTHER, (uint16_t)(mode & 7), 0xffffffffu };
+	return 0;
 }
 
 static struct vp_acl_entry *find(struct vp_acl *a, uint16_t tag, uint32_t id)
@@ -142,7 +186,7 @@ static struct vp_acl_entry *find(struct vp_acl *a, uint16_t tag, uint32_t id)
 	return NULL;
 }
 
-void vp_acl_normalize(struct vp_acl *a)
+int vp_acl_normalize(struct vp_acl *a)
 {
 	bool named = false;
 	uint16_t mask = 0;
@@ -155,13 +199,17 @@ void vp_acl_normalize(struct vp_acl *a)
 			mask |= a->e[i].perm;
 	}
 	struct vp_acl_entry *m = find(a, VP_ACL_MASK, 0);
-	if (named || m) {
-		if (!m && a->n < VP_ACL_MAX)
-			a->e[a->n++] = (struct vp_acl_entry){ VP_ACL_MASK, mask, 0xffffffffu };
-		else if (m)
-			m->perm = mask;
+	if (m) {
+		m->perm = mask;
+	} else if (named) {
+		int r = reserve(a, a->n + 1);
+		if (r < 0)
+			return r;
+		a->e[a->n++] = (struct vp_acl_entry){ VP_ACL_MASK, mask, 0xffffffffu };
 	}
-	qsort(a->e, a->n, sizeof(a->e[0]), cmp_entry);
+	if (a->n)
+		qsort(a->e, a->n, sizeof(a->e[0]), cmp_entry);
+	return 0;
 }
 
 mode_t vp_acl_mode(const struct vp_acl *a, mode_t mode)
@@ -196,9 +244,13 @@ bool vp_acl_is_minimal(const struct vp_acl *a)
 	return true;
 }
 
-void vp_acl_apply(struct vp_acl *a, const struct vp_grant *g, size_t ng,
-                  const struct vp_grant *r, size_t nr, bool is_dir, mode_t mode)
+int vp_acl_apply(struct vp_acl *a, const struct vp_grant *g, size_t ng,
+                 const struct vp_grant *r, size_t nr, bool is_dir, mode_t mode)
 {
+	/* Room for every grant as a new entry and a mask, up front: the loop
+	 * below then cannot fail half way. */
+	if (ng > SIZE_MAX / 2 || reserve(a, a->n + ng + 1) < 0)
+		return -ENOMEM;
 	for (size_t i = 0; i < nr; i++) {
 		struct vp_acl_entry *e = find(a, r[i].tag, r[i].id);
 		if (e)
@@ -218,10 +270,15 @@ void vp_acl_apply(struct vp_acl *a, const struct vp_grant *g, size_t ng,
 		struct vp_acl_entry *e = find(a, g[i].tag, g[i].id);
 		if (e)
 			e->perm = perm;
-		else if (a->n < VP_ACL_MAX)
+		else
 			a->e[a->n++] = (struct vp_acl_entry){ g[i].tag, perm, g[i].id };
 	}
-	vp_acl_normalize(a);
+	int err = vp_acl_normalize(a);
+	if (err < 0)
+		return err;
+	/* What the kernel could never store is an error for this entry, not
+	 * an ACL quietly cut to size. */
+	return a->n > VP_ACL_MAX ? -E2BIG : 0;
 }
 
 int vp_acl_check(const struct vp_acl *a)

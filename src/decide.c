@@ -8,6 +8,7 @@
  * bits, --chmod, --root-mode), then the ACL edits on top of that mode. Bits
  * that chown cleared are never put back. */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "volperm/acl.h"
@@ -56,6 +57,7 @@ bool vp_root_complies(const struct vp_policy *p, const struct stat *st)
 	if (vp_policy_needs_acls(p))
 		return false; /* an ACL check needs the xattr; walk instead */
 	vp_decide_ex(p, &in, &d);
+	vp_decision_free(&d);
 	return d.changes == 0;
 }
 
@@ -77,62 +79,92 @@ static void acl_after_chmod(struct vp_acl *a, mode_t mode)
 	}
 }
 
-static int decide_acls(const struct vp_policy *p, const struct vp_decide_in *in,
-                       struct vp_decision *d)
+/* The new xattr value of *a into *buf (malloc()ed, replacing what was
+ * there), and whether it differs from the current value cur. */
+static int encode_acl(const struct vp_acl *a, uint8_t **buf, size_t *len, const void *cur,
+                      size_t cur_len, bool *differs)
 {
-	bool is_dir = S_ISDIR(d->mode);
-	struct vp_acl cur, acc;
+	size_t need = vp_acl_to_xattr(a, NULL, 0);
+	uint8_t *b = malloc(need);
+
+	if (!b)
+		return -ENOMEM;
+	vp_acl_to_xattr(a, b, need);
+	free(*buf);
+	*buf = b;
+	*len = need;
+	*differs = need != cur_len || memcmp(b, cur, need) != 0;
+	return 0;
+}
+
+static int decide_acls(const struct vp_policy *p, const struct vp_decide_in *in,
+                       struct vp_decision *d, struct vp_acl *acc, struct vp_acl *def)
+{
+	bool is_dir = S_ISDIR(d->mode), differs;
+	int r;
 
 	if (in->acl_access_len) {
-		if (vp_acl_from_xattr(in->acl_access, in->acl_access_len, &cur) < 0)
+		if (vp_acl_from_xattr(in->acl_access, in->acl_access_len, acc) < 0)
 			return -EBADMSG;
-		acc = cur;
-		acl_after_chmod(&acc, d->mode);
+		acl_after_chmod(acc, d->mode);
 	} else {
-		vp_acl_from_mode(d->mode, &cur);
-		acc = cur;
+		r = vp_acl_from_mode(d->mode, acc);
+		if (r < 0)
+			return r;
 	}
-	vp_acl_apply(&acc, p->grants, p->n_grants, p->revokes, p->n_revokes, is_dir, d->mode);
-	if (vp_acl_check(&acc) < 0)
+	r = vp_acl_apply(acc, p->grants, p->n_grants, p->revokes, p->n_revokes, is_dir, d->mode);
+	if (r < 0)
+		return r;
+	if (vp_acl_check(acc) < 0)
 		return -EBADMSG; /* never write an ACL libacl calls invalid */
-	if (vp_acl_is_minimal(&acc)) {
+	if (vp_acl_is_minimal(acc)) {
 		d->acl_access_len = 0;
 		if (in->acl_access_len)
 			d->changes |= VP_CH_ACL;
 	} else {
-		d->acl_access_len = vp_acl_to_xattr(&acc, d->acl_access, sizeof(d->acl_access));
-		if (d->acl_access_len != in->acl_access_len ||
-		    memcmp(d->acl_access, in->acl_access, d->acl_access_len) != 0)
+		r = encode_acl(acc, &d->acl_access, &d->acl_access_len, in->acl_access,
+		               in->acl_access_len, &differs);
+		if (r < 0)
+			return r;
+		if (differs)
 			d->changes |= VP_CH_ACL;
 	}
 	/* The access ACL's mask is the mode's group class. */
-	mode_t m = vp_acl_mode(&acc, d->mode);
+	mode_t m = vp_acl_mode(acc, d->mode);
 	if ((m & 07777) != (d->mode & 07777))
 		d->mode = m;
 	if (!is_dir)
 		return 0;
 	/* Default ACL: as setfacl -m d:..., seeded from the access ACL's base
 	 * entries when there is none yet; only grants create one. */
-	struct vp_acl def;
 	if (in->acl_default_len) {
-		if (vp_acl_from_xattr(in->acl_default, in->acl_default_len, &def) < 0)
+		if (vp_acl_from_xattr(in->acl_default, in->acl_default_len, def) < 0)
 			return -EBADMSG;
 	} else if (p->n_grants) {
-		def.n = 0;
-		for (size_t i = 0; i < acc.n; i++)
-			if (acc.e[i].tag == VP_ACL_USER_OBJ || acc.e[i].tag == VP_ACL_GROUP_OBJ ||
-			    acc.e[i].tag == VP_ACL_OTHER)
-				def.e[def.n++] = acc.e[i];
+		/* Room for the three base entries (acc passed vp_acl_check:
+		 * exactly one of each), then copied from acc. */
+		r = vp_acl_from_mode(d->mode, def);
+		if (r < 0)
+			return r;
+		def->n = 0;
+		for (size_t i = 0; i < acc->n; i++)
+			if (acc->e[i].tag == VP_ACL_USER_OBJ || acc->e[i].tag == VP_ACL_GROUP_OBJ ||
+			    acc->e[i].tag == VP_ACL_OTHER)
+				def->e[def->n++] = acc->e[i];
 	} else {
 		d->acl_default_len = 0;
 		return 0;
 	}
-	vp_acl_apply(&def, p->grants, p->n_grants, p->revokes, p->n_revokes, true, d->mode);
-	if (vp_acl_check(&def) < 0)
+	r = vp_acl_apply(def, p->grants, p->n_grants, p->revokes, p->n_revokes, true, d->mode);
+	if (r < 0)
+		return r;
+	if (vp_acl_check(def) < 0)
 		return -EBADMSG;
-	d->acl_default_len = vp_acl_to_xattr(&def, d->acl_default, sizeof(d->acl_default));
-	if (d->acl_default_len != in->acl_default_len ||
-	    memcmp(d->acl_default, in->acl_default, d->acl_default_len) != 0)
+	r = encode_acl(def, &d->acl_default, &d->acl_default_len, in->acl_default,
+	               in->acl_default_len, &differs);
+	if (r < 0)
+		return r;
+	if (differs)
 		d->changes |= VP_CH_DEFAULT_ACL;
 	return 0;
 }
@@ -150,6 +182,7 @@ int vp_decide_ex(const struct vp_policy *p, const struct vp_decide_in *in, struc
 	d->changes = 0;
 	d->mode = st->st_mode;
 	d->acl_access_len = d->acl_default_len = 0;
+	d->acl_access = d->acl_default = NULL;
 	if (d->uid != st->st_uid)
 		d->changes |= VP_CH_UID;
 	if (d->gid != st->st_gid)
@@ -167,8 +200,12 @@ int vp_decide_ex(const struct vp_policy *p, const struct vp_decide_in *in, struc
 	if (in->is_root && p->has_root_mode)
 		m = (m & S_IFMT) | p->root_mode;
 	d->mode = m;
-	if (vp_policy_needs_acls(p) && (S_ISREG(m) || S_ISDIR(m)))
-		r = decide_acls(p, in, d);
+	if (vp_policy_needs_acls(p) && (S_ISREG(m) || S_ISDIR(m))) {
+		struct vp_acl acc = VP_ACL_INIT, def = VP_ACL_INIT;
+		r = decide_acls(p, in, d, &acc, &def);
+		vp_acl_free(&acc);
+		vp_acl_free(&def);
+	}
 	if ((st->st_mode & S_ISUID) && !(d->mode & S_ISUID) && (d->changes & (VP_CH_UID | VP_CH_GID)))
 		d->changes |= VP_CH_DROP_SUID;
 	if ((st->st_mode & S_ISGID) && !(d->mode & S_ISGID) && (d->changes & (VP_CH_UID | VP_CH_GID)))
@@ -178,15 +215,27 @@ int vp_decide_ex(const struct vp_policy *p, const struct vp_decide_in *in, struc
 	                                                   : st->st_mode;
 	if ((d->mode & 07777) != (base & 07777))
 		d->changes |= VP_CH_MODE;
-	if (r < 0)
+	if (r < 0) {
 		d->changes = 0;
+		vp_decision_free(d);
+	}
 	return r;
+}
+
+void vp_decision_free(struct vp_decision *d)
+{
+	free(d->acl_access);
+	free(d->acl_default);
+	d->acl_access = d->acl_default = NULL;
+	d->acl_access_len = d->acl_default_len = 0;
 }
 
 void vp_decide(const struct vp_policy *p, const struct stat *st, struct vp_decision *d)
 {
 	struct vp_decide_in in = { .st = st };
 	(void)vp_decide_ex(p, &in, d);
+	/* Callers of this form look at changes and mode only. */
+	vp_decision_free(d);
 }
 
 const char *vp_type_name(mode_t mode)

@@ -223,15 +223,16 @@ static int fail_run(struct ctx *c, enum vp_exit code, const char *fmt, ...)
 	return -ECANCELED;
 }
 
-/* An operation failed on one entry. Returns 0 to go on (--keep-going, or a
- * dry run, which reports every problem), or -ECANCELED to stop. */
-static int entry_error(struct wctx *w, const char *relpath, size_t len, mode_t mode,
-                       const char *op, int err)
+/* An operation failed on one entry (detail: why, or NULL). Returns 0 to go
+ * on (--keep-going, or a dry run, which reports every problem), or
+ * -ECANCELED to stop. */
+static int entry_error_ex(struct wctx *w, const char *relpath, size_t len, mode_t mode,
+                          const char *op, int err, const char *detail)
 {
 	struct ctx *c = w->c;
 	struct vp_event ev = {
 		.type = VP_EV_ERROR, .root = c->run->root, .relpath = relpath, .relpath_len = len,
-		.mode = mode, .op = op, .err = err,
+		.mode = mode, .op = op, .err = err, .detail = detail,
 	};
 	bool stops = c->run->cmd == VP_CMD_APPLY && !c->run->keep_going;
 	char q[WHY_PATH_MAX];
@@ -248,13 +249,32 @@ static int entry_error(struct wctx *w, const char *relpath, size_t len, mode_t m
 	 * were not changed, and the rest is rolled back. */
 	vp_quote_path_buf(q, sizeof(q), c->run->root, relpath, len);
 	pthread_mutex_lock(&c->mu);
-	if (fail_locked(c, VP_EXIT_ROLLED_BACK, "%s: %s: %s", q, op, strerror(err))) {
+	if (fail_locked(c, VP_EXIT_ROLLED_BACK, "%s: %s: %s%s%s", q, op, strerror(err),
+	                detail ? ": " : "", detail ? detail : "")) {
 		w->st.errors++;
 		ev.is_reason = true;
 		vp_report(&c->run->rep, &ev);
 	}
 	pthread_mutex_unlock(&c->mu);
 	return -ECANCELED;
+}
+
+static int entry_error(struct wctx *w, const char *relpath, size_t len, mode_t mode,
+                       const char *op, int err)
+{
+	return entry_error_ex(w, relpath, len, mode, op, err, NULL);
+}
+
+/* vp_decide_ex failed on one entry: one error for it, saying why. */
+static int decide_error(struct wctx *w, const char *relpath, size_t len, mode_t mode, int r)
+{
+	if (r == -ENOMEM)
+		return fail_run(w->c, VP_EXIT_ROLLED_BACK, "out of memory");
+	_Static_assert(VP_ACL_MAX == 8191, "the message below names VP_ACL_MAX");
+	if (r == -E2BIG)
+		return entry_error_ex(w, relpath, len, mode, "edit ACL", E2BIG,
+		                      "the ACL would have more than 8191 entries, more than the kernel stores");
+	return entry_error(w, relpath, len, mode, "parse ACL", -r);
 }
 
 /* Has a signal asked us to stop? Then the run fails as interrupted (the
@@ -396,6 +416,7 @@ static void close_batch(struct wctx *w, size_t from)
 	for (size_t i = from; i < w->n; i++) {
 		close(w->batch[i].fd);
 		free(w->batch[i].relpath);
+		vp_decision_free(&w->batch[i].d);
 	}
 	w->n = 0;
 }
@@ -492,6 +513,7 @@ static int flush_batch(struct wctx *w)
 		close(p->fd);
 		free(p->relpath);
 		p->relpath = NULL;
+		vp_decision_free(&p->d);
 	}
 	w->n = 0;
 	return 0;
@@ -576,11 +598,11 @@ static int apply_change(struct wctx *w, const struct vp_walk_entry *e)
 	};
 	r = vp_decide_ex(run->policy, &in, &p.d);
 	if (r < 0 || !p.d.changes) {
+		vp_decision_free(&p.d);
 		vp_xattrs_free(&x);
 		close(p.fd);
 		if (r < 0)
-			return entry_error(w, e->relpath, e->relpath_len, e->st->st_mode,
-			                   "parse ACL", -r);
+			return decide_error(w, e->relpath, e->relpath_len, e->st->st_mode, r);
 		w->st.unchanged++;
 		return 0;
 	}
@@ -590,6 +612,7 @@ static int apply_change(struct wctx *w, const struct vp_walk_entry *e)
 	 * (clearing the bit is a mode change): say so once, by name. */
 	if ((p.d.changes & (VP_CH_DROP_SUID | VP_CH_DROP_SGID)) && !vp_cap_effective(CAP_FOWNER)) {
 		char q[WHY_PATH_MAX];
+		vp_decision_free(&p.d);
 		vp_xattrs_free(&x);
 		close(p.fd);
 		return fail_run(c, VP_EXIT_USAGE,
@@ -622,6 +645,7 @@ static int apply_change(struct wctx *w, const struct vp_walk_entry *e)
 		 * with that batch's error. Name it, whichever worker got here
 		 * first. */
 		close(p.fd);
+		vp_decision_free(&p.d);
 		return fail_run(c, VP_EXIT_ROLLED_BACK, "cannot write the journal %s: %s",
 		                run->journal, strerror(-r));
 	}
@@ -629,9 +653,10 @@ static int apply_change(struct wctx *w, const struct vp_walk_entry *e)
 	p.relpath_len = e->relpath_len;
 	if (!p.relpath) {
 		close(p.fd);
+		vp_decision_free(&p.d);
 		return fail_run(c, VP_EXIT_ROLLED_BACK, "out of memory");
 	}
-	w->batch[w->n++] = p;
+	w->batch[w->n++] = p; /* the batch owns p's fd, path and ACL buffers now */
 	if (w->n >= w->max)
 		return flush_batch(w);
 	return 0;
@@ -649,6 +674,45 @@ static void plan_change(struct wctx *w, const struct vp_walk_entry *e, struct vp
 		d->changes |= VP_CH_DROP_CAPS;
 	count_change(&w->st, d->changes);
 	report_change(w, e->relpath, e->relpath_len, e->st, d);
+}
+
+/* An xattr of a walked entry, for the decision: into small when it fits
+ * (most ACLs are a few entries), else into a buffer of the size the
+ * filesystem reports, so that an ACL of any size it allows (up to the
+ * kernel's 64 KiB) is seen whole. *val is small, a malloc()ed buffer, or
+ * NULL (with *len 0) when the entry has no such xattr. */
+#define WALK_XATTR_SMALL 256
+static int read_walk_xattr(const struct vp_walk_entry *e, const char *name,
+                           uint8_t small[WALK_XATTR_SMALL], uint8_t **val, size_t *len)
+{
+	long n = vp_walk_getxattr(e, name, small, WALK_XATTR_SMALL);
+
+	*val = NULL;
+	*len = 0;
+	if (n > 0) {
+		*val = small;
+		*len = (size_t)n;
+		return 0;
+	}
+	/* Larger: size it, then read it; again if it grew in between. */
+	for (int tries = 0; n == -ERANGE && tries < 8; tries++) {
+		long size = vp_walk_getxattr(e, name, NULL, 0);
+		if (size <= 0) {
+			n = size;
+			break;
+		}
+		uint8_t *buf = malloc((size_t)size);
+		if (!buf)
+			return -ENOMEM;
+		n = vp_walk_getxattr(e, name, buf, (size_t)size);
+		if (n > 0) {
+			*val = buf;
+			*len = (size_t)n;
+			return 0;
+		}
+		free(buf);
+	}
+	return n == 0 || n == -ENODATA || n == -ENOTSUP ? 0 : (int)n;
 }
 
 #ifndef OVERLAYFS_SUPER_MAGIC
@@ -718,64 +782,15 @@ out:
 	return r;
 }
 
-static int on_entry(const struct vp_walk_entry *e, void *userdata)
+/* The entry needs the change d: count its hard links, then plan it or
+ * apply it. */
+static int on_change(struct wctx *w, const struct vp_walk_entry *e, struct vp_decision *d)
 {
-	struct ctx *c = userdata;
-	struct wctx *w = &c->w[e->worker];
+	struct ctx *c = w->c;
 	const struct vp_policy *p = c->run->policy;
-	struct vp_decision d;
-	int r = check_cancel(c);
-
-	if (r < 0)
-		return r;
-	switch (e->kind) {
-	case VP_WALK_SKIP:
-		report_skip(w, e->relpath, e->relpath_len, e->st ? e->st->st_mode : 0, e->skip, NULL);
-		return 0;
-	case VP_WALK_FORBIDDEN: {
-		char q[WHY_PATH_MAX];
-		return fail_run(c, VP_EXIT_USAGE,
-		                "the journal directory is inside the volume (reached at %s, e.g. through a bind mount); put it outside the volume",
-		                vp_quote_path_buf(q, sizeof(q), c->run->root, e->relpath,
-		                                  e->relpath_len));
-	}
-	case VP_WALK_ERROR:
-		return entry_error(w, e->relpath, e->relpath_len, e->st ? e->st->st_mode : 0,
-		                   e->st && S_ISDIR(e->st->st_mode) ? "read directory" : "stat", e->err);
-	case VP_WALK_ENTRY:
-		break;
-	}
-	count_type(&w->st, e->st->st_mode);
-	report_progress(w);
-	struct vp_decide_in in = {
-		.st = e->st, .is_root = e->relpath_len == 1 && e->relpath[0] == '.',
-	};
-	uint8_t acc[VP_ACL_XATTR_MAX], def[VP_ACL_XATTR_MAX];
-	if (vp_policy_needs_acls(p) && (S_ISREG(e->st->st_mode) || S_ISDIR(e->st->st_mode))) {
-		/* Reading only; apply reads again through the pinned fd. */
-		long n = vp_walk_getxattr(e, VP_XATTR_ACL_ACCESS, acc, sizeof(acc));
-		if (n < 0 && n != -ENODATA && n != -ENOTSUP)
-			return entry_error(w, e->relpath, e->relpath_len, e->st->st_mode,
-			                   "getxattr", (int)-n);
-		in.acl_access = acc;
-		in.acl_access_len = n > 0 ? (size_t)n : 0;
-		if (S_ISDIR(e->st->st_mode)) {
-			n = vp_walk_getxattr(e, VP_XATTR_ACL_DEFAULT, def, sizeof(def));
-			if (n < 0 && n != -ENODATA && n != -ENOTSUP)
-				return entry_error(w, e->relpath, e->relpath_len, e->st->st_mode,
-				                   "getxattr", (int)-n);
-			in.acl_default = def;
-			in.acl_default_len = n > 0 ? (size_t)n : 0;
-		}
-	}
-	if (vp_decide_ex(p, &in, &d) < 0)
-		return entry_error(w, e->relpath, e->relpath_len, e->st->st_mode, "parse ACL", EBADMSG);
-	if (!d.changes) {
-		w->st.unchanged++;
-		return 0;
-	}
 	struct stat now, probed;
 	struct vp_walk_entry counted, probe;
+
 	if (c->run->cmd == VP_CMD_APPLY && S_ISREG(e->st->st_mode) && e->st->st_nlink > 1 &&
 	    !vp_links_known(c->links, e->st->st_dev, e->st->st_ino)) {
 		int v = ensure_started(c); /* the copy-up is the first change */
@@ -831,10 +846,71 @@ static int on_entry(const struct vp_walk_entry *e, void *userdata)
 		e = &counted;
 	}
 	if (c->run->cmd != VP_CMD_APPLY) {
-		plan_change(w, e, &d);
+		plan_change(w, e, d);
 		return 0;
 	}
 	return apply_change(w, e);
+}
+
+static int on_entry(const struct vp_walk_entry *e, void *userdata)
+{
+	struct ctx *c = userdata;
+	struct wctx *w = &c->w[e->worker];
+	const struct vp_policy *p = c->run->policy;
+	struct vp_decision d;
+	int r = check_cancel(c);
+
+	if (r < 0)
+		return r;
+	switch (e->kind) {
+	case VP_WALK_SKIP:
+		report_skip(w, e->relpath, e->relpath_len, e->st ? e->st->st_mode : 0, e->skip, NULL);
+		return 0;
+	case VP_WALK_FORBIDDEN: {
+		char q[WHY_PATH_MAX];
+		return fail_run(c, VP_EXIT_USAGE,
+		                "the journal directory is inside the volume (reached at %s, e.g. through a bind mount); put it outside the volume",
+		                vp_quote_path_buf(q, sizeof(q), c->run->root, e->relpath,
+		                                  e->relpath_len));
+	}
+	case VP_WALK_ERROR:
+		return entry_error(w, e->relpath, e->relpath_len, e->st ? e->st->st_mode : 0,
+		                   e->st && S_ISDIR(e->st->st_mode) ? "read directory" : "stat", e->err);
+	case VP_WALK_ENTRY:
+		break;
+	}
+	count_type(&w->st, e->st->st_mode);
+	report_progress(w);
+	struct vp_decide_in in = {
+		.st = e->st, .is_root = e->relpath_len == 1 && e->relpath[0] == '.',
+	};
+	uint8_t acc_small[WALK_XATTR_SMALL], def_small[WALK_XATTR_SMALL], *acc = NULL, *def = NULL;
+	if (vp_policy_needs_acls(p) && (S_ISREG(e->st->st_mode) || S_ISDIR(e->st->st_mode))) {
+		/* Reading only; apply reads again through the pinned fd. */
+		r = read_walk_xattr(e, VP_XATTR_ACL_ACCESS, acc_small, &acc, &in.acl_access_len);
+		if (r == 0 && S_ISDIR(e->st->st_mode))
+			r = read_walk_xattr(e, VP_XATTR_ACL_DEFAULT, def_small, &def,
+			                    &in.acl_default_len);
+		in.acl_access = acc;
+		in.acl_default = def;
+	}
+	if (r < 0) {
+		r = entry_error(w, e->relpath, e->relpath_len, e->st->st_mode, "getxattr", -r);
+	} else {
+		r = vp_decide_ex(p, &in, &d);
+		if (r < 0)
+			r = decide_error(w, e->relpath, e->relpath_len, e->st->st_mode, r);
+		else if (!d.changes)
+			w->st.unchanged++;
+		else
+			r = on_change(w, e, &d);
+		vp_decision_free(&d);
+	}
+	if (acc != acc_small)
+		free(acc);
+	if (def != def_small)
+		free(def);
+	return r;
 }
 
 static void on_incomplete_link(const char *relpath, nlink_t seen, nlink_t nlink, void *userdata)

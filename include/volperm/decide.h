@@ -23,18 +23,18 @@ enum {
 	VP_CH_DEFAULT_ACL = 1u << 7,/* the default ACL of a directory changes */
 };
 
-#define VP_ACL_XATTR_MAX (4 + 8 * VP_ACL_MAX)
-
 struct vp_decision {
 	unsigned changes;  /* VP_CH_* */
 	uid_t uid;         /* target owner (== st_uid if unchanged) */
 	gid_t gid;         /* target group */
 	mode_t mode;       /* the mode the entry will have after the change, incl. type */
 	/* With VP_CH_ACL / VP_CH_DEFAULT_ACL: the new raw xattr values (length 0
-	 * means "no such xattr": remove it). */
+	 * means "no such xattr": remove it). malloc()ed, as large as the ACL
+	 * is (up to the kernel's 64 KiB), when an ACL policy was decided;
+	 * NULL otherwise. Release with vp_decision_free(). */
 	size_t acl_access_len, acl_default_len;
-	uint8_t acl_access[VP_ACL_XATTR_MAX];
-	uint8_t acl_default[VP_ACL_XATTR_MAX];
+	uint8_t *acl_access;
+	uint8_t *acl_default;
 };
 
 /* What the decision needs to know about one entry. The ACL values are the
@@ -48,10 +48,21 @@ struct vp_decide_in {
 	size_t acl_default_len;
 };
 
-/* Fill *d. d->changes == 0 means compliant. Returns 0, or -EBADMSG when a
- * current ACL xattr cannot be parsed or the result would not be a valid ACL
- * (the entry is then left alone). */
+/* Fill *d (whatever it held before: release an earlier decision's buffers
+ * with vp_decision_free() before deciding into it again). d->changes == 0
+ * means compliant. Returns 0, or (with d->changes 0: the entry is left
+ * alone, as one error for it)
+ *   -EBADMSG  a current ACL xattr cannot be parsed, or the result would not
+ *             be a valid ACL;
+ *   -E2BIG    the edited ACL would have more than VP_ACL_MAX entries, more
+ *             than the kernel stores on any filesystem;
+ *   -ENOMEM.
+ * Call vp_decision_free(d) afterwards in every case. */
 int vp_decide_ex(const struct vp_policy *p, const struct vp_decide_in *in, struct vp_decision *d);
+
+/* Free the ACL buffers of a decision vp_decide_ex filled (whatever it
+ * returned); the decision keeps its other fields, with no ACL values. */
+void vp_decision_free(struct vp_decision *d);
 
 /* vp_decide_ex for a non-root entry without ACL input. */
 void vp_decide(const struct vp_policy *p, const struct stat *st, struct vp_decision *d);

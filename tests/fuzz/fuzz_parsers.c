@@ -201,19 +201,26 @@ static void fuzz_policy(const uint8_t *data, size_t size)
 
 static void fuzz_acl(const uint8_t *data, size_t size)
 {
-	struct vp_acl a, b;
-	uint8_t buf[4 + 8 * VP_ACL_MAX];
+	struct vp_acl a = VP_ACL_INIT, b = VP_ACL_INIT;
+	uint8_t *buf = NULL;
 
 	if (vp_acl_from_xattr(data, size, &a) != 0)
-		return;
+		goto out;
 	CHECK(a.n <= VP_ACL_MAX);
-	size_t n = vp_acl_to_xattr(&a, buf, sizeof(buf));
-	CHECK(n == 4 + 8 * a.n);
+	size_t n = vp_acl_to_xattr(&a, NULL, 0);
+	CHECK(n == 4 + 8 * a.n && n <= VP_ACL_XATTR_MAX);
+	buf = malloc(n);
+	CHECK(buf != NULL);
+	CHECK(vp_acl_to_xattr(&a, buf, n) == n);
 	CHECK(vp_acl_from_xattr(buf, n, &b) == 0);
 	CHECK(b.n == a.n);
 	(void)vp_acl_check(&a);
 	(void)vp_acl_mode(&a, 0644);
 	(void)vp_acl_is_minimal(&a);
+out:
+	free(buf);
+	vp_acl_free(&a);
+	vp_acl_free(&b);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -47,12 +47,22 @@
 
 /* ---- helpers ---- */
 
+/* ACLs own heap memory: locals are AUTO (freed when they go out of scope),
+ * and copies are deep (acl_dup, vp_acl_copy). */
+#define AUTO __attribute__((cleanup(vp_acl_free)))
+
 static struct vp_acl mkacl(size_t n, const struct vp_acl_entry *e)
 {
-	struct vp_acl a;
-	memset(&a, 0, sizeof a);
-	a.n = n;
-	memcpy(a.e, e, n * sizeof *e);
+	struct vp_acl a = VP_ACL_INIT;
+	const struct vp_acl src = { .n = n, .cap = n, .e = (struct vp_acl_entry *)e };
+	assert_int_equal(vp_acl_copy(&a, &src), 0);
+	return a;
+}
+
+static struct vp_acl acl_dup(const struct vp_acl *src)
+{
+	struct vp_acl a = VP_ACL_INIT;
+	assert_int_equal(vp_acl_copy(&a, src), 0);
 	return a;
 }
 #define ACL(...)                                                                      \
@@ -144,13 +154,13 @@ static const uint8_t REAL_XATTR[] = {
 static void test_xattr_parse_real(void **state)
 {
 	(void)state;
-	struct vp_acl a;
+	AUTO struct vp_acl a = VP_ACL_INIT;
 	assert_int_equal(vp_acl_from_xattr(REAL_XATTR, sizeof REAL_XATTR, &a), 0);
-	struct vp_acl want = ACL({ UO, 6, NOID }, { UN, 6, 1001 }, { GO, 4, NOID },
+	AUTO struct vp_acl want = ACL({ UO, 6, NOID }, { UN, 6, 1001 }, { GO, 4, NOID },
 	                         { GN, 5, 3000 }, { MK, 7, NOID }, { OT, 0, NOID });
 	assert_acl_is(&a, &want, "parsed xattr");
 	/* and back to the same bytes */
-	uint8_t buf[VP_ACL_MAX * 8 + 4];
+	uint8_t buf[256];
 	assert_int_equal(vp_acl_to_xattr(&a, buf, sizeof buf), sizeof REAL_XATTR);
 	assert_memory_equal(buf, REAL_XATTR, sizeof REAL_XATTR);
 }
@@ -160,7 +170,7 @@ static void test_xattr_encode(void **state)
 	(void)state;
 	/* Non-named entries are written with id 0xffffffff whatever the
 	 * struct holds; named ones with their id, little-endian. */
-	struct vp_acl a = ACL({ UO, 7, 0 }, { UN, 5, 0x01020304u }, { GO, 5, 12 }, { MK, 7, 0 },
+	AUTO struct vp_acl a = ACL({ UO, 7, 0 }, { UN, 5, 0x01020304u }, { GO, 5, 12 }, { MK, 7, 0 },
 	                      { OT, 1, 99 });
 	uint8_t buf[64], want[4 + 5 * 8];
 	memset(buf, 0xee, sizeof buf);
@@ -190,8 +200,9 @@ static void test_xattr_encode(void **state)
 static void test_xattr_parse_bad(void **state)
 {
 	(void)state;
-	uint8_t v[4 + 8 * (VP_ACL_MAX + 1)];
-	struct vp_acl a;
+	uint8_t *v = malloc(4 + 8 * (VP_ACL_MAX + 1));
+	AUTO struct vp_acl a = VP_ACL_INIT;
+	assert_non_null(v);
 	memcpy(v, REAL_XATTR, sizeof REAL_XATTR);
 	assert_int_equal(vp_acl_from_xattr(v, 0, &a), -EBADMSG);
 	assert_int_equal(vp_acl_from_xattr(v, 3, &a), -EBADMSG);
@@ -202,17 +213,19 @@ static void test_xattr_parse_bad(void **state)
 	v[0] = 2;
 	v[3] = 1; /* version 0x01000002 */
 	assert_int_equal(vp_acl_from_xattr(v, sizeof REAL_XATTR, &a), -EBADMSG);
-	/* more entries than a vp_acl holds */
+	/* more entries than the kernel stores (XATTR_SIZE_MAX): no kernel
+	 * returns such a value */
 	v[0] = 2, v[1] = v[2] = v[3] = 0;
 	for (size_t i = 0; i < VP_ACL_MAX + 1; i++)
 		put_entry(v + 4 + 8 * i, UN, 7, (uint32_t)i);
-	assert_int_equal(vp_acl_from_xattr(v, sizeof v, &a), -EBADMSG);
+	assert_int_equal(vp_acl_from_xattr(v, 4 + 8 * (VP_ACL_MAX + 1), &a), -EBADMSG);
 	/* exactly VP_ACL_MAX is fine */
 	assert_int_equal(vp_acl_from_xattr(v, 4 + 8 * VP_ACL_MAX, &a), 0);
 	assert_int_equal(a.n, VP_ACL_MAX);
 	/* header only: a valid, empty ACL */
 	assert_int_equal(vp_acl_from_xattr(v, 4, &a), 0);
 	assert_int_equal(a.n, 0);
+	free(v);
 }
 
 /* ---- base entries, mode, normalize ---- */
@@ -220,12 +233,12 @@ static void test_xattr_parse_bad(void **state)
 static void test_from_mode(void **state)
 {
 	(void)state;
-	struct vp_acl a;
-	vp_acl_from_mode(S_IFREG | 0640, &a);
-	struct vp_acl w1 = ACL({ UO, 6, NOID }, { GO, 4, NOID }, { OT, 0, NOID });
+	AUTO struct vp_acl a = VP_ACL_INIT;
+	assert_int_equal(vp_acl_from_mode(S_IFREG | 0640, &a), 0);
+	AUTO struct vp_acl w1 = ACL({ UO, 6, NOID }, { GO, 4, NOID }, { OT, 0, NOID });
 	assert_acl_is(&a, &w1, "0640");
-	vp_acl_from_mode(S_IFDIR | 02751, &a);
-	struct vp_acl w2 = ACL({ UO, 7, NOID }, { GO, 5, NOID }, { OT, 1, NOID });
+	assert_int_equal(vp_acl_from_mode(S_IFDIR | 02751, &a), 0);
+	AUTO struct vp_acl w2 = ACL({ UO, 7, NOID }, { GO, 5, NOID }, { OT, 1, NOID });
 	assert_acl_is(&a, &w2, "02751 (special bits are not ACL entries)");
 	assert_true(vp_acl_is_minimal(&a));
 	assert_int_equal(vp_acl_mode(&a, S_IFDIR | 02000), S_IFDIR | 02751);
@@ -235,40 +248,40 @@ static void test_normalize(void **state)
 {
 	(void)state;
 	/* sorted canonically; a mask is added: the union of the group class */
-	struct vp_acl a = ACL({ OT, 4, NOID }, { GN, 1, 20 }, { UN, 2, 9 }, { GO, 4, NOID },
+	AUTO struct vp_acl a = ACL({ OT, 4, NOID }, { GN, 1, 20 }, { UN, 2, 9 }, { GO, 4, NOID },
 	                      { UN, 4, 3 }, { UO, 6, NOID }, { GN, 0, 5 });
-	vp_acl_normalize(&a);
-	struct vp_acl w = ACL({ UO, 6, NOID }, { UN, 4, 3 }, { UN, 2, 9 }, { GO, 4, NOID },
+	assert_int_equal(vp_acl_normalize(&a), 0);
+	AUTO struct vp_acl w = ACL({ UO, 6, NOID }, { UN, 4, 3 }, { UN, 2, 9 }, { GO, 4, NOID },
 	                      { GN, 0, 5 }, { GN, 1, 20 }, { MK, 7, NOID }, { OT, 4, NOID });
 	assert_acl_is(&a, &w, "normalize adds mask = r|w|x of the group class");
 
 	/* an existing mask is recomputed (down as well as up) */
-	struct vp_acl b = ACL({ UO, 7, NOID }, { UN, 4, 1001 }, { GO, 0, NOID }, { MK, 7, NOID },
+	AUTO struct vp_acl b = ACL({ UO, 7, NOID }, { UN, 4, 1001 }, { GO, 0, NOID }, { MK, 7, NOID },
 	                      { OT, 0, NOID });
-	vp_acl_normalize(&b);
-	struct vp_acl wb = ACL({ UO, 7, NOID }, { UN, 4, 1001 }, { GO, 0, NOID }, { MK, 4, NOID },
+	assert_int_equal(vp_acl_normalize(&b), 0);
+	AUTO struct vp_acl wb = ACL({ UO, 7, NOID }, { UN, 4, 1001 }, { GO, 0, NOID }, { MK, 4, NOID },
 	                       { OT, 0, NOID });
 	assert_acl_is(&b, &wb, "mask recomputed down");
 
 	/* the owner and other entries do not count toward the mask */
-	struct vp_acl c = ACL({ UO, 7, NOID }, { UN, 0, 1001 }, { GO, 0, NOID }, { OT, 7, NOID });
-	vp_acl_normalize(&c);
-	struct vp_acl wc = ACL({ UO, 7, NOID }, { UN, 0, 1001 }, { GO, 0, NOID }, { MK, 0, NOID },
+	AUTO struct vp_acl c = ACL({ UO, 7, NOID }, { UN, 0, 1001 }, { GO, 0, NOID }, { OT, 7, NOID });
+	assert_int_equal(vp_acl_normalize(&c), 0);
+	AUTO struct vp_acl wc = ACL({ UO, 7, NOID }, { UN, 0, 1001 }, { GO, 0, NOID }, { MK, 0, NOID },
 	                       { OT, 7, NOID });
 	assert_acl_is(&c, &wc, "mask from group class only");
 
 	/* no named entries and no mask: no mask added */
-	struct vp_acl d = ACL({ OT, 5, NOID }, { GO, 5, NOID }, { UO, 7, NOID });
-	vp_acl_normalize(&d);
-	struct vp_acl wd = ACL({ UO, 7, NOID }, { GO, 5, NOID }, { OT, 5, NOID });
+	AUTO struct vp_acl d = ACL({ OT, 5, NOID }, { GO, 5, NOID }, { UO, 7, NOID });
+	assert_int_equal(vp_acl_normalize(&d), 0);
+	AUTO struct vp_acl wd = ACL({ UO, 7, NOID }, { GO, 5, NOID }, { OT, 5, NOID });
 	assert_acl_is(&d, &wd, "minimal ACL stays minimal");
 	assert_true(vp_acl_is_minimal(&d));
 
 	/* a mask without named entries (what setfacl -x of the last named
 	 * entry leaves) is kept and recomputed to group:: */
-	struct vp_acl e = ACL({ UO, 6, NOID }, { GO, 4, NOID }, { MK, 6, NOID }, { OT, 4, NOID });
-	vp_acl_normalize(&e);
-	struct vp_acl we = ACL({ UO, 6, NOID }, { GO, 4, NOID }, { MK, 4, NOID }, { OT, 4, NOID });
+	AUTO struct vp_acl e = ACL({ UO, 6, NOID }, { GO, 4, NOID }, { MK, 6, NOID }, { OT, 4, NOID });
+	assert_int_equal(vp_acl_normalize(&e), 0);
+	AUTO struct vp_acl we = ACL({ UO, 6, NOID }, { GO, 4, NOID }, { MK, 4, NOID }, { OT, 4, NOID });
 	assert_acl_is(&e, &we, "lone mask recomputed");
 	assert_false(vp_acl_is_minimal(&e));
 }
@@ -277,11 +290,11 @@ static void test_acl_mode(void **state)
 {
 	(void)state;
 	/* group bits come from the mask when there is one */
-	struct vp_acl a = ACL({ UO, 6, NOID }, { UN, 7, 1001 }, { GO, 4, NOID }, { MK, 7, NOID },
+	AUTO struct vp_acl a = ACL({ UO, 6, NOID }, { UN, 7, 1001 }, { GO, 4, NOID }, { MK, 7, NOID },
 	                      { OT, 0, NOID });
 	assert_int_equal(vp_acl_mode(&a, S_IFREG | 04644), S_IFREG | 04670);
 	/* from group:: without one */
-	struct vp_acl b = ACL({ UO, 5, NOID }, { GO, 1, NOID }, { OT, 2, NOID });
+	AUTO struct vp_acl b = ACL({ UO, 5, NOID }, { GO, 1, NOID }, { OT, 2, NOID });
 	assert_int_equal(vp_acl_mode(&b, S_IFDIR | 01777), S_IFDIR | 01512);
 	/* and mode's type and special bits are kept */
 	assert_int_equal(vp_acl_mode(&b, S_IFDIR | 06000), S_IFDIR | 06512);
@@ -290,9 +303,9 @@ static void test_acl_mode(void **state)
 static void test_equal_and_minimal(void **state)
 {
 	(void)state;
-	struct vp_acl a = ACL({ UO, 6, NOID }, { UN, 6, 1001 }, { GO, 4, NOID }, { MK, 6, NOID },
+	AUTO struct vp_acl a = ACL({ UO, 6, NOID }, { UN, 6, 1001 }, { GO, 4, NOID }, { MK, 6, NOID },
 	                      { OT, 4, NOID });
-	struct vp_acl b = a;
+	AUTO struct vp_acl b = acl_dup(&a);
 	assert_true(vp_acl_equal(&a, &b));
 	/* ids of non-named entries are not compared */
 	b.e[0].id = 0;
@@ -300,14 +313,14 @@ static void test_equal_and_minimal(void **state)
 	assert_true(vp_acl_equal(&a, &b));
 	b.e[1].id = 1002;
 	assert_false(vp_acl_equal(&a, &b));
-	b = a;
+	assert_int_equal(vp_acl_copy(&b, &a), 0);
 	b.e[3].perm = 7;
 	assert_false(vp_acl_equal(&a, &b));
-	b = a;
+	assert_int_equal(vp_acl_copy(&b, &a), 0);
 	b.n--;
 	assert_false(vp_acl_equal(&a, &b));
 	assert_false(vp_acl_is_minimal(&a));
-	struct vp_acl g = ACL({ UO, 6, NOID }, { GO, 4, NOID }, { GN, 4, 5 }, { MK, 4, NOID },
+	AUTO struct vp_acl g = ACL({ UO, 6, NOID }, { GO, 4, NOID }, { GN, 4, 5 }, { MK, 4, NOID },
 	                      { OT, 4, NOID });
 	assert_false(vp_acl_is_minimal(&g));
 }
@@ -325,19 +338,29 @@ struct applycase {
 
 static void run_apply(const struct applycase *c)
 {
-	struct vp_acl a = c->in;
-	vp_acl_apply(&a, c->g, c->ng, c->r, c->nr, c->is_dir, c->mode);
+	AUTO struct vp_acl a = acl_dup(&c->in);
+	assert_int_equal(vp_acl_apply(&a, c->g, c->ng, c->r, c->nr, c->is_dir, c->mode), 0);
 	assert_acl_is(&a, &c->want, c->what);
+}
+
+static void run_apply_cases(struct applycase *cases, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		run_apply(&cases[i]);
+	for (size_t i = 0; i < n; i++) {
+		vp_acl_free(&cases[i].in);
+		vp_acl_free(&cases[i].want);
+	}
 }
 
 static void test_apply_grants(void **state)
 {
 	(void)state;
-	struct vp_acl f0644, d0755;
-	vp_acl_from_mode(0644, &f0644);
-	vp_acl_from_mode(0755, &d0755);
-	const struct applycase cases[] = {
-		{ "rwX on a 0644 file: no x", 0644, false, f0644,
+	AUTO struct vp_acl f0644 = VP_ACL_INIT, d0755 = VP_ACL_INIT;
+	assert_int_equal(vp_acl_from_mode(0644, &f0644), 0);
+	assert_int_equal(vp_acl_from_mode(0755, &d0755), 0);
+	struct applycase cases[] = {
+		{ "rwX on a 0644 file: no x", 0644, false, acl_dup(&f0644),
 		  ACL({ UO, 6, NOID }, { UN, 6, 1001 }, { GO, 4, NOID }, { MK, 6, NOID }, { OT, 4, NOID }),
 		  1, 0, { grant(UN, 1001, "rwX") } },
 		{ "rwX on a 0744 file: x", 0744, false, ACL({ UO, 7, NOID }, { GO, 4, NOID }, { OT, 4, NOID }),
@@ -347,13 +370,13 @@ static void test_apply_grants(void **state)
 		  ACL({ UO, 6, NOID }, { GO, 4, NOID }, { OT, 1, NOID }),
 		  ACL({ UO, 6, NOID }, { UN, 7, 1001 }, { GO, 4, NOID }, { MK, 7, NOID }, { OT, 1, NOID }),
 		  1, 0, { grant(UN, 1001, "rwX") } },
-		{ "rwX on a dir: x", 0755, true, d0755,
+		{ "rwX on a dir: x", 0755, true, acl_dup(&d0755),
 		  ACL({ UO, 7, NOID }, { UN, 7, 1001 }, { GO, 5, NOID }, { MK, 7, NOID }, { OT, 5, NOID }),
 		  1, 0, { grant(UN, 1001, "rwX") } },
-		{ "r on a dir: no X, no x", 0755, true, d0755,
+		{ "r on a dir: no X, no x", 0755, true, acl_dup(&d0755),
 		  ACL({ UO, 7, NOID }, { UN, 4, 1001 }, { GO, 5, NOID }, { MK, 5, NOID }, { OT, 5, NOID }),
 		  1, 0, { grant(UN, 1001, "r") } },
-		{ "two users and a group, sorted", 0644, false, f0644,
+		{ "two users and a group, sorted", 0644, false, acl_dup(&f0644),
 		  ACL({ UO, 6, NOID }, { UN, 6, 1000 }, { UN, 4, 1001 }, { GO, 4, NOID }, { GN, 7, 50 },
 		      { MK, 7, NOID }, { OT, 4, NOID }),
 		  3, 0, { grant(UN, 1001, "r"), grant(GN, 50, "rwx"), grant(UN, 1000, "rw") } },
@@ -361,11 +384,11 @@ static void test_apply_grants(void **state)
 		  ACL({ UO, 6, NOID }, { UN, 7, 1001 }, { GO, 4, NOID }, { MK, 7, NOID }, { OT, 4, NOID }),
 		  ACL({ UO, 6, NOID }, { UN, 4, 1001 }, { GO, 4, NOID }, { MK, 4, NOID }, { OT, 4, NOID }),
 		  1, 0, { grant(UN, 1001, "r") } },
-		{ "the same id as user and as group are two entries", 0644, false, f0644,
+		{ "the same id as user and as group are two entries", 0644, false, acl_dup(&f0644),
 		  ACL({ UO, 6, NOID }, { UN, 6, 1001 }, { GO, 4, NOID }, { GN, 4, 1001 }, { MK, 6, NOID },
 		      { OT, 4, NOID }),
 		  2, 0, { grant(UN, 1001, "rw"), grant(GN, 1001, "r") } },
-		{ "grant of no permissions ('-')", 0644, false, f0644,
+		{ "grant of no permissions ('-')", 0644, false, acl_dup(&f0644),
 		  ACL({ UO, 6, NOID }, { UN, 0, 1001 }, { GO, 4, NOID }, { MK, 4, NOID }, { OT, 4, NOID }),
 		  1, 0, { grant(UN, 1001, "-") } },
 		{ "mask raised over a low group:: (0600 file)", 0600, false,
@@ -379,16 +402,15 @@ static void test_apply_grants(void **state)
 		      { MK, 6, NOID }, { OT, 0, NOID }),
 		  1, 0, { grant(UN, 1001, "rwX") } },
 	};
-	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-		run_apply(&cases[i]);
+	run_apply_cases(cases, sizeof cases / sizeof cases[0]);
 }
 
 static void test_apply_revokes(void **state)
 {
 	(void)state;
-	struct vp_acl f0644;
-	vp_acl_from_mode(0644, &f0644);
-	const struct applycase cases[] = {
+	AUTO struct vp_acl f0644 = VP_ACL_INIT;
+	assert_int_equal(vp_acl_from_mode(0644, &f0644), 0);
+	struct applycase cases[] = {
 		{ "revoke one of two users: mask recomputed", 0664, false,
 		  ACL({ UO, 6, NOID }, { UN, 6, 1000 }, { UN, 7, 1001 }, { GO, 4, NOID }, { MK, 7, NOID },
 		      { OT, 4, NOID }),
@@ -398,7 +420,7 @@ static void test_apply_revokes(void **state)
 		  ACL({ UO, 6, NOID }, { UN, 6, 1001 }, { GO, 4, NOID }, { MK, 6, NOID }, { OT, 4, NOID }),
 		  ACL({ UO, 6, NOID }, { GO, 4, NOID }, { MK, 4, NOID }, { OT, 4, NOID }),
 		  0, 1, { { 0 } }, { { .tag = UN, .id = 1001 } } },
-		{ "revoke a missing entry: no-op", 0644, false, f0644, f0644,
+		{ "revoke a missing entry: no-op", 0644, false, acl_dup(&f0644), acl_dup(&f0644),
 		  0, 1, { { 0 } }, { { .tag = UN, .id = 1001 } } },
 		{ "revoke u:ID leaves g:ID", 0664, false,
 		  ACL({ UO, 6, NOID }, { UN, 6, 1001 }, { GO, 4, NOID }, { GN, 4, 1001 }, { MK, 6, NOID },
@@ -416,8 +438,7 @@ static void test_apply_revokes(void **state)
 		  ACL({ UO, 6, NOID }, { UN, 4, 1001 }, { GO, 4, NOID }, { MK, 4, NOID }, { OT, 4, NOID }),
 		  1, 1, { grant(UN, 1001, "r") }, { { .tag = UN, .id = 1001 } } },
 	};
-	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-		run_apply(&cases[i]);
+	run_apply_cases(cases, sizeof cases / sizeof cases[0]);
 }
 
 /* setfacl's X: "execute only if the file is a directory or already has
@@ -428,11 +449,11 @@ static void test_apply_revokes(void **state)
 static void test_apply_x_sees_acl_entries(void **state)
 {
 	(void)state;
-	struct vp_acl a = ACL({ UO, 6, NOID }, { UN, 7, 2000 }, { GO, 4, NOID }, { MK, 4, NOID },
+	AUTO struct vp_acl a = ACL({ UO, 6, NOID }, { UN, 7, 2000 }, { GO, 4, NOID }, { MK, 4, NOID },
 	                      { OT, 4, NOID });
 	struct vp_grant g = grant(UN, 1001, "rwX");
-	vp_acl_apply(&a, &g, 1, NULL, 0, false, S_IFREG | 0644);
-	struct vp_acl want = ACL({ UO, 6, NOID }, { UN, 7, 1001 }, { UN, 7, 2000 }, { GO, 4, NOID },
+	assert_int_equal(vp_acl_apply(&a, &g, 1, NULL, 0, false, S_IFREG | 0644), 0);
+	AUTO struct vp_acl want = ACL({ UO, 6, NOID }, { UN, 7, 1001 }, { UN, 7, 2000 }, { GO, 4, NOID },
 	                         { MK, 7, NOID }, { OT, 4, NOID });
 	assert_acl_is(&a, &want, "X on a file whose ACL has an x entry (setfacl gives x)");
 }
@@ -443,16 +464,16 @@ static void test_apply_x_sees_acl_entries(void **state)
 static void test_apply_x_after_earlier_grant(void **state)
 {
 	(void)state;
-	struct vp_acl a, b;
-	vp_acl_from_mode(0644, &a);
-	b = a;
+	AUTO struct vp_acl a = VP_ACL_INIT;
+	assert_int_equal(vp_acl_from_mode(0644, &a), 0);
+	AUTO struct vp_acl b = acl_dup(&a);
 	struct vp_grant g1[] = { grant(UN, 2000, "rwx"), grant(UN, 1000, "rwX") };
-	vp_acl_apply(&a, g1, 2, NULL, 0, false, S_IFREG | 0644);
-	struct vp_acl w1 = ACL({ UO, 6, NOID }, { UN, 7, 1000 }, { UN, 7, 2000 }, { GO, 4, NOID },
+	assert_int_equal(vp_acl_apply(&a, g1, 2, NULL, 0, false, S_IFREG | 0644), 0);
+	AUTO struct vp_acl w1 = ACL({ UO, 6, NOID }, { UN, 7, 1000 }, { UN, 7, 2000 }, { GO, 4, NOID },
 	                       { MK, 7, NOID }, { OT, 4, NOID });
 	struct vp_grant g2[] = { grant(UN, 1000, "rwX"), grant(UN, 2000, "rwx") };
-	vp_acl_apply(&b, g2, 2, NULL, 0, false, S_IFREG | 0644);
-	struct vp_acl w2 = ACL({ UO, 6, NOID }, { UN, 6, 1000 }, { UN, 7, 2000 }, { GO, 4, NOID },
+	assert_int_equal(vp_acl_apply(&b, g2, 2, NULL, 0, false, S_IFREG | 0644), 0);
+	AUTO struct vp_acl w2 = ACL({ UO, 6, NOID }, { UN, 6, 1000 }, { UN, 7, 2000 }, { GO, 4, NOID },
 	                       { MK, 7, NOID }, { OT, 4, NOID });
 	assert_acl_is(&b, &w2, "u:1000:rwX,u:2000:rwx (X before any x: no x)");
 	assert_acl_is(&a, &w1, "u:2000:rwx,u:1000:rwX (X after an x entry: x, as setfacl)");
@@ -468,11 +489,11 @@ static void test_apply_idempotent(void **state)
 	struct vp_grant g[] = { grant(UN, 1001, "rwX"), grant(UN, 1000, "rwX"), grant(GN, 9, "rX") };
 	for (int dir = 0; dir < 2; dir++) {
 		for (mode_t m = 0; m <= 0777; m += 011) {
-			struct vp_acl a, b;
-			vp_acl_from_mode(m, &a);
-			vp_acl_apply(&a, g, 3, NULL, 0, dir, m);
-			b = a;
-			vp_acl_apply(&b, g, 3, NULL, 0, dir, vp_acl_mode(&a, m));
+			AUTO struct vp_acl a = VP_ACL_INIT;
+			assert_int_equal(vp_acl_from_mode(m, &a), 0);
+			assert_int_equal(vp_acl_apply(&a, g, 3, NULL, 0, dir, m), 0);
+			AUTO struct vp_acl b = acl_dup(&a);
+			assert_int_equal(vp_acl_apply(&b, g, 3, NULL, 0, dir, vp_acl_mode(&a, m)), 0);
 			assert_acl_is(&b, &a, "second apply");
 			/* and the mask always is the union of the group class */
 			uint16_t u = 0, mask = 0xffff;
@@ -485,6 +506,132 @@ static void test_apply_idempotent(void **state)
 			assert_int_equal(mask, u);
 		}
 	}
+}
+
+/* ---- ACLs of any size the kernel stores (issue 11) ----
+ * A fixed cap of 64 entries once dropped a grant on a 64-entry ACL without
+ * a word and refused larger ones. The only bound is the kernel's: an xattr
+ * value is at most 64 KiB, 8191 entries. */
+
+/* The xattr of an ACL of n entries in all: user::rw-, n - 4 named users
+ * (ids 10000, 10001, ...) with r--, group::r--, mask::r--, other::r--. */
+static uint8_t *big_xattr(size_t n, size_t *len)
+{
+	uint8_t *v = malloc(4 + 8 * n), *q;
+	assert_non_null(v);
+	v[0] = 2, v[1] = v[2] = v[3] = 0;
+	q = v + 4;
+	put_entry(q, UO, 6, NOID), q += 8;
+	for (size_t i = 0; i + 4 < n; i++)
+		put_entry(q, UN, 4, 10000 + (uint32_t)i), q += 8;
+	put_entry(q, GO, 4, NOID), q += 8;
+	put_entry(q, MK, 4, NOID), q += 8;
+	put_entry(q, OT, 4, NOID);
+	*len = 4 + 8 * n;
+	return v;
+}
+
+static const struct vp_acl_entry *entry_of(const struct vp_acl *a, uint16_t tag, uint32_t id)
+{
+	for (size_t i = 0; i < a->n; i++)
+		if (a->e[i].tag == tag && (a->e[i].id == id || (tag != UN && tag != GN)))
+			return &a->e[i];
+	return NULL;
+}
+
+/* Every size up to one below the bound: parsed whole, written back to the
+ * same bytes, and a grant of a new user is there afterwards, one entry
+ * more, with the mask raised. */
+static void test_large_grant(void **state)
+{
+	(void)state;
+	static const size_t sizes[] = { 63, 64, 65, 100, 500, 5461, VP_ACL_MAX - 1 };
+	const struct vp_grant g = grant(UN, 1001, "rw");
+	for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+		size_t n = sizes[k], len;
+		uint8_t *v = big_xattr(n, &len), *back = malloc(len + 8);
+		AUTO struct vp_acl a = VP_ACL_INIT;
+		assert_non_null(back);
+		assert_int_equal(vp_acl_from_xattr(v, len, &a), 0);
+		assert_int_equal(a.n, n);
+		assert_int_equal(vp_acl_to_xattr(&a, back, len), len);
+		assert_memory_equal(back, v, len);
+		assert_int_equal(vp_acl_check(&a), 0);
+
+		assert_int_equal(vp_acl_apply(&a, &g, 1, NULL, 0, false, S_IFREG | 0644), 0);
+		if (a.n != n + 1 || !entry_of(&a, UN, 1001) || entry_of(&a, UN, 1001)->perm != 6)
+			fail_msg("%zu entries: the grant of user:1001:rw- is not in the result (%zu entries)",
+			         n, a.n);
+		assert_int_equal(entry_of(&a, MK, 0)->perm, 6);
+		assert_int_equal(vp_acl_check(&a), 0);
+		assert_int_equal(vp_acl_to_xattr(&a, back, len + 8), len + 8);
+		free(back);
+		free(v);
+	}
+}
+
+/* At 8191 entries: a grant of a new user would need 8192, which the kernel
+ * refuses on every filesystem: -E2BIG, not a silently shorter ACL. Edits
+ * that keep within the bound (replacing an entry, revoking, revoking one to
+ * grant another) work. */
+static void test_large_at_kernel_bound(void **state)
+{
+	(void)state;
+	size_t len;
+	uint8_t *v = big_xattr(VP_ACL_MAX, &len);
+	AUTO struct vp_acl a = VP_ACL_INIT;
+	const struct vp_grant g_new = grant(UN, 1001, "rw"), g_old = grant(UN, 10000, "rwx");
+	const struct vp_grant r_old = { .tag = UN, .id = 10000 };
+
+	assert_int_equal(len, VP_ACL_XATTR_MAX - 4); /* 65532: the largest value possible */
+	assert_int_equal(vp_acl_from_xattr(v, len, &a), 0);
+	assert_int_equal(a.n, 8191);
+	assert_int_equal(vp_acl_apply(&a, &g_new, 1, NULL, 0, false, S_IFREG | 0644), -E2BIG);
+
+	assert_int_equal(vp_acl_from_xattr(v, len, &a), 0);
+	assert_int_equal(vp_acl_apply(&a, &g_old, 1, NULL, 0, false, S_IFREG | 0644), 0);
+	assert_int_equal(a.n, 8191);
+	assert_int_equal(entry_of(&a, UN, 10000)->perm, 7);
+	assert_int_equal(entry_of(&a, MK, 0)->perm, 7);
+
+	assert_int_equal(vp_acl_from_xattr(v, len, &a), 0);
+	assert_int_equal(vp_acl_apply(&a, NULL, 0, &r_old, 1, false, S_IFREG | 0644), 0);
+	assert_int_equal(a.n, 8190);
+	assert_null(entry_of(&a, UN, 10000));
+
+	/* revokes come first, so revoking one makes room for a grant */
+	assert_int_equal(vp_acl_from_xattr(v, len, &a), 0);
+	assert_int_equal(vp_acl_apply(&a, &g_new, 1, &r_old, 1, false, S_IFREG | 0644), 0);
+	assert_int_equal(a.n, 8191);
+	assert_non_null(entry_of(&a, UN, 1001));
+	assert_int_equal(vp_acl_check(&a), 0);
+	free(v);
+
+	/* 8190 entries: one new grant fits exactly, two do not */
+	const struct vp_grant two[] = { grant(UN, 1001, "r"), grant(GN, 1001, "r") };
+	v = big_xattr(VP_ACL_MAX - 1, &len);
+	assert_int_equal(vp_acl_from_xattr(v, len, &a), 0);
+	assert_int_equal(vp_acl_apply(&a, two, 1, NULL, 0, false, S_IFREG | 0644), 0);
+	assert_int_equal(a.n, VP_ACL_MAX);
+	assert_int_equal(vp_acl_to_xattr(&a, NULL, 0), VP_ACL_XATTR_MAX - 4);
+	assert_int_equal(vp_acl_from_xattr(v, len, &a), 0);
+	assert_int_equal(vp_acl_apply(&a, two, 2, NULL, 0, false, S_IFREG | 0644), -E2BIG);
+
+	/* a minimal ACL grown to the bound through a mask it did not have:
+	 * 8188 new named entries + the three base entries + the mask */
+	size_t ng = VP_ACL_MAX - 4;
+	struct vp_grant *many = calloc(ng + 1, sizeof *many);
+	assert_non_null(many);
+	for (size_t i = 0; i <= ng; i++)
+		many[i] = grant(UN, 20000 + (uint32_t)i, "r");
+	assert_int_equal(vp_acl_from_mode(0644, &a), 0);
+	assert_int_equal(vp_acl_apply(&a, many, ng, NULL, 0, false, S_IFREG | 0644), 0);
+	assert_int_equal(a.n, VP_ACL_MAX);
+	assert_int_equal(vp_acl_check(&a), 0);
+	assert_int_equal(vp_acl_from_mode(0644, &a), 0);
+	assert_int_equal(vp_acl_apply(&a, many, ng + 1, NULL, 0, false, S_IFREG | 0644), -E2BIG);
+	free(many);
+	free(v);
 }
 
 /* ---- vp_parse_grants ---- */
@@ -641,16 +788,20 @@ static void test_acl_check(void **state)
 	struct vp_grant g[] = { grant(UN, 1001, "rwX"), grant(GN, 7, "r"), grant(UN, 0, "x") };
 	struct vp_grant r[] = { { .tag = UN, .id = 2000 } };
 	for (mode_t m = 0; m <= 0777; m += 013) {
-		struct vp_acl a;
-		vp_acl_from_mode(m, &a);
-		vp_acl_apply(&a, g, 3, NULL, 0, m & 1, m);
+		AUTO struct vp_acl a = VP_ACL_INIT;
+		assert_int_equal(vp_acl_from_mode(m, &a), 0);
+		assert_int_equal(vp_acl_apply(&a, g, 3, NULL, 0, m & 1, m), 0);
 		assert_int_equal(vp_acl_check(&a), 0);
-		vp_acl_apply(&a, NULL, 0, r, 1, m & 1, m);
+		assert_int_equal(vp_acl_apply(&a, NULL, 0, r, 1, m & 1, m), 0);
 		assert_int_equal(vp_acl_check(&a), 0);
 		struct vp_grant rr[] = { { .tag = UN, .id = 1001 }, { .tag = GN, .id = 7 }, { .tag = UN, .id = 0 } };
-		vp_acl_apply(&a, NULL, 0, rr, 3, m & 1, m);
+		assert_int_equal(vp_acl_apply(&a, NULL, 0, rr, 3, m & 1, m), 0);
 		assert_int_equal(vp_acl_check(&a), 0);
 	}
+	for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+		vp_acl_free(&ok[i]);
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		vp_acl_free(&bad[i]);
 }
 
 int main(void)
@@ -669,6 +820,8 @@ int main(void)
 		cmocka_unit_test(test_apply_x_sees_acl_entries),
 		cmocka_unit_test(test_apply_x_after_earlier_grant),
 		cmocka_unit_test(test_apply_idempotent),
+		cmocka_unit_test(test_large_grant),
+		cmocka_unit_test(test_large_at_kernel_bound),
 		cmocka_unit_test(test_parse_grants_valid),
 		cmocka_unit_test(test_parse_grants_invalid),
 		cmocka_unit_test(test_parse_grants_names),

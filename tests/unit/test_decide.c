@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -833,12 +834,15 @@ static void test_chmod_after_chown(void **state)
 
 /* ---- ACL decisions (--grant / --revoke) ---- */
 
+/* Room for the small ACLs these tests write (16 entries). */
+#define XBUF (4 + 8 * 16)
+
 static size_t xattr_of(uint8_t *buf, size_t n, const struct vp_acl_entry *e)
 {
-	struct vp_acl a;
-	a.n = n;
-	memcpy(a.e, e, n * sizeof *e);
-	return vp_acl_to_xattr(&a, buf, VP_ACL_XATTR_MAX);
+	struct vp_acl a = { .n = n, .cap = n, .e = (struct vp_acl_entry *)e };
+	size_t len = vp_acl_to_xattr(&a, buf, XBUF);
+	assert_true(len <= XBUF);
+	return len;
 }
 #define XATTR(buf, ...)                                                                      \
 	xattr_of(buf, sizeof((struct vp_acl_entry[]){ __VA_ARGS__ }) / sizeof(struct vp_acl_entry), \
@@ -877,13 +881,13 @@ static void test_grant_file(void **state)
 	grant_policy(&p, "u:1001:rwX", NULL);
 	struct stat st = mkst(F(0644), 1000, 1000);
 	struct vp_decide_in in = { .st = &st };
-	struct vp_decision d;
+	struct vp_decision d = { 0 };
 	assert_int_equal(vp_decide_ex(&p, &in, &d), 0);
 	assert_int_equal(d.changes, VP_CH_ACL | MO);
 	assert_int_equal(d.uid, 1000);
 	assert_int_equal(d.gid, 1000);
 	assert_int_equal(d.mode, F(0664));
-	uint8_t want[VP_ACL_XATTR_MAX];
+	uint8_t want[XBUF];
 	size_t wl = XATTR(want, { AU, 6, NID }, { AN, 6, 1001 }, { AG, 4, NID }, { AM, 6, NID },
 	                  { AO, 4, NID });
 	assert_bytes(d.acl_access, d.acl_access_len, want, wl, "file access ACL");
@@ -892,17 +896,20 @@ static void test_grant_file(void **state)
 	/* deciding again on the result changes nothing */
 	struct stat st2 = mkst(d.mode, 1000, 1000);
 	struct vp_decide_in in2 = { .st = &st2, .acl_access = want, .acl_access_len = wl };
-	struct vp_decision d2;
+	struct vp_decision d2 = { 0 };
 	assert_int_equal(vp_decide_ex(&p, &in2, &d2), 0);
 	assert_int_equal(d2.changes, 0);
+	vp_decision_free(&d2);
 
 	/* an executable file gets x */
 	st = mkst(F(0755), 1000, 1000);
+	vp_decision_free(&d);
 	assert_int_equal(vp_decide_ex(&p, &in, &d), 0);
 	wl = XATTR(want, { AU, 7, NID }, { AN, 7, 1001 }, { AG, 5, NID }, { AM, 7, NID },
 	           { AO, 5, NID });
 	assert_bytes(d.acl_access, d.acl_access_len, want, wl, "executable file");
 	assert_int_equal(d.mode, F(0775));
+	vp_decision_free(&d);
 	vp_policy_free(&p);
 }
 
@@ -916,11 +923,11 @@ static void test_grant_dir(void **state)
 	grant_policy(&p, "u:1001:rwX,u:1000:rwX", NULL);
 	struct stat st = mkst(D(0755), 1000, 1000);
 	struct vp_decide_in in = { .st = &st };
-	struct vp_decision d;
+	struct vp_decision d = { 0 };
 	assert_int_equal(vp_decide_ex(&p, &in, &d), 0);
 	assert_int_equal(d.changes, VP_CH_ACL | VP_CH_DEFAULT_ACL | MO);
 	assert_int_equal(d.mode, D(0775));
-	uint8_t wa[VP_ACL_XATTR_MAX], wd[VP_ACL_XATTR_MAX];
+	uint8_t wa[XBUF], wd[XBUF];
 	size_t la = XATTR(wa, { AU, 7, NID }, { AN, 7, 1000 }, { AN, 7, 1001 }, { AG, 5, NID },
 	                  { AM, 7, NID }, { AO, 5, NID });
 	size_t ld = XATTR(wd, { AU, 7, NID }, { AN, 7, 1000 }, { AN, 7, 1001 }, { AG, 5, NID },
@@ -932,9 +939,11 @@ static void test_grant_dir(void **state)
 	struct stat st2 = mkst(d.mode, 1000, 1000);
 	struct vp_decide_in in2 = { .st = &st2, .acl_access = wa, .acl_access_len = la,
 		                    .acl_default = wd, .acl_default_len = ld };
-	struct vp_decision d2;
+	struct vp_decision d2 = { 0 };
 	assert_int_equal(vp_decide_ex(&p, &in2, &d2), 0);
 	assert_int_equal(d2.changes, 0);
+	vp_decision_free(&d2);
+	vp_decision_free(&d);
 	vp_policy_free(&p);
 }
 
@@ -947,15 +956,15 @@ static void test_grant_dir_existing_acls(void **state)
 	struct vp_policy p;
 	grant_policy(&p, "u:1001:rwX", NULL);
 	/* access: u::rwx u:2000:rwx g::r-x m::rwx o::--- (mode 0770), no default */
-	uint8_t acc[VP_ACL_XATTR_MAX], def[VP_ACL_XATTR_MAX];
+	uint8_t acc[XBUF], def[XBUF];
 	size_t al = XATTR(acc, { AU, 7, NID }, { AN, 7, 2000 }, { AG, 5, NID }, { AM, 7, NID },
 	                  { AO, 0, NID });
 	struct stat st = mkst(D(0770), 0, 0);
 	struct vp_decide_in in = { .st = &st, .acl_access = acc, .acl_access_len = al };
-	struct vp_decision d;
+	struct vp_decision d = { 0 };
 	assert_int_equal(vp_decide_ex(&p, &in, &d), 0);
 	assert_int_equal(d.changes, VP_CH_ACL | VP_CH_DEFAULT_ACL);
-	uint8_t w[VP_ACL_XATTR_MAX];
+	uint8_t w[XBUF];
 	size_t wl = XATTR(w, { AU, 7, NID }, { AN, 7, 1001 }, { AN, 7, 2000 }, { AG, 5, NID },
 	                  { AM, 7, NID }, { AO, 0, NID });
 	assert_bytes(d.acl_access, d.acl_access_len, w, wl, "access ACL, entry added");
@@ -973,10 +982,12 @@ static void test_grant_dir_existing_acls(void **state)
 	/* (canonical order: group:: before group:ID) */
 	dl = XATTR(def, { AU, 7, NID }, { AG, 0, NID }, { AGN, 5, 3000 }, { AM, 5, NID },
 	           { AO, 0, NID });
+	vp_decision_free(&d);
 	assert_int_equal(vp_decide_ex(&p, &in, &d), 0);
 	wl = XATTR(w, { AU, 7, NID }, { AN, 7, 1001 }, { AG, 0, NID }, { AGN, 5, 3000 },
 	           { AM, 7, NID }, { AO, 0, NID });
 	assert_bytes(d.acl_default, d.acl_default_len, w, wl, "existing default ACL added to");
+	vp_decision_free(&d);
 	vp_policy_free(&p);
 }
 
@@ -987,7 +998,7 @@ static void test_revoke_decisions(void **state)
 	(void)state;
 	struct vp_policy p;
 	grant_policy(&p, NULL, "u:1001");
-	uint8_t acc[VP_ACL_XATTR_MAX], def[VP_ACL_XATTR_MAX], w[VP_ACL_XATTR_MAX];
+	uint8_t acc[XBUF], def[XBUF], w[XBUF];
 	size_t al = XATTR(acc, { AU, 7, NID }, { AN, 7, 1001 }, { AG, 5, NID }, { AM, 7, NID },
 	                  { AO, 5, NID });
 	size_t dl = XATTR(def, { AU, 7, NID }, { AN, 7, 1001 }, { AG, 5, NID }, { AM, 7, NID },
@@ -995,7 +1006,7 @@ static void test_revoke_decisions(void **state)
 	struct stat st = mkst(D(0775), 0, 0);
 	struct vp_decide_in in = { .st = &st, .acl_access = acc, .acl_access_len = al,
 		                   .acl_default = def, .acl_default_len = dl };
-	struct vp_decision d;
+	struct vp_decision d = { 0 };
 	assert_int_equal(vp_decide_ex(&p, &in, &d), 0);
 	assert_int_equal(d.changes, VP_CH_ACL | VP_CH_DEFAULT_ACL | MO);
 	assert_int_equal(d.mode, D(0755));
@@ -1006,12 +1017,15 @@ static void test_revoke_decisions(void **state)
 	/* no ACL at all: nothing to do, and no default ACL is created */
 	struct stat s2 = mkst(D(0755), 0, 0);
 	struct vp_decide_in in2 = { .st = &s2 };
+	vp_decision_free(&d);
 	assert_int_equal(vp_decide_ex(&p, &in2, &d), 0);
 	assert_int_equal(d.changes, 0);
 	struct stat s3 = mkst(F(0644), 0, 0);
 	in2.st = &s3;
+	vp_decision_free(&d);
 	assert_int_equal(vp_decide_ex(&p, &in2, &d), 0);
 	assert_int_equal(d.changes, 0);
+	vp_decision_free(&d);
 	vp_policy_free(&p);
 }
 
@@ -1026,7 +1040,7 @@ static void test_grant_other_types_and_errors(void **state)
 	for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
 		struct stat st = mkst(types[i], 1000, 1000);
 		struct vp_decide_in in = { .st = &st };
-		struct vp_decision d;
+		struct vp_decision d = { 0 };
 		assert_int_equal(vp_decide_ex(&p, &in, &d), 0);
 		if (d.changes)
 			fail_msg("type %06o: changes %#x", (unsigned)types[i], d.changes);
@@ -1034,10 +1048,93 @@ static void test_grant_other_types_and_errors(void **state)
 	uint8_t junk[12] = { 1, 0, 0, 0, 1, 0, 6, 0, 0xff, 0xff, 0xff, 0xff };
 	struct stat st = mkst(F(0644), 1000, 1000);
 	struct vp_decide_in in = { .st = &st, .acl_access = junk, .acl_access_len = sizeof junk };
-	struct vp_decision d;
+	struct vp_decision d = { 0 };
 	assert_int_equal(vp_decide_ex(&p, &in, &d), -EBADMSG);
 	assert_int_equal(d.changes, 0);
+	vp_decision_free(&d);
 	vp_policy_free(&p);
+}
+
+/* An ACL xattr of n entries in all (user::rwx, n - 4 named users 10000...
+ * with r-x, group::r-x, mask::r-x, other::r-x), on the heap. */
+static uint8_t *big_acl(size_t n, size_t *len)
+{
+	struct vp_acl_entry *e = calloc(n, sizeof *e);
+	size_t k = 0;
+	assert_non_null(e);
+	e[k++] = (struct vp_acl_entry){ AU, 7, NID };
+	for (size_t i = 0; i + 4 < n; i++)
+		e[k++] = (struct vp_acl_entry){ AN, 5, 10000 + (uint32_t)i };
+	e[k++] = (struct vp_acl_entry){ AG, 5, NID };
+	e[k++] = (struct vp_acl_entry){ AM, 5, NID };
+	e[k++] = (struct vp_acl_entry){ AO, 5, NID };
+	const struct vp_acl a = { .n = n, .cap = n, .e = e };
+	*len = vp_acl_to_xattr(&a, NULL, 0);
+	uint8_t *v = malloc(*len);
+	assert_non_null(v);
+	vp_acl_to_xattr(&a, v, *len);
+	free(e);
+	return v;
+}
+
+/* Large ACLs are decided whole (issue 11): a directory whose access and
+ * default ACLs have 64 and 65 entries needs the grant in both (check must
+ * say so); at the kernel's 8191 entries a new entry is -E2BIG, no change
+ * and no buffers; replacing an existing entry there is fine. */
+static void test_grant_large_acls(void **state)
+{
+	(void)state;
+	struct vp_policy p;
+	grant_policy(&p, "u:1001:rwX", NULL);
+	static const size_t sizes[] = { 63, 64, 65, 500 };
+	for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+		size_t n = sizes[k], len;
+		uint8_t *v = big_acl(n, &len);
+		struct stat st = mkst(D(0755), 0, 0);
+		struct vp_decide_in in = { .st = &st, .acl_access = v, .acl_access_len = len,
+			                   .acl_default = v, .acl_default_len = len };
+		struct vp_decision d = { 0 };
+		assert_int_equal(vp_decide_ex(&p, &in, &d), 0);
+		if (d.changes != (VP_CH_ACL | VP_CH_DEFAULT_ACL | MO))
+			fail_msg("%zu entries: changes %#x, want the access and default ACLs and the mode",
+			         n, d.changes);
+		assert_int_equal(d.acl_access_len, len + 8);
+		assert_int_equal(d.acl_default_len, len + 8);
+		assert_int_equal(d.mode, D(0775));
+
+		/* and the result complies */
+		struct stat st2 = mkst(d.mode, 0, 0);
+		struct vp_decide_in in2 = { .st = &st2, .acl_access = d.acl_access,
+			                    .acl_access_len = d.acl_access_len,
+			                    .acl_default = d.acl_default,
+			                    .acl_default_len = d.acl_default_len };
+		struct vp_decision d2 = { 0 };
+		assert_int_equal(vp_decide_ex(&p, &in2, &d2), 0);
+		assert_int_equal(d2.changes, 0);
+		vp_decision_free(&d2);
+		vp_decision_free(&d);
+		free(v);
+	}
+
+	size_t len;
+	uint8_t *v = big_acl(8191, &len);
+	struct stat st = mkst(F(0755), 0, 0);
+	struct vp_decide_in in = { .st = &st, .acl_access = v, .acl_access_len = len };
+	struct vp_decision d = { 0 };
+	assert_int_equal(vp_decide_ex(&p, &in, &d), -E2BIG);
+	assert_int_equal(d.changes, 0);
+	assert_null(d.acl_access);
+	vp_decision_free(&d);
+	vp_policy_free(&p);
+
+	grant_policy(&p, "u:10000:rwx", NULL);
+	assert_int_equal(vp_decide_ex(&p, &in, &d), 0);
+	assert_int_equal(d.changes, VP_CH_ACL | MO);
+	assert_int_equal(d.acl_access_len, len);
+	assert_int_equal(d.mode, F(0775));
+	vp_decision_free(&d);
+	vp_policy_free(&p);
+	free(v);
 }
 
 int main(void)
@@ -1062,6 +1159,7 @@ int main(void)
 		cmocka_unit_test(test_grant_dir_existing_acls),
 		cmocka_unit_test(test_revoke_decisions),
 		cmocka_unit_test(test_grant_other_types_and_errors),
+		cmocka_unit_test(test_grant_large_acls),
 	};
 	return cmocka_run_group_tests_name("decide", tests, NULL, NULL);
 }
