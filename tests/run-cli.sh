@@ -12,6 +12,6 @@
 # The same tests under CTest: `ctest -L cli`, `ctest -R cli/safety` in a
 # build dir. The runner is tests/lib/runner.sh.
 set -uo pipefail
+# shellcheck source=SCRIPTDIR/lib/runner.sh
 . "$(dirname "$0")/lib/runner.sh"
-RUNNER_SUITE=cli
-runner_suite "$@"
+runner_suite cli "$@"

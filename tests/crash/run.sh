@@ -26,9 +26,9 @@
 # Under CTest: `ctest -L crash -j2` in a build dir (powerloss runs alone
 # there). The runner is tests/lib/runner.sh.
 set -uo pipefail
+# shellcheck source=SCRIPTDIR/../lib/runner.sh
 . "$(dirname "$0")/../lib/runner.sh"
-RUNNER_SUITE=crash
-RUNNER_JOBS=${CRASH_JOBS:-2}
 # the longest first, so that two at a time finish together
-RUNNER_ORDER="sigkill_torture fault_apply fault_rollback powerloss enospc concurrency valgrind"
-runner_suite "$@"
+RUNNER_JOBS=${CRASH_JOBS:-2} \
+	RUNNER_ORDER="sigkill_torture fault_apply fault_rollback powerloss enospc concurrency valgrind" \
+	runner_suite crash "$@"

@@ -18,8 +18,8 @@
 #   exits 0, 77 or 1.
 #
 # Sourced by the suite runners (tests/run-cli.sh, tests/{policy,security,
-# crash}/run.sh), which set RUNNER_SUITE and call `runner_suite "$@"`: every
-# test of the suite, or the ones named, then the line
+# crash}/run.sh), which call `runner_suite SUITE "$@"`: every test of the
+# suite, or the ones named, then the line
 # `N passed, N failed, N skipped` (exit 1 when any failed).
 #
 # Environment (both ways):
@@ -148,7 +148,7 @@ runner_logdir() {
 
 # runner_one [--timeout SECS] [--name NAME] SCRIPT [ARGS...]: CTest's entry.
 runner_one() {
-	local limit= name= script rc
+	local limit='' name='' script rc
 	while [ $# -gt 0 ]; do
 		case $1 in
 		--timeout) limit=$2; shift 2 ;;
@@ -169,14 +169,15 @@ runner_one() {
 	exit "$rc"
 }
 
-# runner_suite [NAME...]: the suite runners' entry (RUNNER_SUITE set, and
-# optionally RUNNER_DIR, RUNNER_ORDER: names to start first, RUNNER_JOBS:
-# tests at a time).
+# runner_suite SUITE [NAME...]: the suite runners' entry: the tests of
+# tests/SUITE/. Optionally set for the call: RUNNER_ORDER (names to start
+# first), RUNNER_JOBS (tests at a time; default 1).
 runner_suite() {
-	local dir=${RUNNER_DIR:-$RUNNER_REPO/tests/$RUNNER_SUITE} jobs=${RUNNER_JOBS:-1}
+	local dir=$RUNNER_REPO/tests/$1 jobs=${RUNNER_JOBS:-1}
 	local t n passed=0 failed=0 skipped=0 t0=$SECONDS
 	local -a tests=()
-	runner_config "$RUNNER_SUITE"
+	runner_config "$1"
+	shift
 	runner_binaries
 	if [ ! -x "$VOLPERM" ]; then
 		echo "$RUNNER_SUITE: no volperm binary at $VOLPERM (build first, or set VOLPERM)" >&2

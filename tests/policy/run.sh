@@ -15,6 +15,6 @@
 # one line per test and a final line `N passed, N failed, N skipped`; exits
 # 1 when any test failed. Under CTest: `ctest -L policy` in a build dir.
 set -uo pipefail
+# shellcheck source=SCRIPTDIR/../lib/runner.sh
 . "$(dirname "$0")/../lib/runner.sh"
-RUNNER_SUITE=policy
-runner_suite "$@"
+runner_suite policy "$@"

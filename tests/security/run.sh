@@ -13,6 +13,6 @@
 # `N passed, N failed, N skipped`; exits 1 when any test failed.
 # Under CTest: `ctest -L security` in a build dir.
 set -uo pipefail
+# shellcheck source=SCRIPTDIR/../lib/runner.sh
 . "$(dirname "$0")/../lib/runner.sh"
-RUNNER_SUITE=security
-runner_suite "$@"
+runner_suite security "$@"
