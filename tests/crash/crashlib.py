@@ -37,17 +37,15 @@ It can also be run once from the command line with the same words, e.g.
 `crashlib.py check DIR EXPECTED`; it then prints the reply and exits 0 for
 "ok", 1 otherwise.
 """
-import importlib.util
 import json
 import os
 import stat
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-_spec = importlib.util.spec_from_file_location(
-    "vp_snapshot", os.path.join(HERE, "..", "tools", "snapshot.py"))
-snapshot = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(snapshot)
+sys.path.insert(0, os.path.join(HERE, "..", "tools"))
+import snapshot  # noqa: E402 (after the path)
+from vptest import unesc  # noqa: E402
 
 MAXLINES = 25
 
@@ -64,24 +62,7 @@ def as_dict(lines):
     return out
 
 
-def compare(A, B):
-    """snapshot.py's diff, returned instead of printed."""
-    out = []
-    for p in sorted(set(A) | set(B)):
-        if p not in B:
-            out.append("- %s\t%s" % (p, "\t".join(A[p])))
-            continue
-        if p not in A:
-            out.append("+ %s\t%s" % (p, "\t".join(B[p])))
-            continue
-        ca, cb = A[p], B[p]
-        for i in range(max(len(ca), len(cb))):
-            name = snapshot.FIELDS[i] if i < len(snapshot.FIELDS) else "col%d" % i
-            va = ca[i] if i < len(ca) else "(none)"
-            vb = cb[i] if i < len(cb) else "(none)"
-            if va != vb:
-                out.append("~ %s: %s %s -> %s" % (p, name, va, vb))
-    return out
+compare = snapshot.differences
 
 
 def reply_diff(diffs, words=()):
@@ -89,20 +70,6 @@ def reply_diff(diffs, words=()):
         return ["ok 0 " + " ".join(str(w) for w in words)]
     shown = diffs[:MAXLINES]
     return ["diff %d %d" % (len(shown), len(diffs))] + shown
-
-
-def unesc(s):
-    """Inverse of snapshot.esc: escaped relative path -> bytes."""
-    out = bytearray()
-    i = 0
-    while i < len(s):
-        if s[i] == "\\" and s[i + 1:i + 2] == "x":
-            out.append(int(s[i + 2:i + 4], 16))
-            i += 4
-        else:
-            out.append(ord(s[i]))
-            i += 1
-    return bytes(out)
 
 
 def midstate(d, pre, post, js, strict="strict"):

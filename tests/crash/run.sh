@@ -23,111 +23,12 @@
 # (FAIL). Prints one line per test as it finishes (with its figures: steps,
 # crash points, kills) and a final line
 # `N passed, N failed, N skipped`; exits 1 when any test failed.
+# Under CTest: `ctest -L crash -j2` in a build dir (powerloss runs alone
+# there). The runner is tests/lib/runner.sh.
 set -uo pipefail
-
-here=$(cd "$(dirname "$0")" && pwd)
-repo=$(cd "$here/../.." && pwd)
-export VOLPERM=${VOLPERM:-$repo/build/volperm}
-case $VOLPERM in /*) ;; *) VOLPERM=$PWD/$VOLPERM ;; esac
-export VOLPERM_FAULT=${VOLPERM_FAULT:-$repo/build-fault/volperm}
-case $VOLPERM_FAULT in /*) ;; *) VOLPERM_FAULT=$PWD/$VOLPERM_FAULT ;; esac
-limit=${VOLPERM_TEST_TIMEOUT:-1200}
-jobs=${CRASH_JOBS:-2}
-
-if [ ! -x "$VOLPERM" ]; then
-	echo "crash/run.sh: no volperm binary at $VOLPERM (build first, or set VOLPERM)" >&2
-	echo "0 passed, 1 failed, 0 skipped"
-	exit 1
-fi
-
+# shellcheck source=SCRIPTDIR/../lib/runner.sh
+. "$(dirname "$0")/../lib/runner.sh"
 # the longest first, so that two at a time finish together
-order=(sigkill_torture fault_apply fault_rollback powerloss enospc concurrency valgrind)
-tests=()
-if [ $# -gt 0 ]; then
-	for t in "$@"; do
-		t=${t%.sh}
-		t=${t##*/}
-		[ -f "$here/$t.sh" ] && [ "$t" != crashlib ] && [ "$t" != run ] ||
-			{ echo "crash/run.sh: no test $t" >&2; exit 2; }
-		tests+=("$here/$t.sh")
-	done
-else
-	for t in "${order[@]}"; do tests+=("$here/$t.sh"); done
-	for t in "$here"/*.sh; do
-		n=$(basename "$t" .sh)
-		case " ${order[*]} crashlib run " in *" $n "*) continue ;; esac
-		tests+=("$t")
-	done
-fi
-
-logdir=$(mktemp -d "${TMPDIR:-/tmp}/volperm-crash-logs.XXXXXX")
-trap 'rm -rf "$logdir"' EXIT
-echo "crash tests with $VOLPERM (fault build: $VOLPERM_FAULT), $jobs at a time"
-passed=0 failed=0 skipped=0
-t0=$(date +%s)
-
-# report NAME: print the result of a finished test from its log
-report() {
-	local name=$1 log=$logdir/$1.log rc secs
-	rc=$(cat "$logdir/$name.rc")
-	secs=$(cat "$logdir/$name.secs")
-	case $rc in
-	0)
-		passed=$((passed + 1))
-		echo "PASS $name (${secs}s, $(grep -c '^ok: ' "$log") checks)"
-		# the tests' own figures (steps, crash points, kills)
-		grep -E '^# .*(steps|crash points|kills|covered|runs under|power-loss|sizes)' "$log" | sed 's/^/    /'
-		grep '^SKIP-PART: ' "$log" | sed 's/^/    /'
-		[ -n "${VOLPERM_TEST_VERBOSE:-}" ] && sed 's/^/    /' "$log"
-		;;
-	77)
-		skipped=$((skipped + 1))
-		echo "SKIP $name: $(grep -m1 '^SKIP: ' "$log" | sed 's/^SKIP: //')"
-		[ -n "${VOLPERM_TEST_VERBOSE:-}" ] && sed 's/^/    /' "$log"
-		;;
-	*)
-		failed=$((failed + 1))
-		[ "$rc" = 124 ] && echo "    (timed out after ${limit}s)"
-		echo "FAIL $name (exit $rc, ${secs}s, $(grep -c '^FAIL: ' "$log") failed checks of $(grep -c '^\(ok\|FAIL\): ' "$log"))"
-		grep -E '^# .*(steps|crash points|kills|covered|runs under|power-loss|sizes)' "$log" | sed 's/^/    /'
-		# the failures first (their first lines), then the log's tail
-		awk '/^FAIL: / { n = 6; print; next } n > 0 && /^    / { n--; print; next } { n = 0 }' "$log" |
-			head -n "${CRASH_FAIL_LINES:-120}" | cat -v | sed 's/^/    /'
-		echo "    --- last lines of the log ---"
-		tail -n 8 "$log" | cat -v | sed 's/^/    /'
-		;;
-	esac
-}
-
-# run_test PATH: one test, in the background; its exit status and time
-# go to files next to its log
-run_test() {
-	local t=$1 name start rc
-	name=$(basename "$t" .sh)
-	start=$(date +%s.%N)
-	timeout -k 10 "$limit" bash "$t" </dev/null >"$logdir/$name.log" 2>&1
-	rc=$?
-	awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }' >"$logdir/$name.secs"
-	echo $rc >"$logdir/$name.rc"
-}
-
-declare -A running=()
-for t in "${tests[@]}"; do
-	while [ ${#running[@]} -ge "$jobs" ]; do
-		wait -n -p done_pid
-		name=${running[$done_pid]}
-		unset "running[$done_pid]"
-		report "$name"
-	done
-	run_test "$t" &
-	running[$!]=$(basename "$t" .sh)
-done
-while [ ${#running[@]} -gt 0 ]; do
-	wait -n -p done_pid
-	name=${running[$done_pid]}
-	unset "running[$done_pid]"
-	report "$name"
-done
-echo "# total $(($(date +%s) - t0)) s"
-echo "$passed passed, $failed failed, $skipped skipped"
-[ "$failed" -eq 0 ]
+RUNNER_JOBS=${CRASH_JOBS:-2} \
+	RUNNER_ORDER="sigkill_torture fault_apply fault_rollback powerloss enospc concurrency valgrind" \
+	runner_suite crash "$@"

@@ -14,6 +14,10 @@
 #
 #   tests/e2e/run.sh [recipes] [install] [docker] [podman]   (default: all)
 #
+# CTest runs each part as `tests/e2e/run.sh PART` (a test e2e/PART for every
+# tests/e2e/*.sh but lib.sh and this file; `ctest -L e2e`), so a new part
+# needs no edit here.
+#
 # Environment:
 #   VOLPERM_STATIC_BIN       use this static binary instead of building build-static/
 #   VOLPERM_E2E_NO_INSTALL=1 never run apt-get
@@ -27,6 +31,10 @@ E2E=$REPO/tests/e2e
 
 parts=("$@")
 [ ${#parts[@]} -gt 0 ] || parts=(recipes install docker podman)
+for p in "${parts[@]}"; do
+	case $p in run | lib) p= ;; esac
+	[ -n "$p" ] && [ -f "$E2E/$p.sh" ] || { echo "e2e: no part ${p:-run/lib}" >&2; exit 2; }
+done
 wants() {
 	local p
 	for p in "${parts[@]}"; do [ "$p" = "$1" ] && return 0; done
@@ -88,7 +96,8 @@ fi
 
 # --- the static binary ----------------------------------------------------------------------
 static_ok=1
-if [ -z "${VOLPERM_STATIC_BIN:-}" ] && { wants recipes || wants docker || wants podman; }; then
+# (every part but install runs the static binary)
+if [ -z "${VOLPERM_STATIC_BIN:-}" ] && [ "${parts[*]}" != install ]; then
 	echo "e2e: building the static binary in build-static/"
 	if { [ -f build-static/CMakeCache.txt ] ||
 		cmake -S . -B build-static -G "Unix Makefiles" -DVOLPERM_STATIC=ON -DVOLPERM_TESTS=OFF \
@@ -123,8 +132,7 @@ run_part() { # run_part NAME: run NAME.sh, add its counts
 	echo "=== e2e $name: $line ($((SECONDS - t0)) s)"
 }
 
-for p in recipes install docker podman; do
-	wants "$p" || continue
+for p in "${parts[@]}"; do
 	if [ "$static_ok" = 0 ] && [ "$p" != install ]; then
 		echo "SKIP: e2e $p: no static binary (the build failure is counted)"
 		skipped=$((skipped + 1))

@@ -5,6 +5,9 @@
 #
 #   tests/fuzz/run.sh [SECONDS] [HARNESS...]   (default: $FUZZ_SECONDS or 30,
 #                                              all harnesses)
+#   tests/fuzz/run.sh --build                  (re)build the harnesses only
+# CTest: `ctest -L fuzz` builds once (test fuzz/build), then runs a test
+# fuzz/NAME for each tests/fuzz/fuzz_NAME.c, $FUZZ_SECONDS each.
 #   FUZZ_SECONDS=N    seconds per harness when no SECONDS argument is given
 #   FUZZ_OUT=DIR      where build.sh put the binaries (default build-fuzz;
 #                     they are built first when missing)
@@ -19,12 +22,21 @@ set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-secs=${1:-${FUZZ_SECONDS:-30}}
-shift || true
-harnesses=("$@")
-[ ${#harnesses[@]} -gt 0 ] || harnesses=(fuzz_journal fuzz_parsers)
 out=${FUZZ_OUT:-$repo/build-fuzz}
 case $out in /*) ;; *) out=$PWD/$out ;; esac
+if [ "${1:-}" = --build ]; then
+	exec "$here/build.sh" "$out"
+fi
+secs=${FUZZ_SECONDS:-30}
+case ${1:-} in
+'') ;;
+*[!0-9]*) ;; # a harness name
+*) secs=$1; shift ;;
+esac
+harnesses=("$@")
+if [ ${#harnesses[@]} -eq 0 ]; then
+	for h in "$here"/fuzz_*.c; do harnesses+=("$(basename "$h" .c)"); done
+fi
 
 for h in "${harnesses[@]}"; do
 	if [ ! -x "$out/$h" ]; then

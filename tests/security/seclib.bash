@@ -139,22 +139,16 @@ no_journal_files() {
 #   EVENT  RELPATH(escaped like snapshot.py; "." = root)  TYPE  REASON-or-OP  DROPS(comma)
 # so that tests can grep: e.g. "^skip\tf\tfile\tchanged".
 jlines() {
-	python3 - "$1" "$2" <<'PY'
-import base64, json, sys
-def esc(b):
-    return "".join(chr(c) if 0x21 <= c <= 0x7E and c != 0x5C else "\\x%02x" % c for c in b)
+	python3 - "$1" "$2" "$TOOLS" <<'PY'
+import json, sys
+sys.path.insert(0, sys.argv[3])
+from vptest import event_path, rel
 root = sys.argv[2].encode().rstrip(b"/")
 for line in open(sys.argv[1], encoding="utf-8"):
     o = json.loads(line)
     if o.get("event") in ("summary", "start"):
         continue
-    p = base64.b64decode(o["path_b64"]) if o.get("path_b64") else o.get("path", "").encode()
-    if p == root:
-        r = "."
-    elif p.startswith(root + b"/"):
-        r = esc(p[len(root) + 1:])
-    else:
-        r = "OUTSIDE:" + esc(p)
+    r = rel(event_path(o), root)
     why = o.get("reason") or o.get("op") or ""
     print("\t".join([o["event"], r, str(o.get("type", "")), str(why), ",".join(o.get("drops") or [])]))
 PY

@@ -17,15 +17,13 @@ import os
 import re
 import sys
 
+from vptest import esc, rel
+
 PREFIX = re.compile(rb"^(?:chown [0-9]+:[0-9]+->[0-9]+:[0-9]+ (?:mode [0-7]+->[0-7]+ )?(?:caps-dropped )?"
                     rb"|skip ([a-z-]+) )")
 
 ANSI = {"n": 10, "t": 9, "r": 13, "a": 7, "b": 8, "e": 27, "E": 27, "f": 12, "v": 11,
         "\\": 92, "'": 39, '"': 34, "?": 63}
-
-
-def esc(b):
-    return "".join(chr(c) if 0x21 <= c <= 0x7E and c != 0x5C else "\\x%02x" % c for c in b)
 
 
 def tokens(s):
@@ -128,12 +126,7 @@ def main():
         if len(w) != 1:
             sys.exit("listparse.py: line %d: the path is %d shell words, not 1: %r" % (no, len(w), line))
         p = w[-1]
-        if p == root:
-            r = "."
-        elif p.startswith(root + b"/"):
-            r = esc(p[len(root) + 1:])
-        else:
-            r = "OUTSIDE:" + esc(p)
+        r = rel(p, root)
         if not os.path.lexists(p):
             sys.exit("listparse.py: line %d names a path that does not exist: %r -> %r" % (no, line, p))
         if want is None:

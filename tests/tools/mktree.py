@@ -39,16 +39,7 @@ import random
 import subprocess
 import sys
 
-
-def esc(b):
-    """Printable, unambiguous form of a byte path (matches snapshot.py)."""
-    out = []
-    for c in b:
-        if 0x21 <= c <= 0x7E and c != 0x5C:
-            out.append(chr(c))
-        else:
-            out.append("\\x%02x" % c)
-    return "".join(out)
+from vptest import esc
 
 
 def run_batched(cmd, paths, n=400):

@@ -12,20 +12,11 @@ usage:
                                    present), sorted, one a line
 Exits 1 with a message on stderr when FILE is not valid NDJSON.
 """
-import base64
 import json
 import os
 import sys
 
-
-def esc(b):
-    out = []
-    for c in b:
-        if 0x21 <= c <= 0x7E and c != 0x5C:
-            out.append(chr(c))
-        else:
-            out.append("\\x%02x" % c)
-    return "".join(out)
+from vptest import event_path, rel
 
 
 def load(path):
@@ -62,12 +53,6 @@ def match(o, kvs):
     return True
 
 
-def path_bytes(o):
-    if "path_b64" in o:
-        return base64.b64decode(o["path_b64"])
-    return o["path"].encode("utf-8")
-
-
 def main():
     if len(sys.argv) < 3:
         die(__doc__)
@@ -100,13 +85,7 @@ def main():
         for o in evs:
             if o["event"] != sys.argv[3] or not match(o, sys.argv[5:]):
                 continue
-            p = path_bytes(o)
-            if p == root:
-                out.append(".")
-            elif p.startswith(root + b"/"):
-                out.append(esc(p[len(root) + 1:]))
-            else:
-                out.append("OUTSIDE:" + esc(p))
+            out.append(rel(event_path(o), root))
         for p in sorted(out):
             print(p)
         return

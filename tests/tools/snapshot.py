@@ -32,18 +32,10 @@ import os
 import stat
 import sys
 
+from vptest import esc
+
 FIELDS = ["type", "uid", "gid", "mode", "acl_access", "acl_default", "caps", "ctime"]
 XATTRS = ["system.posix_acl_access", "system.posix_acl_default", "security.capability"]
-
-
-def esc(b):
-    out = []
-    for c in b:
-        if 0x21 <= c <= 0x7E and c != 0x5C:
-            out.append(chr(c))
-        else:
-            out.append("\\x%02x" % c)
-    return "".join(out)
 
 
 def ftype(m):
@@ -117,8 +109,8 @@ def load(path):
     return d
 
 
-def diff(a, b, ignore, ignore_fields, maxn):
-    A, B = load(a), load(b)
+def differences(A, B, ignore=(), ignore_fields=()):
+    """The differences of two loaded snapshots, as diff prints them."""
     out = []
     for p in sorted(set(A) | set(B)):
         if p in ignore:
@@ -139,6 +131,11 @@ def diff(a, b, ignore, ignore_fields, maxn):
             vb = cb[i] if i < len(cb) else "(none)"
             if va != vb:
                 out.append("~ %s: %s %s -> %s" % (p, name, va, vb))
+    return out
+
+
+def diff(a, b, ignore, ignore_fields, maxn):
+    out = differences(load(a), load(b), ignore, ignore_fields)
     for l in out[:maxn]:
         print(l)
     if len(out) > maxn:
