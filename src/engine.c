@@ -287,28 +287,40 @@ static int check_cancel(struct ctx *c)
 	                vp_cancel_name(c->run->cancel));
 }
 
+static int id_unmapped(struct ctx *c, bool user, uint32_t id, const char *option)
+{
+	const char *file = user ? "uid_map" : "gid_map";
+
+	if (vp_id_mapped(file, id) != 0)
+		return 0; /* mapped, or no map to read (no user namespaces) */
+	return fail_run(c, VP_EXIT_USAGE,
+	                "%s %s %u is not mapped in this user namespace (see /proc/self/%s), so no file can be given to it and no ACL entry can name it; nothing was changed",
+	                option, user ? "uid" : "gid", id, file);
+}
+
+/* Every id the policy would write: checked before the first change, so that
+ * an unmapped one is one sentence, not an EINVAL or EOVERFLOW per entry
+ * after half the tree changed. */
 static int check_ids_mapped(struct ctx *c)
 {
 	const struct vp_policy *p = c->run->policy;
-	struct { const char *file, *what; uint32_t id; bool use; } ids[64];
-	size_t n = 0;
+	int r = 0;
 
 	if (p->has_uid)
-		ids[n++] = (typeof(ids[0])){ "uid_map", "uid", p->uid, true };
-	if (p->has_gid)
-		ids[n++] = (typeof(ids[0])){ "gid_map", "gid", p->gid, true };
-	for (size_t i = 0; i < p->n_uid_maps && n < 64; i++)
-		ids[n++] = (typeof(ids[0])){ "uid_map", "uid", p->uid_maps[i].to, true };
-	for (size_t i = 0; i < p->n_gid_maps && n < 64; i++)
-		ids[n++] = (typeof(ids[0])){ "gid_map", "gid", p->gid_maps[i].to, true };
-	for (size_t i = 0; i < n; i++) {
-		int r = vp_id_mapped(ids[i].file, ids[i].id);
-		if (r == 0)
-			return fail_run(c, VP_EXIT_USAGE,
-			                "target %s %u is not mapped in this user namespace (see /proc/self/%s), so no file can be given to it; nothing was changed",
-			                ids[i].what, ids[i].id, ids[i].file);
-	}
-	return 0;
+		r = id_unmapped(c, true, p->uid, "--owner");
+	if (!r && p->has_gid)
+		r = id_unmapped(c, false, p->gid, "--owner");
+	for (size_t i = 0; !r && i < p->n_uid_maps; i++)
+		r = id_unmapped(c, true, p->uid_maps[i].to, "--map");
+	for (size_t i = 0; !r && i < p->n_gid_maps; i++)
+		r = id_unmapped(c, false, p->gid_maps[i].to, "--map-gid");
+	if (!r && p->has_fsgroup)
+		r = id_unmapped(c, false, p->fsgroup, "--fsgroup");
+	for (size_t i = 0; !r && i < p->n_grants; i++)
+		r = id_unmapped(c, p->grants[i].tag == VP_ACL_USER, p->grants[i].id, "--grant");
+	for (size_t i = 0; !r && i < p->n_revokes; i++)
+		r = id_unmapped(c, p->revokes[i].tag == VP_ACL_USER, p->revokes[i].id, "--revoke");
+	return r;
 }
 
 static int create_journal(struct ctx *c)

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Case 14: user namespaces. Inside `unshare --user --map-root-user` only
-# uid/gid 0 are mapped: a target uid, gid or --map target that is not mapped
-# gives one clear sentence before any change (exit 2, no journal, nothing
-# changed). Mapped ids work: with an identity map of 0..1999 and with a
+# uid/gid 0 are mapped: a target uid, gid, --map, --fsgroup, --grant or
+# --revoke id that is not mapped gives one clear sentence before any change
+# (exit 2, no journal, nothing changed). Mapped ids work: with an identity map of 0..1999 and with a
 # shifted map (inside 0..65535 = outside 100000..165535, as rootless
 # containers have), apply changes the tree to the right outside ids and
 # rollback restores it. A file whose owner is not mapped cannot be changed:
@@ -43,7 +43,8 @@ inns() {
 }
 
 # --- --map-root-user: only 0 mapped --------------------------------------------------
-for pol in "--owner 1001:1001" "--owner 0:1001" "--owner :1001" "--map 0:1001" "--map-gid 0:1001" "--owner 1001"; do
+for pol in "--owner 1001:1001" "--owner 0:1001" "--owner :1001" "--map 0:1001" "--map-gid 0:1001" "--owner 1001" \
+	"--fsgroup 1001" "--grant u:1001:rwX" "--grant g:1001:rx" "--chmod o-r --revoke u:1001"; do
 	# shellcheck disable=SC2086
 	inns root apply $pol --journal-dir "$J" "$V"
 	expect_rc 2 "map-root-user, apply $pol: unmapped target id refused"
