@@ -96,6 +96,7 @@ struct ctx {
 	struct vp_stats progress;
 	bool started;            /* preflight done, journal open */
 	bool failed;             /* run->why and fail are set */
+	bool jmarked;            /* an abort's rollback marked the journal rolled back */
 	enum vp_exit fail;       /* the exit status of an abort */
 	int sync_fd;
 };
@@ -994,9 +995,20 @@ static enum vp_exit abort_apply(struct ctx *c, struct vp_stats *st)
 		         vp_quote_path_buf(qr, sizeof(qr), run->root, NULL, 0));
 		return VP_EXIT_ROLLBACK_FAIL;
 	}
+	c->jmarked = rb.marked;
 	if (ex != VP_EXIT_OK) {
-		snprintf(run->why + l, sizeof(run->why) - l, "; and the rollback was incomplete: %s",
-		         rb.why[0] ? rb.why : "see the errors above");
+		/* Say what the tree holds now: the rollback's own reason may
+		 * only speak of what it restored. */
+		uint64_t left = st->changes > rst.restored + rst.already
+		                        ? st->changes - rst.restored - rst.already : 0;
+		if (!rst.conflicts && left)
+			snprintf(run->why + l, sizeof(run->why) - l,
+			         "; and the rollback was incomplete: %s; %llu entries changed by this apply are still changed: run volperm recover %s once the cause is fixed",
+			         rb.why[0] ? rb.why : "see the errors above", (unsigned long long)left,
+			         vp_quote_path_buf(qr, sizeof(qr), run->root, NULL, 0));
+		else
+			snprintf(run->why + l, sizeof(run->why) - l, "; and the rollback was incomplete: %s",
+			         rb.why[0] ? rb.why : "see the errors above");
 		return VP_EXIT_ROLLBACK_FAIL;
 	}
 	/* The reason is the one line a person reads about this run (the
@@ -1156,10 +1168,13 @@ enum vp_exit vp_engine_run(struct vp_run *run, struct vp_stats *st)
 		ex = VP_EXIT_PARTIAL;
 done:
 	/* What the journal says now, for the summary. */
+	/* An abort's rollback either wrote its ROLLED_BACK mark (conflicts
+	 * are final: left alone and reported, the journal is rolled back) or
+	 * it did not, and the journal is hot until recover finishes it. */
 	run->journal_state = !c.jw ? NULL
 	                     : r == 0 ? "committed"
-	                     : ex == VP_EXIT_ROLLBACK_FAIL ? "rolling-back: run volperm recover"
-	                                                   : "rolled back";
+	                     : c.jmarked ? "rolled back"
+	                                 : "rolling-back: run volperm recover";
 	if (c.jw != run->resume)
 		vp_jw_close(c.jw);
 	if (c.sync_fd >= 0)

@@ -394,6 +394,7 @@ enum vp_exit vp_rollback_run(struct vp_rollback *rb, struct vp_jreader *r, struc
 	int n, sync_fd;
 
 	rb->why[0] = 0;
+	rb->marked = false;
 	/* One sentence instead of an EPERM per entry, before anything changes:
 	 * chown and chmod need CHOWN and FOWNER; putting back a file capability
 	 * needs SETFCAP; putting back setgid on a file of a group we are not in
@@ -415,7 +416,7 @@ enum vp_exit vp_rollback_run(struct vp_rollback *rb, struct vp_jreader *r, struc
 	}
 	if (missing) {
 		snprintf(rb->why, sizeof(rb->why),
-		         "rollback needs the %s capability and this process does not have it; nothing was changed",
+		         "rollback needs the %s capability and this process does not have it, so no entry was restored",
 		         missing);
 		return VP_EXIT_USAGE;
 	}
@@ -423,7 +424,7 @@ enum vp_exit vp_rollback_run(struct vp_rollback *rb, struct vp_jreader *r, struc
 	if (vp_jr_entries(r) && fstatvfs(rb->root_fd, &sv) == 0 && (sv.f_flag & ST_RDONLY)) {
 		char q[320];
 		snprintf(rb->why, sizeof(rb->why),
-		         "%s is on a read-only file system; nothing was changed (remount it read-write and run rollback again)",
+		         "%s is on a read-only file system, so no entry was restored (remount it read-write and run it again)",
 		         vp_quote_path_buf(q, sizeof(q), rb->root, NULL, 0));
 		return VP_EXIT_USAGE;
 	}
@@ -518,6 +519,7 @@ enum vp_exit vp_rollback_run(struct vp_rollback *rb, struct vp_jreader *r, struc
 		return VP_EXIT_ROLLBACK_FAIL;
 	}
 	n = vp_jw_mark(w, VP_REC_ROLLED_BACK);
+	rb->marked = n == 0;
 	if (n < 0) {
 		/* Everything is restored, but the journal still says otherwise:
 		 * the next command sees it hot and `recover` finds nothing to do

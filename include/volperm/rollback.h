@@ -33,6 +33,7 @@ struct vp_rollback {
 	unsigned cancel_after;
 	char why[512];          /* one sentence when it failed as a whole */
 	bool interrupted;       /* out: stopped by such a signal */
+	bool marked;            /* out: the ROLLED_BACK mark was written */
 	uint64_t left;          /* out: then, the entries not yet visited */
 	/* internal, set by vp_rollback_run: the commit time, when known */
 	bool has_commit_time, ctime_rule;
