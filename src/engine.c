@@ -4,8 +4,9 @@
  *
  * Apply, entry by entry, in walk order (directories after their contents):
  *   1. decide from the walk's lstat (no syscall);
- *   2. pin: openat2 from the root fd, no symlinks, no mount crossing, and
- *      the fd's dev/ino must be what the walk saw;
+ *   2. pin: openat2 of its name from the directory fd the walk holds, no
+ *      symlinks, no mount crossing, and the fd's dev/ino must be what the
+ *      walk saw;
  *   3. decide again from the pinned fstat (that is what gets journaled);
  *   4. read the xattrs that make up the before-image, add it to the batch;
  * and when the batch is full (and at the end):
@@ -469,6 +470,30 @@ static int ensure_started(struct ctx *c)
 	return r;
 }
 
+/* Has the directory dirfd changed since the walk's stat of it (parent)?
+ * (Also asked of a delayed directory's own fd, with its own stat.)
+ * Pinning from the directory's fd finds the entry even if the directory was
+ * renamed away (and a symlink put in its place) after the walk; resolving
+ * from the root would have failed there. The inode is the same either way
+ * (pin.c), but its journaled path would no longer lead to it, so rollback
+ * could not restore it: a renamed directory has a new ctime (tmpfs, ext4,
+ * xfs and btrfs all set it), and the entry is skipped as changed, as a
+ * path through a swapped directory always was. Any other change of it
+ * (an entry created or removed in it, a chmod) moves ctime as well: under
+ * such a race the entry is skipped too, and a re-run converges. This sees
+ * the containing directory only; a rename further up can make the journal
+ * path stale, which rollback reports as a conflict, as it would for a
+ * rename made just after the pin. */
+static bool parent_changed(int dirfd, const struct stat *parent)
+{
+	struct statx sx;
+
+	if (statx(dirfd, "", AT_EMPTY_PATH, STATX_CTIME, &sx) < 0 || !(sx.stx_mask & STATX_CTIME))
+		return false; /* cannot tell: the pin's own checks stand */
+	return sx.stx_ctime.tv_sec != parent->st_ctim.tv_sec ||
+	       sx.stx_ctime.tv_nsec != (uint32_t)parent->st_ctim.tv_nsec;
+}
+
 static int apply_change(struct wctx *w, const struct vp_walk_entry *e)
 {
 	struct ctx *c = w->c;
@@ -481,12 +506,45 @@ static int apply_change(struct wctx *w, const struct vp_walk_entry *e)
 	if (r < 0)
 		return r;
 	uint64_t btime;
-	r = vp_pin_ex(run->root_fd, e->relpath, e->st->st_dev, e->st->st_ino, &p.st, &btime,
-	              run->policy->cross_mounts);
+	unsigned pin_flags = run->policy->cross_mounts ? VP_PIN_XDEV : 0;
+	const char *changed = NULL;
+	/* From the directory the walk holds, by the one name: the walk opened
+	 * it O_NOFOLLOW from its own checked parent and checked its dev/ino, so
+	 * this proves what a resolution from the root would (pin.c says why),
+	 * at a cost that does not grow with depth. A hard link's counted
+	 * sighting was a lookup of this same name in this same fd. With
+	 * --cross-mounts, a directory that is a mount root is pinned from its
+	 * parent on the other filesystem: VP_PIN_XDEV lets that step cross.
+	 * A directory whose delivery a split of its subtree delayed (--jobs)
+	 * has no parent fd any more, but its own read fd, opened the same way:
+	 * "." of it, and its own ctime must be the one its parent's listing
+	 * showed (a rename of it moves it). Resolving those from the root cost
+	 * O(depth) each, and a tree can be made so that every directory of a
+	 * deep chain is delayed (1.86 million opens for 2,000 levels). */
+	if (e->dirfd < 0 && e->fd >= 0 && !(e->relpath_len == 1 && e->relpath[0] == '.')) {
+		r = vp_pin(e->fd, ".", e->st->st_dev, e->st->st_ino, &p.st, &btime, pin_flags);
+		if (r >= 0 && parent_changed(r, e->st)) {
+			close(r);
+			r = -ESTALE;
+			changed = "it was renamed or changed since the walk listed it";
+		}
+	} else if (e->dirfd >= 0) {
+		r = vp_pin(e->dirfd, e->name, e->st->st_dev, e->st->st_ino, &p.st, &btime, pin_flags);
+		/* (In the root, journal paths start from the root's own fd.) */
+		if (r >= 0 && e->parent_st && memchr(e->relpath, '/', e->relpath_len) &&
+		    parent_changed(e->dirfd, e->parent_st)) {
+			close(r);
+			r = -ESTALE;
+			changed = "its directory was renamed or changed since the walk listed it";
+		}
+	} else {
+		r = vp_pin(run->root_fd, e->relpath, e->st->st_dev, e->st->st_ino, &p.st, &btime,
+		           pin_flags);
+	}
 	if (r < 0) {
 		if (tree_changed(r)) {
 			report_skip(w, e->relpath, e->relpath_len, e->st->st_mode, VP_SKIP_CHANGED,
-			            strerror(-r));
+			            changed ? changed : strerror(-r));
 			return 0;
 		}
 		return entry_error(w, e->relpath, e->relpath_len, e->st->st_mode, "open", -r);
