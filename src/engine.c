@@ -52,6 +52,12 @@
 #include "volperm/pin.h"
 #include "volperm/rollback.h"
 
+/* What all the workers' batches may hold in memory together, in paths and
+ * journal records (the journal writer holds the records once more while a
+ * batch is written): about 8 MiB, whatever the depth. A flat tree of short
+ * paths fills a batch by its count of entries long before. */
+#define BATCH_BYTES (8u << 20)
+
 struct pending {
 	int fd;
 	const char *failed_op;   /* for the error report */
@@ -69,6 +75,7 @@ struct wctx {
 	unsigned id;
 	struct pending *batch;
 	size_t n, max;
+	size_t bytes, max_bytes; /* held for the batch: its paths and records */
 	uint32_t ticket;         /* journal batch holding our newest record */
 	struct vp_stats st;
 	uint64_t shown_scanned, shown_changes; /* already in c->progress */
@@ -349,6 +356,7 @@ static void close_batch(struct wctx *w, size_t from)
 		free(w->batch[i].relpath);
 	}
 	w->n = 0;
+	w->bytes = 0;
 }
 
 /* Make one entry's change through its pinned fd, in the order the decision
@@ -434,6 +442,7 @@ static int flush_batch(struct wctx *w)
 		p->relpath = NULL;
 	}
 	w->n = 0;
+	w->bytes = 0;
 	return 0;
 }
 
@@ -609,6 +618,7 @@ static int apply_change(struct wctx *w, const struct vp_walk_entry *e)
 				p.d.changes & VP_CH_DEFAULT_ACL ? (uint32_t)p.d.acl_default_len : 0,
 		};
 		r = vp_jw_add_ex(c->jw, &je, &w->ticket);
+		w->bytes += vp_jrec_entry_size(&je);
 	}
 	vp_xattrs_free(&x);
 	p.relpath = strndup(e->relpath, e->relpath_len);
@@ -619,7 +629,11 @@ static int apply_change(struct wctx *w, const struct vp_walk_entry *e)
 		return fail_run(c, VP_EXIT_ROLLED_BACK, "out of memory");
 	}
 	w->batch[w->n++] = p;
-	if (w->n >= w->max)
+	w->bytes += p.relpath_len;
+	/* Full by count (the fds it pins) or by bytes: a record of a deep entry
+	 * holds a path of up to depth x (NAME_MAX + 1), so a batch full of them
+	 * held memory quadratic in the depth (218 MB on 5,000 levels). */
+	if (w->n >= w->max || w->bytes >= w->max_bytes)
 		return flush_batch(w);
 	return 0;
 }
@@ -825,7 +839,8 @@ static int ctx_init(struct ctx *c, struct vp_run *run)
 	/* The fds a batch may pin are shared out between the workers. */
 	size_t per = run->batch_max / c->jobs;
 	for (unsigned i = 0; i < c->jobs; i++) {
-		c->w[i] = (struct wctx){ .c = c, .id = i, .max = per };
+		c->w[i] = (struct wctx){ .c = c, .id = i, .max = per,
+		                         .max_bytes = BATCH_BYTES / c->jobs };
 		c->w[i].batch = calloc(per, sizeof(struct pending));
 		if (!c->w[i].batch)
 			return -ENOMEM;
