@@ -3,11 +3,12 @@
 # of 3,000 nested directories with 20-character names (paths of 63 kB, far
 # beyond PATH_MAX, built with openat relative to the parent since mkdir -p
 # cannot go there) and a file in every 10th level: apply, then rollback,
-# each under strace -f -c. Then a chain of 1,500 with a file in every level
+# each under strace -f -c. Then a chain of 3,000 with a file in every level
 # created after the subdirectory, applied with --jobs 2: each level's listing
 # has two names, so the walk splits it between the workers and the
 # directories above a split are delivered late, without a parent fd (they
-# used to be pinned from the root: 1.86 million opens for 2,000 levels).
+# used to be pinned from the root: 1.86 million opens for 2,000 levels; and
+# each kept its own copy of its path: 100 MB for 3,000 levels).
 # Checked:
 #   - the open calls (openat, openat2, open) per entry stay below 8: the old
 #     pinning resolved every entry from the root, one openat per component
@@ -15,7 +16,7 @@
 #   - every entry is 1001:1001 after apply and back to its before-state
 #     (owner, mode; setuid files included) after rollback, read with an
 #     os.stat walk through directory fds (paths that long cannot be stat'ed);
-#   - peak RSS of apply and rollback of the 3,000-level chain stays below
+#   - peak RSS of apply and rollback of each 3,000-level chain stays below
 #     40 MB (a batch used to keep every pending record's full path twice:
 #     59 MB on this chain, 218 MB on 5,000 levels); not checked under ASan, whose
 #     shadow memory dominates.
@@ -25,6 +26,7 @@ need_cmd strace mount umount /usr/bin/time
 strace -f -qq -o /dev/null true 2>/dev/null || skip "strace cannot trace here (no ptrace)"
 
 DEPTH=3000
+rss() { awk '/Maximum resident set size/ { print $NF }' "$1"; }
 NOLSAN="ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
 J=$(new_jdir)
 V=$W/t/vol
@@ -133,7 +135,6 @@ else
 fi
 
 # Peak memory, without strace in the way.
-rss() { awk '/Maximum resident set size/ { print $NF }' "$1"; }
 if ldd "$VP" 2>/dev/null | grep -q libasan; then
 	say "# ASan build: peak RSS not checked"
 else
@@ -155,7 +156,7 @@ fi
 
 # --- --jobs 2, every directory split: delivered late, without a parent fd ---
 V2=$W/t/vol2
-chain "$V2" 1500 1 dir
+chain "$V2" "$DEPTH" 1 dir
 snapshot "$W/before2" "$V2"
 n2=$(wc -l <"$W/before2")
 traced apply2 apply --jobs 2 --owner 1001:1001 --journal-dir "$J" "$V2"
@@ -170,5 +171,16 @@ assert_true "rollback: fewer than 8 opens per entry (${N_OPEN:-?} for $n2 entrie
 	test "${N_OPEN:-999999999}" -lt $((8 * n2))
 snapshot "$W/rolled2" "$V2"
 assert_true "rollback restored every entry of the split chain" cmp -s "$W/before2" "$W/rolled2"
+if ! ldd "$VP" 2>/dev/null | grep -q libasan; then
+	NRUN=$((NRUN + 1))
+	/usr/bin/time -v -o "$W/time.apply2" "$VP" apply --jobs 2 --owner 1001:1001 --quiet --journal-dir "$J" "$V2" >"$W/run$NRUN.out" 2>&1
+	RC=$?
+	expect_rc 0 "apply --jobs 2 of the split chain again"
+	kb=$(rss "$W/time.apply2")
+	assert_true "apply --jobs 2: peak RSS ${kb:-?} kB < 40 MB" test "${kb:-999999999}" -lt 40960
+	vp_expect 0 "and its rollback" rollback --quiet --journal-dir "$J" "$V2"
+	snapshot "$W/rolled2-again" "$V2"
+	assert_true "that rollback restored every entry too" cmp -s "$W/before2" "$W/rolled2-again"
+fi
 
 finish
