@@ -4,8 +4,9 @@
  *
  * Apply, entry by entry, in walk order (directories after their contents):
  *   1. decide from the walk's lstat (no syscall);
- *   2. pin: openat2 from the root fd, no symlinks, no mount crossing, and
- *      the fd's dev/ino must be what the walk saw;
+ *   2. pin: openat2 of its name from the directory fd the walk holds, no
+ *      symlinks, no mount crossing, and the fd's dev/ino must be what the
+ *      walk saw;
  *   3. decide again from the pinned fstat (that is what gets journaled);
  *   4. read the xattrs that make up the before-image, add it to the batch;
  * and when the batch is full (and at the end):
@@ -60,6 +61,11 @@
 /* Room for one quoted path in run->why: longer ones lose their start
  * (vp_quote_shell_buf), so that the sentence around them survives. */
 #define WHY_PATH_MAX 320
+/* What all the workers' batches may hold in memory together, in paths and
+ * journal records (the journal writer holds the records once more while a
+ * batch is written): about 8 MiB, whatever the depth. A flat tree of short
+ * paths fills a batch by its count of entries long before. */
+#define BATCH_BYTES (8u << 20)
 
 struct pending {
 	int fd;
@@ -78,6 +84,7 @@ struct wctx {
 	unsigned id;
 	struct pending *batch;
 	size_t n, max;
+	size_t bytes, max_bytes; /* held for the batch: its paths and records */
 	uint32_t ticket;         /* journal batch holding our newest record */
 	struct vp_stats st;
 	uint64_t shown_scanned, shown_changes; /* already in c->progress */
@@ -432,6 +439,7 @@ static void close_batch(struct wctx *w, size_t from)
 		vp_decision_free(&w->batch[i].d);
 	}
 	w->n = 0;
+	w->bytes = 0;
 }
 
 /* Make one entry's change through its pinned fd, in the order the decision
@@ -529,6 +537,7 @@ static int flush_batch(struct wctx *w)
 		vp_decision_free(&p->d);
 	}
 	w->n = 0;
+	w->bytes = 0;
 	return 0;
 }
 
@@ -565,6 +574,32 @@ static int ensure_started(struct ctx *c)
 	return r;
 }
 
+/* Has the directory dirfd changed since the walk's stat of it (parent)?
+ * (Also asked of a delayed directory's own fd, with its own stat.)
+ * Pinning from the directory's fd finds the entry even if the directory was
+ * renamed away (and a symlink put in its place) after the walk; resolving
+ * from the root would have failed there. The inode is the same either way
+ * (pin.c), but its journaled path would no longer lead to it, so rollback
+ * could not restore it. A renamed directory has a new ctime (tmpfs, ext4,
+ * xfs and btrfs all set it); so does one in which an entry was created or
+ * removed meanwhile (an app writing, or on overlayfs our own copy-up of a
+ * sibling, which creates it in the upper directory). So a changed ctime is
+ * not a verdict: the caller then resolves the entry's path from the root as
+ * the pin did before (O(depth), but only for these), and only an entry that
+ * its path no longer leads to is skipped as changed. This sees the
+ * containing directory only; a rename further up can make the journal path
+ * stale, which rollback reports as a conflict, as it would for a rename
+ * made just after the pin. */
+static bool parent_changed(int dirfd, const struct stat *parent)
+{
+	struct statx sx;
+
+	if (statx(dirfd, "", AT_EMPTY_PATH, STATX_CTIME, &sx) < 0 || !(sx.stx_mask & STATX_CTIME))
+		return false; /* cannot tell: the pin's own checks stand */
+	return sx.stx_ctime.tv_sec != parent->st_ctim.tv_sec ||
+	       sx.stx_ctime.tv_nsec != (uint32_t)parent->st_ctim.tv_nsec;
+}
+
 static int apply_change(struct wctx *w, const struct vp_walk_entry *e)
 {
 	struct ctx *c = w->c;
@@ -577,12 +612,49 @@ static int apply_change(struct wctx *w, const struct vp_walk_entry *e)
 	if (r < 0)
 		return r;
 	uint64_t btime;
-	r = vp_pin_ex(run->root_fd, e->relpath, e->st->st_dev, e->st->st_ino, &p.st, &btime,
-	              run->policy->cross_mounts);
+	unsigned pin_flags = run->policy->cross_mounts ? VP_PIN_XDEV : 0;
+	const char *changed = NULL;
+	/* From the directory the walk holds, by the one name: the walk opened
+	 * it O_NOFOLLOW from its own checked parent and checked its dev/ino, so
+	 * this proves what a resolution from the root would (pin.c says why),
+	 * at a cost that does not grow with depth. A hard link's counted
+	 * sighting was a lookup of this same name in this same fd. With
+	 * --cross-mounts, a directory that is a mount root is pinned from its
+	 * parent on the other filesystem: VP_PIN_XDEV lets that step cross.
+	 * A directory whose delivery a split of its subtree delayed (--jobs)
+	 * has no parent fd any more, but its own read fd, opened the same way:
+	 * "." of it, and its own ctime must be the one its parent's listing
+	 * showed (a rename of it moves it). Resolving those from the root cost
+	 * O(depth) each, and a tree can be made so that every directory of a
+	 * deep chain is delayed (1.86 million opens for 2,000 levels). */
+	bool from_root = false;
+	if (e->dirfd < 0 && e->fd >= 0 && !(e->relpath_len == 1 && e->relpath[0] == '.')) {
+		r = vp_pin(e->fd, ".", e->st->st_dev, e->st->st_ino, &p.st, &btime, pin_flags);
+		if (r >= 0 && parent_changed(r, e->st)) {
+			close(r);
+			from_root = true;
+			changed = "it was renamed since the walk listed it";
+		}
+	} else if (e->dirfd >= 0) {
+		r = vp_pin(e->dirfd, e->name, e->st->st_dev, e->st->st_ino, &p.st, &btime, pin_flags);
+		/* (In the root, journal paths start from the root's own fd.) */
+		if (r >= 0 && e->parent_st && memchr(e->relpath, '/', e->relpath_len) &&
+		    parent_changed(e->dirfd, e->parent_st)) {
+			close(r);
+			from_root = true;
+			changed = "its directory was renamed since the walk listed it";
+		}
+	} else {
+		from_root = true;
+	}
+	if (from_root) {
+		r = vp_pin(run->root_fd, e->relpath, e->st->st_dev, e->st->st_ino, &p.st, &btime,
+		           pin_flags);
+	}
 	if (r < 0) {
 		if (tree_changed(r)) {
 			report_skip(w, e->relpath, e->relpath_len, e->st->st_mode, VP_SKIP_CHANGED,
-			            strerror(-r));
+			            changed ? changed : strerror(-r));
 			return 0;
 		}
 		return entry_error(w, e->relpath, e->relpath_len, e->st->st_mode, "open", -r);
@@ -650,6 +722,7 @@ static int apply_change(struct wctx *w, const struct vp_walk_entry *e)
 				p.d.changes & VP_CH_DEFAULT_ACL ? (uint32_t)p.d.acl_default_len : 0,
 		};
 		r = vp_jw_add_ex(c->jw, &je, &w->ticket);
+		w->bytes += vp_jrec_entry_size(&je);
 	}
 	vp_xattrs_free(&x);
 	if (r < 0) {
@@ -670,7 +743,11 @@ static int apply_change(struct wctx *w, const struct vp_walk_entry *e)
 		return fail_run(c, VP_EXIT_ROLLED_BACK, "out of memory");
 	}
 	w->batch[w->n++] = p; /* the batch owns p's fd, path and ACL buffers now */
-	if (w->n >= w->max)
+	w->bytes += p.relpath_len;
+	/* Full by count (the fds it pins) or by bytes: a record of a deep entry
+	 * holds a path of up to depth x (NAME_MAX + 1), so a batch full of them
+	 * held memory quadratic in the depth (218 MB on 5,000 levels). */
+	if (w->n >= w->max || w->bytes >= w->max_bytes)
 		return flush_batch(w);
 	return 0;
 }
@@ -1068,7 +1145,8 @@ static int ctx_init(struct ctx *c, struct vp_run *run)
 	/* The fds a batch may pin are shared out between the workers. */
 	size_t per = run->batch_max / c->jobs;
 	for (unsigned i = 0; i < c->jobs; i++) {
-		c->w[i] = (struct wctx){ .c = c, .id = i, .max = per };
+		c->w[i] = (struct wctx){ .c = c, .id = i, .max = per,
+		                         .max_bytes = BATCH_BYTES / c->jobs };
 		c->w[i].batch = calloc(per, sizeof(struct pending));
 		if (!c->w[i].batch)
 			return -ENOMEM;

@@ -8,7 +8,8 @@
  * directory is searchable again (it was when apply walked it) before we
  * need to pass through it.
  *
- * Per entry, through an fd pinned like apply pins:
+ * Per entry, through an fd pinned with apply's rules (pin.h), from the
+ * deepest ancestor directory pinned before (vp_pin_cache) or the root:
  *   state == before-image         -> already restored (a re-run): skip
  *   state == what volperm set     -> restore: chown, then chmod (chown
  *                                    cleared setuid/setgid), then xattrs
@@ -239,17 +240,18 @@ static bool same_file(const struct vp_rollback *rb, int fd, const struct vp_jent
 }
 
 /* 1 restored, 0 already fine, 2 conflict, <0 error (reported). */
-static int restore_one(struct vp_rollback *rb, const struct vp_jentry *e, bool allow_xdev)
+static int restore_one(struct vp_rollback *rb, struct vp_pin_cache *pins,
+                       const struct vp_jentry *e)
 {
 	struct stat st, found;
-	char *path = strndup(e->path, e->path_len);
 	int fd, r = 0;
 
-	if (!path)
-		return -ENOMEM;
 	uint64_t btime;
-	fd = vp_pin_ex(rb->root_fd, path, e->dev, e->ino, &st, &btime, allow_xdev);
-	free(path);
+	fd = vp_pin_cached(pins, e->path, e->path_len, e->dev, e->ino, &st, &btime);
+	if (fd == -ENOMEM) {
+		report(rb, VP_EV_ERROR, e, NULL, "open", ENOMEM, NULL);
+		return -ENOMEM;
+	}
 	if (fd < 0) {
 		report(rb, VP_EV_CONFLICT, e, NULL, "open", -fd,
 		       fd == -ESTALE ? "another file is there now" : "it is gone or moved");
@@ -389,7 +391,8 @@ enum vp_exit vp_rollback_run(struct vp_rollback *rb, struct vp_jreader *r, struc
 	const struct vp_jheader *h = vp_jr_header(r);
 	struct vp_policy pol;
 	struct vp_jentry e;
-	bool allow_xdev = false;
+	struct vp_pin_cache *pins = NULL;
+	unsigned pin_flags = 0;
 	uint64_t errors = 0;
 	int n, sync_fd;
 
@@ -441,7 +444,7 @@ enum vp_exit vp_rollback_run(struct vp_rollback *rb, struct vp_jreader *r, struc
 	clock_gettime(CLOCK_REALTIME_COARSE, &rb->started);
 	rb->applied_ns = h->created_ns;
 	if (vp_policy_from_text(h->policy, h->policy_len, &pol) == 0) {
-		allow_xdev = pol.cross_mounts;
+		pin_flags = pol.cross_mounts ? VP_PIN_XDEV : 0;
 		vp_policy_free(&pol);
 	}
 	/* The ROLLBACK_BEGIN mark only tells a later reader that a rollback
@@ -461,8 +464,15 @@ enum vp_exit vp_rollback_run(struct vp_rollback *rb, struct vp_jreader *r, struc
 	}
 	if (vp_jr_state(r) != VP_JSTATE_ROLLING_BACK)
 		(void)vp_jw_mark(w, VP_REC_ROLLBACK_BEGIN);
+	if (vp_pin_cache_new(rb->root_fd, pin_flags, &pins) < 0) {
+		snprintf(rb->why, sizeof(rb->why), "out of memory");
+		return VP_EXIT_ROLLBACK_FAIL;
+	}
 	sync_fd = vp_sync_fd_open(rb->root_fd);
 	vp_jr_seek_end(r);
+	/* Newest first is preorder (apply journals in postorder): each path is
+	 * resolved from its deepest ancestor the cache pinned before, usually
+	 * its parent, so an entry costs the same at any depth. */
 	while ((n = vp_jr_prev(r, &e)) > 0) {
 		/* Between entries only: each restore_one() is a sequence
 		 * (chown, ACLs, chmod, caps) that must not stop half way. */
@@ -471,7 +481,7 @@ enum vp_exit vp_rollback_run(struct vp_rollback *rb, struct vp_jreader *r, struc
 			rb->left = vp_jr_entries(r) - st->scanned;
 			break;
 		}
-		int x = restore_one(rb, &e, allow_xdev);
+		int x = restore_one(rb, pins, &e);
 		st->scanned++;
 		vp_report_progress(&rb->rep, st, st->scanned);
 		if (x == 1)
@@ -483,6 +493,7 @@ enum vp_exit vp_rollback_run(struct vp_rollback *rb, struct vp_jreader *r, struc
 		else
 			errors++;
 	}
+	vp_pin_cache_free(pins);
 	st->errors += errors;
 	if (rb->interrupted)
 		n = 0; /* the entry in hand was not restored: rb->left counts it */

@@ -193,6 +193,43 @@ struct anc {
 	ino_t ino;
 };
 
+/* A delayed directory's path, shared with the delayed directories above it:
+ * each is a prefix of it. A chain of D delayed directories (a --jobs split
+ * deep down delays every directory above it; a tree can be made so that
+ * each level is split) held D copies of paths of up to D components, memory
+ * quadratic in the depth (100 MB for 3,000 levels of 20-character names);
+ * now one. A directory is delivered after every delayed directory below it
+ * (postorder), so it may end the string at its own length then: those that
+ * read further are gone, those still to come read less. */
+struct spath {
+	atomic_uint refs;
+	char s[];
+};
+
+static struct spath *spath_new(const char *p, size_t len)
+{
+	struct spath *sp = malloc(sizeof(*sp) + len + 1);
+
+	if (!sp)
+		return NULL;
+	atomic_init(&sp->refs, 1);
+	memcpy(sp->s, p, len);
+	sp->s[len] = 0;
+	return sp;
+}
+
+static struct spath *spath_get(struct spath *sp)
+{
+	atomic_fetch_add(&sp->refs, 1);
+	return sp;
+}
+
+static void spath_put(struct spath *sp)
+{
+	if (sp && atomic_fetch_sub(&sp->refs, 1) == 1)
+		free(sp);
+}
+
 struct dnode {
 	struct dnode *up;          /* counted in up->pending while delayed */
 	struct dnode *prev, *next; /* every live node, for cleanup */
@@ -202,7 +239,7 @@ struct dnode {
 	int fd;
 	struct stat st, parent_st;
 	bool has_parent;
-	char *relpath;
+	struct spath *path;        /* its relpath is path->s[0, relpath_len) */
 	size_t relpath_len, name_off;
 };
 
@@ -247,6 +284,9 @@ struct frame {
 	size_t names_len, pos;
 	struct dnode *node;
 	bool borrowed;             /* see struct task */
+	struct spath *shared;      /* a delayed subdirectory's path, which ours
+	                            * begins (or NULL): for our node if we are
+	                            * delayed too */
 };
 
 struct worker {
@@ -418,7 +458,7 @@ static void node_free_locked(struct walker *w, struct dnode *n)
 		n->next->prev = n->prev;
 	if (n->fd >= 0)
 		close(n->fd);
-	free(n->relpath);
+	spath_put(n->path);
 	free(n);
 }
 
@@ -457,9 +497,10 @@ static void complete(struct worker *k, struct dnode *up)
 		if (--up->pending > 0 || !up->delayed)
 			break;
 		pthread_mutex_unlock(&w->mu);
+		up->path->s[up->relpath_len] = 0; /* see struct spath */
 		struct vp_walk_entry e = {
-			.kind = VP_WALK_ENTRY, .relpath = up->relpath, .relpath_len = up->relpath_len,
-			.name = up->relpath + up->name_off, .dirfd = -1, .fd = up->fd, .st = &up->st,
+			.kind = VP_WALK_ENTRY, .relpath = up->path->s, .relpath_len = up->relpath_len,
+			.name = up->path->s + up->name_off, .dirfd = -1, .fd = up->fd, .st = &up->st,
 			.parent_st = up->has_parent ? &up->parent_st : NULL,
 		};
 		deliver(k, &e);
@@ -740,8 +781,13 @@ static void leave(struct worker *k)
 			n->has_parent = ps != NULL;
 			if (ps)
 				n->parent_st = *ps;
-			n->relpath = f->path_len ? strndup(k->path, f->path_len) : strdup(".");
 			n->relpath_len = f->path_len ? f->path_len : 1;
+			if (f->shared && f->path_len) {
+				n->path = f->shared; /* the frame's reference */
+				f->shared = NULL;
+			} else {
+				n->path = spath_new(f->path_len ? k->path : ".", n->relpath_len);
+			}
 			n->name_off = f->name_off;
 			if (task_root) {
 				n->up = k->task->up;
@@ -755,8 +801,10 @@ static void leave(struct worker *k)
 				n->up = b->node;
 				if (n->up)
 					n->up->pending++;
+				if (n->path && !b->shared)
+					b->shared = spath_get(n->path);
 			}
-			bool oom = !n->relpath || (!task_root && !n->up);
+			bool oom = !n->path || (!task_root && !n->up);
 			pthread_mutex_unlock(&w->mu);
 			free(spare);
 			if (oom)
@@ -786,6 +834,7 @@ static void leave(struct worker *k)
 pop:
 	if (f->fd >= 0)
 		close(f->fd);
+	spath_put(f->shared);
 	free(f->names);
 	k->depth--;
 	if (k->depth)
@@ -835,6 +884,7 @@ static void run_task(struct worker *k, struct task *t)
 		if (stopped(k->w)) {
 			if (f->fd >= 0)
 				close(f->fd);
+			spath_put(f->shared);
 			free(f->names);
 			k->depth--;
 			continue;

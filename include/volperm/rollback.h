@@ -13,8 +13,9 @@
 
 /* Undo what a journal recorded (invariant 5): newest entry first, so every
  * directory is restored before anything below it is reached again. Each
- * entry is pinned by path from the root with no symlink or mount crossing,
- * and its dev/ino must be the journal's. An entry is restored only if it is
+ * entry is pinned by its path with no symlink or mount crossing, resolved
+ * from the deepest ancestor directory pinned before (vp_pin_cache, pin.h) or
+ * from the root, and its dev/ino must be the journal's. An entry is restored only if it is
  * still what volperm set (or already restored: then it is left as is); any
  * other state is a conflict, reported and left alone unless force. */
 
