@@ -497,7 +497,7 @@ static int find_journal(int jdir, const struct root *rt, enum pick pick, char na
 			break;
 		}
 	}
-	free(v);
+	vp_jdir_list_free(v, n);
 	return r;
 }
 
@@ -531,7 +531,7 @@ static int check_hot(int jdir, const char *jdir_path, const struct root *rt, boo
 			}
 		}
 	}
-	free(v);
+	vp_jdir_list_free(v, n);
 	return ex;
 }
 
@@ -1046,7 +1046,7 @@ static int cmd_recover(const char *arg)
 			break;
 		}
 		memcpy(last, name, sizeof(last));
-		(void)vp_jr_peek(jdir, name, &state, &live);
+		(void)vp_jr_peek(jdir, name, &state, &live, NULL);
 		if (O.forward && state == VP_JSTATE_ACTIVE)
 			ex = recover_forward(jdir, jdir_path, name, &rt);
 		else
@@ -1131,7 +1131,7 @@ static int cmd_journal(const char *sub, const char *arg)
 		}
 		if (!n && !O.json)
 			printf("no journals\n");
-		free(v);
+		vp_jdir_list_free(v, n);
 		goto out;
 	}
 	/* show / export: FILE, or PATH meaning its newest journal. */

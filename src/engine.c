@@ -361,6 +361,14 @@ static int create_journal(struct ctx *c)
 		return fail_run(c, VP_EXIT_USAGE, "cannot describe the policy for the journal: %s", strerror(-r));
 	h.policy = policy;
 	h.policy_len = plen;
+	/* The order of the root's journals (the volume lock is held). */
+	r = vp_jdir_next_seq(run->jdir_fd, h.root_dev, h.root_ino, &h.seq);
+	if (r < 0) {
+		free(policy);
+		return fail_run(c, VP_EXIT_USAGE,
+		                "cannot list the journal directory: %s; nothing was changed",
+		                strerror(-r));
+	}
 	vp_jdir_name(run->journal, h.root_dev, h.root_ino, h.created_ns);
 	r = vp_jw_create(run->jdir_fd, run->journal, &h, run->batch_max, &c->jw);
 	free(policy);

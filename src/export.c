@@ -95,6 +95,11 @@ int vp_export_show(FILE *f, const char *file, struct vp_jreader *r)
 	fprintf(f, "created:  %s on ", when);
 	vp_quote_shell(f, h->host, strlen(h->host));
 	fputc('\n', f);
+	if (h->version >= 2)
+		fprintf(f, "sequence: %" PRIu64 " (its place among the journals of this root)\n",
+		        h->seq);
+	else
+		fprintf(f, "sequence: none (a version 1 journal: ordered by its creation time)\n");
 	fputs("nonce:    ", f);
 	for (int i = 0; i < 16; i++)
 		fprintf(f, "%02x", h->nonce[i]);
@@ -246,8 +251,9 @@ int vp_export_json(FILE *f, struct vp_jreader *r)
 	fputs("{\"record\":\"header\",", f);
 	json_path(f, "root", h->root, strlen(h->root));
 	fprintf(f, ",\"root_dev\":%" PRIu64 ",\"root_ino\":%" PRIu64 ",\"fsid\":\"%016" PRIx64
-	           "\",\"created\":\"%s\",\"created_ns\":%" PRIu64 ",\"host\":",
-	        h->root_dev, h->root_ino, h->fsid, when, h->created_ns);
+	           "\",\"created\":\"%s\",\"created_ns\":%" PRIu64 ",\"sequence\":%" PRIu64
+	           ",\"host\":",
+	        h->root_dev, h->root_ino, h->fsid, when, h->created_ns, h->seq);
 	vp_quote_json(f, h->host, strlen(h->host));
 	fputs(",\"policy\":", f);
 	vp_quote_json(f, h->policy, h->policy_len);

@@ -212,9 +212,42 @@ static bool parse_name(const char *n, uint64_t *dev, uint64_t *ino, uint64_t *cr
 	       strcmp(tail, VP_JOURNAL_SUFFIX) == 0;
 }
 
+/* Oldest first: by sequence (journal invariant: the creation time comes
+ * from a clock that can go back, the sequence cannot), then, for version 1
+ * journals (sequence 0), by creation time, then by name. */
 static int cmp_info(const void *a, const void *b)
 {
-	return strcmp(((const struct vp_jinfo *)a)->name, ((const struct vp_jinfo *)b)->name);
+	const struct vp_jinfo *x = a, *y = b;
+
+	if (x->seq != y->seq)
+		return x->seq < y->seq ? -1 : 1;
+	if (x->created_ns != y->created_ns)
+		return x->created_ns < y->created_ns ? -1 : 1;
+	return strcmp(x->name, y->name);
+}
+
+void vp_jdir_list_free(struct vp_jinfo *v, size_t n)
+{
+	for (size_t i = 0; v && i < n; i++)
+		free(v[i].root);
+	free(v);
+}
+
+int vp_jdir_next_seq(int jdir_fd, uint64_t dev, uint64_t ino, uint64_t *seq)
+{
+	struct vp_jinfo *v = NULL;
+	size_t n = 0;
+	uint64_t max = 0;
+	int r = vp_jdir_list(jdir_fd, false, dev, ino, &v, &n);
+
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n; i++)
+		if (v[i].seq > max)
+			max = v[i].seq;
+	vp_jdir_list_free(v, n);
+	*seq = max + 1;
+	return 0;
 }
 
 int vp_jdir_list(int jdir_fd, bool all, uint64_t dev, uint64_t ino, struct vp_jinfo **ret,
@@ -240,7 +273,14 @@ int vp_jdir_list(int jdir_fd, bool all, uint64_t dev, uint64_t ino, struct vp_ji
 		if (!all && (info.dev != dev || info.ino != ino))
 			continue;
 		memcpy(info.name, de->d_name, strlen(de->d_name) + 1); /* length checked by parse_name */
-		int r = vp_jr_peek(jdir_fd, info.name, &info.state, &info.live);
+		struct vp_jheader h;
+		int r = vp_jr_peek(jdir_fd, info.name, &info.state, &info.live, &h);
+		if (r == 0) {
+			info.seq = h.seq;
+			info.root = h.root; /* handed over */
+			h.root = NULL;
+			vp_jheader_free(&h);
+		}
 		if (r == -ENODATA) {
 			/* Crashed while creating: the header never became durable,
 			 * so no entry can have changed. Nothing to recover. */
@@ -252,7 +292,8 @@ int vp_jdir_list(int jdir_fd, bool all, uint64_t dev, uint64_t ino, struct vp_ji
 		           (info.state == VP_JSTATE_ACTIVE || info.state == VP_JSTATE_ROLLING_BACK);
 		struct vp_jinfo *nv = realloc(v, (cnt + 1) * sizeof(*v));
 		if (!nv) {
-			free(v);
+			free(info.root);
+			vp_jdir_list_free(v, cnt);
 			closedir(d);
 			return -ENOMEM;
 		}

@@ -44,7 +44,7 @@
  *
  * Header, H bytes:
  *      0  8  magic "VOLPERMJ"
- *      8  4  version (1)
+ *      8  4  version (2; version 1 is read too, see below)
  *     12  4  H, the header length including its CRC
  *     16  8  created, ns since the epoch (CLOCK_REALTIME)
  *     24  8  root st_dev
@@ -55,8 +55,16 @@
  *     68  4  host name length  (h)
  *     72  4  root path length  (r)
  *     76  4  policy text length (p)
- *     80  h  host name, then r bytes root path, then p bytes policy text
+ *     80  8  sequence: 1 + the largest sequence of the journals of the same
+ *            root in the directory, chosen under the volume lock. "The
+ *            newest journal" is the one with the largest sequence: the
+ *            creation time comes from a clock that can be set back (an NTP
+ *            step, a VM restored from a snapshot), a sequence cannot.
+ *     88  h  host name, then r bytes root path, then p bytes policy text
  *    H-4  4  CRC-32C of bytes [0, H-4)
+ * Version 1 headers have no sequence field (the variable part starts at
+ * 80) and read as sequence 0: older than every version 2 journal, and
+ * ordered among themselves by creation time, as version 1 ordered them.
  *
  * Record, L bytes (L >= 32), following the header back to back:
  *      0  4  magic 0x31525056 ("VPR1")
@@ -110,7 +118,8 @@
 #include "volperm/fault.h"
 #include "volperm/journal.h"
 
-#define HDR_FIXED 80u
+#define HDR_FIXED 80u    /* version 1; also the prefix every version has */
+#define HDR_FIXED_V2 88u /* version 2: + the sequence */
 #define HDR_MAX (16u << 20)
 #define ENTRY_FIXED 76u
 #define WINDOW (1u << 20)
@@ -342,12 +351,20 @@ long vp_jrec_decode(const uint8_t *buf, size_t avail, uint32_t seed, int *type,
 
 /* ---- header codec ---- */
 
+/* Where a header's variable part starts: after the sequence field from
+ * version 2 on. (An unknown version is refused by the decoder; its length
+ * is still checked as version 2's.) */
+static uint32_t hdr_fixed(const uint8_t *fixed)
+{
+	return get32(fixed + 8) == 1 ? HDR_FIXED : HDR_FIXED_V2;
+}
+
 /* The header length must equal what its own three length fields add up to;
  * checked before anything trusts it, so a flipped length byte reads as
  * corruption and not as a header that was never completely written. */
 static bool header_len_consistent(const uint8_t *fixed)
 {
-	uint64_t want = (uint64_t)HDR_FIXED + get32(fixed + 68) + get32(fixed + 72) +
+	uint64_t want = (uint64_t)hdr_fixed(fixed) + get32(fixed + 68) + get32(fixed + 72) +
 	                get32(fixed + 76) + 4;
 	return memcmp(fixed, VP_JOURNAL_MAGIC, 8) == 0 && want == get32(fixed + 12) &&
 	       want <= HDR_MAX;
@@ -356,7 +373,7 @@ static bool header_len_consistent(const uint8_t *fixed)
 int vp_jheader_encode(const struct vp_jheader *h, uint8_t **ret, size_t *ret_len)
 {
 	size_t hl = h->host ? strlen(h->host) : 0, rl = strlen(h->root), pl = h->policy_len;
-	size_t len = HDR_FIXED + hl + rl + pl + 4;
+	size_t len = HDR_FIXED_V2 + hl + rl + pl + 4;
 	uint8_t *b;
 
 	if (len > HDR_MAX)
@@ -376,11 +393,12 @@ int vp_jheader_encode(const struct vp_jheader *h, uint8_t **ret, size_t *ret_len
 	put32(b + 68, (uint32_t)hl);
 	put32(b + 72, (uint32_t)rl);
 	put32(b + 76, (uint32_t)pl);
+	put64(b + 80, h->seq);
 	if (hl)
-		memcpy(b + HDR_FIXED, h->host, hl);
-	memcpy(b + HDR_FIXED + hl, h->root, rl);
+		memcpy(b + HDR_FIXED_V2, h->host, hl);
+	memcpy(b + HDR_FIXED_V2 + hl, h->root, rl);
 	if (pl)
-		memcpy(b + HDR_FIXED + hl + rl, h->policy, pl);
+		memcpy(b + HDR_FIXED_V2 + hl + rl, h->policy, pl);
 	put32(b + len - 4, vp_crc32c(0, b, len - 4));
 	*ret = b;
 	*ret_len = len;
@@ -412,22 +430,26 @@ int vp_jheader_decode(const uint8_t *buf, size_t avail, struct vp_jheader *ret, 
 	if (vp_crc32c(0, buf, len - 4) != get32(buf + len - 4))
 		return -EBADMSG;
 	h.version = get32(buf + 8);
-	if (h.version != VP_JOURNAL_VERSION)
+	if (h.version != 1 && h.version != VP_JOURNAL_VERSION)
 		return -EPROTO;
+	uint32_t fixed = hdr_fixed(buf);
+	if (avail < fixed)
+		return -ENODATA;
 	hl = get32(buf + 68);
 	rl = get32(buf + 72);
 	pl = get32(buf + 76);
-	if ((uint64_t)HDR_FIXED + hl + rl + pl + 4 != len || rl == 0)
+	if ((uint64_t)fixed + hl + rl + pl + 4 != len || rl == 0)
 		return -EBADMSG;
+	h.seq = h.version == 1 ? 0 : get64(buf + 80);
 	h.created_ns = get64(buf + 16);
 	h.root_dev = get64(buf + 24);
 	h.root_ino = get64(buf + 32);
 	h.fsid = get64(buf + 40);
 	memcpy(h.nonce, buf + 48, 16);
 	h.flags = get32(buf + 64);
-	h.host = dup_bytes(buf + HDR_FIXED, hl);
-	h.root = dup_bytes(buf + HDR_FIXED + hl, rl);
-	h.policy = dup_bytes(buf + HDR_FIXED + hl + rl, pl);
+	h.host = dup_bytes(buf + fixed, hl);
+	h.root = dup_bytes(buf + fixed + hl, rl);
+	h.policy = dup_bytes(buf + fixed + hl + rl, pl);
 	h.policy_len = pl;
 	h.crc = get32(buf + len - 4);
 	if (!h.host || !h.root || !h.policy) {
@@ -1199,7 +1221,8 @@ void vp_jw_discard(struct vp_jwriter *w)
 	pthread_mutex_unlock(&w->mu);
 }
 
-int vp_jr_peek(int dirfd, const char *name, enum vp_jstate *state, bool *live)
+int vp_jr_peek(int dirfd, const char *name, enum vp_jstate *state, bool *live,
+               struct vp_jheader *hdr)
 {
 	uint8_t fixed[HDR_FIXED], tail[VP_REC_FRAME];
 	struct vp_jheader h;
@@ -1266,7 +1289,10 @@ int vp_jr_peek(int dirfd, const char *name, enum vp_jstate *state, bool *live)
 				*state = VP_JSTATE_ROLLED_BACK;
 		}
 	}
-	vp_jheader_free(&h);
+	if (hdr)
+		*hdr = h; /* handed over */
+	else
+		vp_jheader_free(&h);
 	e = 0;
 out:
 	free(hb);

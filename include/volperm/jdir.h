@@ -42,11 +42,21 @@ struct vp_jinfo {
 	bool live;             /* someone holds its lock right now */
 	bool hot;              /* active or rolling-back and not live */
 	bool unreadable;       /* not even the header could be read */
+	uint64_t seq;          /* its sequence (0: version 1, or unreadable) */
+	char *root;            /* its root path as the header records it; NULL
+	                        * when unreadable (vp_jdir_list_free frees it) */
 };
 
-/* Journals for (dev, ino), or all with all=true, oldest first. *ret is
- * malloc()ed. Looks at the header and the last record only: O(1) each. */
+/* Journals for (dev, ino), or all with all=true, oldest first: by their
+ * sequence, not their creation time (a clock can be set back). *ret is
+ * malloc()ed: free it with vp_jdir_list_free(). Looks at the header and the
+ * last record only: O(1) each. */
 int vp_jdir_list(int jdir_fd, bool all, uint64_t dev, uint64_t ino, struct vp_jinfo **ret,
                  size_t *n);
+void vp_jdir_list_free(struct vp_jinfo *v, size_t n);
+
+/* The sequence a new journal of (dev, ino) gets: 1 + the largest of its
+ * journals in the directory. Call it under the volume lock. */
+int vp_jdir_next_seq(int jdir_fd, uint64_t dev, uint64_t ino, uint64_t *seq);
 
 #endif

@@ -13,7 +13,7 @@
  * before changing anything here. */
 
 #define VP_JOURNAL_MAGIC "VOLPERMJ"
-#define VP_JOURNAL_VERSION 1u
+#define VP_JOURNAL_VERSION 2u /* 1 is read too (no sequence) */
 #define VP_JOURNAL_SUFFIX ".vpj"
 
 enum vp_rec_type {
@@ -38,6 +38,7 @@ struct vp_jheader {
 	uint64_t fsid;
 	uint8_t nonce[16];
 	uint32_t flags;
+	uint64_t seq;            /* order among the root's journals (0: version 1) */
 	char *host;              /* NUL-terminated copies, owned by the header */
 	char *root;
 	char *policy;            /* vp_policy_to_text() */
@@ -131,8 +132,10 @@ void vp_jw_close(struct vp_jwriter *w);
 /* A quick look without validating every record: the header and the last
  * record only, O(1). *state is ACTIVE unless the last record is a valid mark
  * (a torn tail therefore reads as ACTIVE: recovery then validates fully).
- * *live tells whether a writer holds the journal's lock right now. */
-int vp_jr_peek(int dirfd, const char *name, enum vp_jstate *state, bool *live);
+ * *live tells whether a writer holds the journal's lock right now. With hdr
+ * non-NULL, the decoded header is handed over (vp_jheader_free() it). */
+int vp_jr_peek(int dirfd, const char *name, enum vp_jstate *state, bool *live,
+               struct vp_jheader *hdr);
 
 struct vp_jreader;
 

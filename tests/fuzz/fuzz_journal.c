@@ -278,7 +278,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	write_input(data, size);
 
-	e = vp_jr_peek(dirfd_, NAME, &state, &live);
+	e = vp_jr_peek(dirfd_, NAME, &state, &live, NULL);
 	if (e == 0)
 		CHECK(!live); /* nobody holds its lock */
 
@@ -304,7 +304,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* The O(1) peek agrees with the full scan, except that a torn tail
 	 * reads as active to the peek (its last bytes are not a valid mark). */
 	if (!vp_jr_torn(r)) {
-		CHECK(vp_jr_peek(dirfd_, NAME, &state, &live) == 0);
+		CHECK(vp_jr_peek(dirfd_, NAME, &state, &live, NULL) == 0);
 		CHECK(state == st);
 	}
 	vp_jr_rewind(r);
