@@ -37,6 +37,7 @@
 #include "volperm/privdrop.h"
 #include "volperm/quote.h"
 #include "volperm/rollback.h"
+#include "volperm/volume.h"
 
 enum {
 	OPT_OWNER = 1, OPT_MAP, OPT_MAP_GID, OPT_EXCLUDE, OPT_VERSION, OPT_FSGROUP, OPT_CHMOD,
@@ -501,36 +502,83 @@ static int find_journal(int jdir, const struct root *rt, enum pick pick, char na
 	return r;
 }
 
+/* The directory k levels above path ("/" at the top), for messages. */
+static void up_path(const char *path, size_t k, char *buf, size_t size)
+{
+	snprintf(buf, size, "%s", path);
+	while (k-- > 0) {
+		char *slash = strrchr(buf, '/');
+		if (!slash)
+			break;
+		if (slash == buf)
+			slash[1] = 0;
+		else
+			*slash = 0;
+	}
+}
+
 /* Invariant 4: every command on a root sees a hot journal. Returns 0, or
  * VP_EXIT_HOT after saying why. hot_name gets the hot journal, if any. */
 static int check_hot(int jdir, const char *jdir_path, const struct root *rt, bool allow_hot,
                      char hot_name[VP_JNAME_MAX])
 {
+	struct vp_ancestry anc = { 0 };
 	struct vp_jinfo *v = NULL;
-	struct qpath q1, q2;
+	struct qpath q1, q2, q3;
 	size_t n = 0;
-	int ex = 0;
+	int ex = 0, up = -1;
 
 	hot_name[0] = 0;
-	if (jdir < 0 || vp_jdir_list(jdir, false, rt->st.st_dev, rt->st.st_ino, &v, &n) < 0)
+	/* Every journal of the directory, not only this root's: one of a tree
+	 * inside this one, or containing it, matters as much (volume.c). */
+	if (jdir < 0 || vp_jdir_list(jdir, true, 0, 0, &v, &n) < 0)
 		return 0;
+	if (!S_ISDIR(rt->st.st_mode)) {
+		char dir[PATH_MAX];
+		up_path(rt->path, 1, dir, sizeof(dir));
+		up = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	}
+	if (vp_ancestry_get(up >= 0 ? up : rt->fd, &anc) < 0)
+		anc = (struct vp_ancestry){ 0 };
+	if (up >= 0)
+		close(up);
 	for (size_t i = 0; i < n && !ex; i++) {
-		if (v[i].unreadable)
+		bool same = v[i].dev == (uint64_t)rt->st.st_dev && v[i].ino == (uint64_t)rt->st.st_ino;
+		bool running = v[i].live &&
+		               (v[i].state == VP_JSTATE_ACTIVE || v[i].state == VP_JSTATE_ROLLING_BACK);
+		if (same && v[i].unreadable)
 			fprintf(stderr, "volperm: warning: journal %s for %s cannot be read (corrupt?); it is ignored, see 'volperm journal show'\n",
 			        qjp(&q1, jdir_path, v[i].name), qp(&q2, rt->path));
-		if (v[i].live && (v[i].state == VP_JSTATE_ACTIVE || v[i].state == VP_JSTATE_ROLLING_BACK)) {
-			fprintf(stderr, "volperm: another volperm is changing %s right now (journal %s); try again when it has finished\n",
-			        qp(&q1, rt->path), qjp(&q2, jdir_path, v[i].name));
+		if (!running && !v[i].hot)
+			continue;
+		/* Only these few are looked at more closely. */
+		int ov = same ? 1 : vp_tree_overlap(rt->st.st_dev, rt->st.st_ino, &anc, &v[i]);
+		if (!ov)
+			continue;
+		const char *other = ov == 1 ? rt->path : v[i].root;
+		if (running) {
+			fprintf(stderr, "volperm: another volperm is changing %s right now (journal %s)%s%s; try again when it has finished\n",
+			        qp(&q1, other), qjp(&q2, jdir_path, v[i].name),
+			        ov == 1 ? "" : ov == 2 ? ", which contains " : ", which is inside ",
+			        ov == 1 ? "" : qp(&q3, rt->path));
 			ex = VP_EXIT_HOT;
-		} else if (v[i].hot) {
+		} else if (ov == 1) {
 			memcpy(hot_name, v[i].name, VP_JNAME_MAX);
 			if (!allow_hot) {
 				fprintf(stderr, "volperm: an interrupted apply left %s half changed (journal %s); run 'volperm recover %s' first (or 'apply --recover')\n",
 				        qp(&q1, rt->path), qjp(&q2, jdir_path, v[i].name), q1.s);
 				ex = VP_EXIT_HOT;
 			}
+		} else {
+			/* apply --recover rolls back this root's journal only:
+			 * the other one is recovered on its own root. */
+			fprintf(stderr, "volperm: an interrupted apply left %s half changed (journal %s), and it %s %s; run 'volperm recover %s' first\n",
+			        qp(&q1, other), qjp(&q2, jdir_path, v[i].name),
+			        ov == 2 ? "contains" : "is inside", qp(&q3, rt->path), q1.s);
+			ex = VP_EXIT_HOT;
 		}
 	}
+	vp_ancestry_free(&anc);
 	vp_jdir_list_free(v, n);
 	return ex;
 }
@@ -724,28 +772,35 @@ out:
 	return ex;
 }
 
-/* Two locks: the lock file in the journal directory, and a flock on the
- * volume's root directory itself, so that runs with different journal
- * directories exclude each other too. (A root that cannot be opened for
- * reading, or is not a directory, only gets the first.) */
-static int lock_volume(int jdir, const struct root *rt, int lock_fd[2])
+/* Keep every other volperm off this tree, off trees inside it and off
+ * trees that contain it (volume.c). */
+static int lock_volume(int jdir, const struct root *rt, struct vp_tree_lock *lk)
 {
-	int r = jdir >= 0 ? vp_jdir_lock(jdir, rt->st.st_dev, rt->st.st_ino, &lock_fd[0]) : 0;
-	if (r == 0 && S_ISDIR(rt->st.st_mode)) {
-		char p[32];
-		snprintf(p, sizeof(p), "/proc/self/fd/%d", rt->fd);
-		lock_fd[1] = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (lock_fd[1] >= 0 && flock(lock_fd[1], LOCK_EX | LOCK_NB) < 0)
-			r = errno == EWOULDBLOCK ? -EWOULDBLOCK : 0;
+	int parent = -1, r;
+
+	if (!S_ISDIR(rt->st.st_mode)) {
+		char dir[PATH_MAX];
+		up_path(rt->path, 1, dir, sizeof(dir));
+		parent = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	}
+	r = vp_tree_lock(rt->fd, parent, jdir, rt->st.st_dev, rt->st.st_ino, lk);
+	if (parent >= 0)
+		close(parent);
 	if (r == -EWOULDBLOCK) {
-		struct qpath q;
-		fprintf(stderr, "volperm: another volperm is working on %s right now; try again when it has finished\n",
-		        qp(&q, rt->path));
+		struct qpath q, q2;
+		char above[PATH_MAX];
+		if (lk->busy_level == 0) {
+			fprintf(stderr, "volperm: another volperm is working on %s or on a tree inside it right now; try again when it has finished\n",
+			        qp(&q, rt->path));
+		} else {
+			up_path(rt->path, lk->busy_level, above, sizeof(above));
+			fprintf(stderr, "volperm: another volperm is working on %s, which contains %s, right now; try again when it has finished\n",
+			        qp(&q, above), qp(&q2, rt->path));
+		}
 		return VP_EXIT_HOT;
 	}
 	if (r < 0) {
-		fprintf(stderr, "volperm: cannot take the volume lock in the journal directory: %s\n", strerror(-r));
+		fprintf(stderr, "volperm: cannot take the volume lock: %s\n", strerror(-r));
 		return VP_EXIT_USAGE;
 	}
 	return 0;
@@ -755,13 +810,14 @@ static int lock_volume(int jdir, const struct root *rt, int lock_fd[2])
 
 static int cmd_run(enum vp_cmd cmd, const char *command, const char *arg)
 {
+	struct vp_tree_lock lock = VP_TREE_LOCK_INIT;
 	struct qpath qs1; /* for the closing lines */
 	struct vp_output out = make_output(command);
 	const char *jdir_path = journal_dir_path();
 	struct root rt = { .fd = -1 };
 	struct vp_stats st;
 	char hot[VP_JNAME_MAX], *desc = NULL, *jp = NULL;
-	int jdir = -1, lock[2] = { -1, -1 }, ex, r;
+	int jdir = -1, ex, r;
 	bool journaled = cmd == VP_CMD_APPLY && !O.no_journal;
 
 	if (vp_policy_is_empty(&O.policy)) {
@@ -799,7 +855,7 @@ static int cmd_run(enum vp_cmd cmd, const char *command, const char *arg)
 		goto out;
 	}
 	if (cmd == VP_CMD_APPLY) {
-		ex = lock_volume(journaled ? jdir : -1, &rt, lock);
+		ex = lock_volume(journaled ? jdir : -1, &rt, &lock);
 		if (ex)
 			goto out;
 	}
@@ -843,9 +899,7 @@ static int cmd_run(enum vp_cmd cmd, const char *command, const char *arg)
 out:
 	free(desc);
 	free(jp);
-	for (int i = 0; i < 2; i++)
-		if (lock[i] >= 0)
-			close(lock[i]);
+	vp_tree_unlock(&lock);
 	if (jdir >= 0)
 		close(jdir);
 	close_root(&rt);
@@ -878,11 +932,12 @@ static int open_journal_file(const char *file, int *jdir, char **dir, char name[
 
 static int cmd_rollback(const char *arg)
 {
+	struct vp_tree_lock lock = VP_TREE_LOCK_INIT;
 	const char *jdir_path = journal_dir_path();
 	struct root rt = { .fd = -1 };
 	char name[VP_JNAME_MAX], *dir = NULL;
 	struct qpath q1, q2;
-	int jdir = -1, lock[2] = { -1, -1 }, ex, r;
+	int jdir = -1, ex, r;
 
 	if (O.journal) {
 		ex = open_journal_file(O.journal, &jdir, &dir, name);
@@ -931,7 +986,7 @@ static int cmd_rollback(const char *arg)
 		ex = VP_EXIT_USAGE;
 		goto out;
 	}
-	ex = lock_volume(jdir, &rt, lock);
+	ex = lock_volume(jdir, &rt, &lock);
 	if (ex)
 		goto out;
 	if (!O.journal) {
@@ -945,9 +1000,7 @@ static int cmd_rollback(const char *arg)
 	}
 	ex = do_rollback(jdir, jdir_path, name, &rt, "rollback", O.force);
 out:
-	for (int i = 0; i < 2; i++)
-		if (lock[i] >= 0)
-			close(lock[i]);
+	vp_tree_unlock(&lock);
 	if (jdir >= 0)
 		close(jdir);
 	free(dir);
@@ -1006,11 +1059,12 @@ static int recover_forward(int jdir, const char *jdir_path, const char *name, co
 
 static int cmd_recover(const char *arg)
 {
+	struct vp_tree_lock lock = VP_TREE_LOCK_INIT;
 	const char *jdir_path = journal_dir_path();
 	struct root rt = { .fd = -1 };
 	char name[VP_JNAME_MAX];
 	struct qpath q1, q2;
-	int jdir = -1, lock[2] = { -1, -1 }, ex = 0, r;
+	int jdir = -1, ex = 0, r;
 
 	if (!arg) {
 		usage_error("recover needs PATH");
@@ -1031,7 +1085,7 @@ static int cmd_recover(const char *arg)
 		ex = VP_EXIT_USAGE;
 		goto out;
 	}
-	ex = lock_volume(jdir, &rt, lock);
+	ex = lock_volume(jdir, &rt, &lock);
 	if (ex)
 		goto out;
 	/* Oldest first: there is normally at most one hot journal. */
@@ -1055,9 +1109,7 @@ static int cmd_recover(const char *arg)
 	if (r == 0 && ex == 0 && !O.quiet && !O.json)
 		printf("volperm: nothing to recover on %s\n", qp(&q1, rt.path));
 out:
-	for (int i = 0; i < 2; i++)
-		if (lock[i] >= 0)
-			close(lock[i]);
+	vp_tree_unlock(&lock);
 	if (jdir >= 0)
 		close(jdir);
 	close_root(&rt);
@@ -1101,12 +1153,21 @@ static int cmd_journal(const char *sub, const char *arg)
 			ex = VP_EXIT_USAGE;
 			goto out;
 		}
-		if (vp_jdir_list(jdir, !arg, (uint64_t)rt.st.st_dev, (uint64_t)rt.st.st_ino, &v, &n) < 0) {
+		if (vp_jdir_list(jdir, true, 0, 0, &v, &n) < 0) {
 			ex = VP_EXIT_USAGE;
 			goto out;
 		}
+		/* With PATH: its journals, and those of trees inside it or
+		 * containing it (a hot one there blocks PATH too). */
+		struct vp_ancestry anc = { 0 };
+		if (arg && S_ISDIR(rt.st.st_mode) && vp_ancestry_get(rt.fd, &anc) < 0)
+			anc = (struct vp_ancestry){ 0 };
+		size_t shown = 0;
 		for (size_t i = 0; i < n; i++) {
 			struct vp_jreader *jr = NULL;
+			if (arg && !vp_tree_overlap(rt.st.st_dev, rt.st.st_ino, &anc, &v[i]))
+				continue;
+			shown++;
 			e = vp_jr_open_at(jdir, v[i].name, &jr);
 			const char *state = e == -EBADMSG ? "corrupt" : e < 0 ? "unreadable"
 			                    : v[i].live ? "running" : v[i].hot ? "hot" : vp_jstate_name(vp_jr_state(jr));
@@ -1129,8 +1190,9 @@ static int cmd_journal(const char *sub, const char *arg)
 			}
 			vp_jr_close(jr);
 		}
-		if (!n && !O.json)
+		if (!shown && !O.json)
 			printf("no journals\n");
+		vp_ancestry_free(&anc);
 		vp_jdir_list_free(v, n);
 		goto out;
 	}

@@ -1,0 +1,235 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Overlapping trees (see volume.h). Two volperm runs must never change the
+ * same entries at once, and an interrupted apply anywhere in a tree blocks
+ * every run that would touch it. The per-root lock file and a lock on the
+ * root itself only see runs on the very same root; runs on V and on V/sub
+ * both passed them, both exited 0, and V was not compliant afterwards.
+ * Directory flocks up the tree (exclusive on the root, shared above) make
+ * the relation visible from both sides, without any path strings. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "volperm/volume.h"
+
+/* More levels than any real path has (PATH_MAX / 2); a bound, so that a
+ * loop of bind mounts could not keep us climbing. */
+#define CLIMB_MAX 4096
+
+static int add(struct vp_ancestry *a, const struct stat *st)
+{
+	struct vp_devino *nv = realloc(a->v, (a->n + 1) * sizeof(*nv));
+
+	if (!nv)
+		return -ENOMEM;
+	a->v = nv;
+	a->v[a->n++] = (struct vp_devino){ (uint64_t)st->st_dev, (uint64_t)st->st_ino };
+	return 0;
+}
+
+int vp_ancestry_get(int dir_fd, struct vp_ancestry *ret)
+{
+	struct vp_ancestry a = { 0 };
+	struct stat st, up_st;
+	int fd = fcntl(dir_fd, F_DUPFD_CLOEXEC, 3), r = 0;
+
+	if (fd < 0)
+		return -errno;
+	for (int depth = 0; depth < CLIMB_MAX; depth++) {
+		if (fstat(fd, &st) < 0 || (r = add(&a, &st)) < 0) {
+			r = r < 0 ? r : -errno;
+			break;
+		}
+		int up = openat(fd, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (up < 0 || fstat(up, &up_st) < 0) {
+			r = -errno;
+			if (up >= 0)
+				close(up);
+			break;
+		}
+		close(fd);
+		fd = up;
+		if (up_st.st_dev == st.st_dev && up_st.st_ino == st.st_ino)
+			break; /* "/" is its own parent */
+	}
+	close(fd);
+	if (r < 0) {
+		vp_ancestry_free(&a);
+		return r;
+	}
+	*ret = a;
+	return 0;
+}
+
+void vp_ancestry_free(struct vp_ancestry *a)
+{
+	free(a->v);
+	a->v = NULL;
+	a->n = 0;
+}
+
+bool vp_ancestry_has(const struct vp_ancestry *a, uint64_t dev, uint64_t ino)
+{
+	for (size_t i = 0; i < a->n; i++)
+		if (a->v[i].dev == dev && a->v[i].ino == ino)
+			return true;
+	return false;
+}
+
+/* A readable fd of the directory that fd (O_PATH) names: flock needs an
+ * open file, and an O_PATH fd has none to lock. Reopened through its
+ * /proc/self/fd link: the same inode, no path to swap. */
+static int reopen_dir(int fd)
+{
+	char p[32];
+	struct stat a, b;
+	int r;
+
+	snprintf(p, sizeof(p), "/proc/self/fd/%d", fd);
+	r = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (r < 0)
+		return -errno;
+	if (fstat(r, &a) < 0 || fstat(fd, &b) < 0 || a.st_dev != b.st_dev || a.st_ino != b.st_ino) {
+		close(r);
+		return -ESTALE;
+	}
+	return r;
+}
+
+void vp_tree_unlock(struct vp_tree_lock *l)
+{
+	if (l->jlock >= 0)
+		close(l->jlock);
+	if (l->root >= 0)
+		close(l->root);
+	for (size_t i = 0; i < l->n_up; i++)
+		close(l->up[i]);
+	free(l->up);
+	l->jlock = l->root = -1;
+	l->up = NULL;
+	l->n_up = 0;
+}
+
+/* LOCK_SH on dir and every directory above it, appended to l->up. */
+static int lock_up(struct vp_tree_lock *l, int dir)
+{
+	struct stat st, up_st;
+	int fd = fcntl(dir, F_DUPFD_CLOEXEC, 3), r = 0;
+
+	if (fd < 0)
+		return -errno;
+	for (int depth = 0; depth < CLIMB_MAX; depth++) {
+		int lk = reopen_dir(fd);
+		if (lk >= 0) {
+			int *nv = realloc(l->up, (l->n_up + 1) * sizeof(*nv));
+			if (!nv) {
+				close(lk);
+				r = -ENOMEM;
+				break;
+			}
+			l->up = nv;
+			l->up[l->n_up++] = lk;
+			if (flock(lk, LOCK_SH | LOCK_NB) < 0) {
+				r = -errno;
+				l->busy_level = l->n_up;
+				break;
+			}
+		}
+		/* (A directory we may not read is left out: see volume.h.) */
+		if (fstat(fd, &st) < 0) {
+			r = -errno;
+			break;
+		}
+		int up = openat(fd, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (up < 0 || fstat(up, &up_st) < 0) {
+			r = -errno;
+			if (up >= 0)
+				close(up);
+			break;
+		}
+		close(fd);
+		fd = up;
+		if (up_st.st_dev == st.st_dev && up_st.st_ino == st.st_ino)
+			break;
+	}
+	close(fd);
+	return r;
+}
+
+int vp_tree_lock(int root_fd, int parent_fd, int jdir_fd, uint64_t dev, uint64_t ino,
+                 struct vp_tree_lock *l)
+{
+	struct stat st;
+	int r = 0;
+
+	*l = (struct vp_tree_lock)VP_TREE_LOCK_INIT;
+	if (jdir_fd >= 0) {
+		r = vp_jdir_lock(jdir_fd, dev, ino, &l->jlock);
+		if (r < 0)
+			goto fail;
+	}
+	if (fstat(root_fd, &st) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		l->root = reopen_dir(root_fd);
+		if (l->root >= 0 && flock(l->root, LOCK_EX | LOCK_NB) < 0) {
+			r = -errno;
+			goto fail;
+		}
+		/* The root's parent and up: openat("..") from the root itself. */
+		int up = openat(root_fd, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (up < 0) {
+			r = -errno;
+			goto fail;
+		}
+		struct stat ust;
+		if (fstat(up, &ust) == 0 && (ust.st_dev != st.st_dev || ust.st_ino != st.st_ino))
+			r = lock_up(l, up); /* (the root is not "/" itself) */
+		close(up);
+	} else if (parent_fd >= 0) {
+		r = lock_up(l, parent_fd);
+	}
+	if (r < 0)
+		goto fail;
+	return 0;
+fail:
+	vp_tree_unlock(l);
+	return r == -EAGAIN ? -EWOULDBLOCK : r;
+}
+
+int vp_tree_overlap(uint64_t root_dev, uint64_t root_ino, const struct vp_ancestry *anc,
+                    const struct vp_jinfo *j)
+{
+	struct vp_ancestry ja;
+	struct stat st;
+	int fd, r = 0;
+
+	if (j->dev == root_dev && j->ino == root_ino)
+		return 1;
+	for (size_t i = 1; i < anc->n; i++)
+		if (anc->v[i].dev == j->dev && anc->v[i].ino == j->ino)
+			return 2;
+	if (!j->root)
+		return 0;
+	/* Inside us? Its recorded path leads to its root only while nobody
+	 * moved it: check dev/ino, then climb from there. */
+	fd = open(j->root, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	if (fstat(fd, &st) == 0 && (uint64_t)st.st_dev == j->dev && (uint64_t)st.st_ino == j->ino &&
+	    vp_ancestry_get(fd, &ja) == 0) {
+		for (size_t i = 1; i < ja.n; i++)
+			if (ja.v[i].dev == root_dev && ja.v[i].ino == root_ino)
+				r = 3;
+		vp_ancestry_free(&ja);
+	}
+	close(fd);
+	return r;
+}
