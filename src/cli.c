@@ -682,7 +682,7 @@ static char *journal_path(const char *dir, const char *name)
 static int do_rollback(int jdir, const char *jdir_path, const char *name, const struct root *rt,
                        const char *command, bool force)
 {
-	struct qpath qs1, qs2; /* for the closing lines */
+	struct qpath qs2; /* for the closing lines */
 	struct vp_output out = make_output(command);
 	struct vp_jreader *r = NULL;
 	struct vp_jwriter *w = NULL;
@@ -690,7 +690,7 @@ static int do_rollback(int jdir, const char *jdir_path, const char *name, const 
 	out.restore_summary = true;
 	struct vp_stats st = { 0 };
 	char *jp_raw = journal_path(jdir_path, name);
-	struct qpath q, q1, q2;
+	struct qpath q, q1;
 	const char *jp = qp(&q, jp_raw);
 	int e, ex;
 
@@ -717,13 +717,11 @@ static int do_rollback(int jdir, const char *jdir_path, const char *name, const 
 		ex = VP_EXIT_USAGE;
 		goto out;
 	}
-	const struct vp_jheader *h = vp_jr_header(r);
-	/* Invariant 3: a journal only ever touches the tree it was made on. */
-	if (h->root_dev != (uint64_t)rt->st.st_dev || h->root_ino != (uint64_t)rt->st.st_ino) {
-		fprintf(stderr, "volperm: journal %s belongs to %s (device %llu, inode %llu), not to %s (device %llu, inode %llu); refusing it, nothing was changed\n",
-		        jp, qp(&q1, h->root), (unsigned long long)h->root_dev,
-		        (unsigned long long)h->root_ino, qp(&q2, rt->path),
-		        (unsigned long long)rt->st.st_dev, (unsigned long long)rt->st.st_ino);
+	/* Invariant 3, said before anything is printed (vp_rollback_run
+	 * checks it again: no caller can skip it). */
+	char why[512];
+	if (vp_journal_belongs(r, rt->fd, rt->path, why, sizeof(why)) < 0) {
+		fprintf(stderr, "volperm: journal %s %s\n", jp, why);
 		ex = VP_EXIT_USAGE;
 		goto out;
 	}
@@ -752,15 +750,15 @@ static int do_rollback(int jdir, const char *jdir_path, const char *name, const 
 		size_t l = strlen(rb.why);
 		if (ex == VP_EXIT_INTERRUPTED)
 			snprintf(rb.why + l, sizeof(rb.why) - l, "; nothing was changed (journal %s)",
-			         qp(&qs1, jp));
+			         jp);
 		else
 			snprintf(rb.why + l, sizeof(rb.why) - l, " (%s): run volperm recover %s",
-			         qp(&qs1, jp), qp(&qs2, rt->path));
+			         jp, qp(&qs2, rt->path));
 	}
 	vp_output_summary(&out, rt->path, NULL, &st, NULL, ex, rb.why);
 	if (ex == VP_EXIT_OK)
 		snprintf(stdout_done, sizeof(stdout_done), "the %s itself finished: %llu entries restored (journal %s)",
-		         command, (unsigned long long)st.restored, qp(&qs1, jp));
+		         command, (unsigned long long)st.restored, jp);
 	note_output(&out);
 	if (st.conflicts && !force && !O.quiet)
 		fprintf(stderr, "volperm: to restore those entries anyway: volperm rollback --force --journal %s %s\n",
@@ -1026,10 +1024,10 @@ static int recover_forward(int jdir, const char *jdir_path, const char *name, co
 		free(jp);
 		return r == -EWOULDBLOCK ? VP_EXIT_HOT : VP_EXIT_USAGE;
 	}
+	/* (Whether it belongs to this root, the engine checks: invariant 3.) */
 	const struct vp_jheader *h = vp_jw_header(w);
-	if (h->root_dev != (uint64_t)rt->st.st_dev || h->root_ino != (uint64_t)rt->st.st_ino ||
-	    vp_policy_from_text(h->policy, h->policy_len, &pol) < 0) {
-		fprintf(stderr, "volperm: journal %s does not belong to %s or has a policy this volperm cannot read; refusing it\n",
+	if (vp_policy_from_text(h->policy, h->policy_len, &pol) < 0) {
+		fprintf(stderr, "volperm: journal %s has a policy this volperm cannot read; refusing it (for %s)\n",
 		        qp(&q1, jp), qp(&q2, rt->path));
 		vp_jw_close(w);
 		free(jp);

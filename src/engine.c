@@ -1193,6 +1193,22 @@ enum vp_exit vp_engine_run(struct vp_run *run, struct vp_stats *st)
 		snprintf(run->why, sizeof(run->why), "out of memory");
 		return VP_EXIT_USAGE;
 	}
+	if (run->resume) {
+		/* recover --forward: journal invariant 3 holds for finishing an
+		 * apply as it does for undoing one. */
+		const struct vp_jheader *h = vp_jw_header(run->resume);
+		if (h->root_dev != (uint64_t)run->root_st.st_dev ||
+		    h->root_ino != (uint64_t)run->root_st.st_ino) {
+			char q1[WHY_PATH_MAX], q2[WHY_PATH_MAX];
+			snprintf(run->why, sizeof(run->why),
+			         "the journal belongs to %s (device %llu, inode %llu), not to %s; refusing it, nothing was changed",
+			         vp_quote_path_buf(q1, sizeof(q1), h->root, NULL, 0),
+			         (unsigned long long)h->root_dev, (unsigned long long)h->root_ino,
+			         vp_quote_path_buf(q2, sizeof(q2), run->root, NULL, 0));
+			ctx_free(&c);
+			return VP_EXIT_USAGE;
+		}
+	}
 	if (run->policy->on_root_mismatch && vp_root_complies(run->policy, &run->root_st)) {
 		/* kubelet's OnRootMismatch: an O(1) answer, trusting that a root
 		 * which complies was made so by a complete earlier run (the root

@@ -214,11 +214,17 @@ static bool parse_name(const char *n, uint64_t *dev, uint64_t *ino, uint64_t *cr
 
 /* Oldest first: by sequence (journal invariant: the creation time comes
  * from a clock that can go back, the sequence cannot), then, for version 1
- * journals (sequence 0), by creation time, then by name. */
+ * journals (sequence 0), by creation time, then by name. A file whose
+ * header cannot be read has no sequence we could trust: it sorts last, as
+ * if it were the newest, so that "the newest journal" is never silently
+ * another one (a file planted under a journal name is refused, not
+ * skipped). */
 static int cmp_info(const void *a, const void *b)
 {
 	const struct vp_jinfo *x = a, *y = b;
 
+	if (x->unreadable != y->unreadable)
+		return x->unreadable ? 1 : -1;
 	if (x->seq != y->seq)
 		return x->seq < y->seq ? -1 : 1;
 	if (x->created_ns != y->created_ns)
@@ -279,6 +285,12 @@ int vp_jdir_list(int jdir_fd, bool all, uint64_t dev, uint64_t ino, struct vp_ji
 			info.seq = h.seq;
 			info.root = h.root; /* handed over */
 			h.root = NULL;
+			/* A header of another root under this root's name: a file
+			 * copied or planted here. Its sequence means nothing in this
+			 * root's order; like an unreadable one, it sorts as newest,
+			 * so that rollback meets it and refuses it (invariant 3). */
+			if (h.root_dev != info.dev || h.root_ino != info.ino)
+				r = -EXDEV;
 			vp_jheader_free(&h);
 		}
 		if (r == -ENODATA) {

@@ -385,6 +385,25 @@ out:
 	return r;
 }
 
+int vp_journal_belongs(struct vp_jreader *r, int root_fd, const char *root, char *why,
+                       size_t size)
+{
+	const struct vp_jheader *h = vp_jr_header(r);
+	char q1[320], q2[320];
+	struct stat st;
+
+	if (fstat(root_fd, &st) < 0)
+		return -errno;
+	if (h->root_dev == (uint64_t)st.st_dev && h->root_ino == (uint64_t)st.st_ino)
+		return 0;
+	snprintf(why, size,
+	         "belongs to %s (device %llu, inode %llu), not to %s (device %llu, inode %llu); refusing it, nothing was changed",
+	         vp_quote_path_buf(q1, sizeof(q1), h->root, NULL, 0), (unsigned long long)h->root_dev,
+	         (unsigned long long)h->root_ino, vp_quote_path_buf(q2, sizeof(q2), root, NULL, 0),
+	         (unsigned long long)st.st_dev, (unsigned long long)st.st_ino);
+	return -EXDEV;
+}
+
 enum vp_exit vp_rollback_run(struct vp_rollback *rb, struct vp_jreader *r, struct vp_jwriter *w,
                              struct vp_stats *st)
 {
@@ -398,6 +417,14 @@ enum vp_exit vp_rollback_run(struct vp_rollback *rb, struct vp_jreader *r, struc
 
 	rb->why[0] = 0;
 	rb->marked = false;
+	/* Invariant 3: a journal only ever touches the tree it was made on. */
+	char belongs[400];
+	int b = vp_journal_belongs(r, rb->root_fd, rb->root, belongs, sizeof(belongs));
+	if (b < 0) {
+		snprintf(rb->why, sizeof(rb->why), "the journal %s",
+		         b == -EXDEV ? belongs : strerror(-b));
+		return VP_EXIT_USAGE;
+	}
 	/* One sentence instead of an EPERM per entry, before anything changes:
 	 * chown and chmod need CHOWN and FOWNER; putting back a file capability
 	 * needs SETFCAP; putting back setgid on a file of a group we are not in

@@ -48,7 +48,8 @@ struct vp_jinfo {
 };
 
 /* Journals for (dev, ino), or all with all=true, oldest first: by their
- * sequence, not their creation time (a clock can be set back). *ret is
+ * sequence, not their creation time (a clock can be set back); unreadable
+ * ones last, as if newest. *ret is
  * malloc()ed: free it with vp_jdir_list_free(). Looks at the header and the
  * last record only: O(1) each. */
 int vp_jdir_list(int jdir_fd, bool all, uint64_t dev, uint64_t ino, struct vp_jinfo **ret,

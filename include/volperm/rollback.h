@@ -51,6 +51,14 @@ struct vp_rollback {
 enum vp_exit vp_rollback_run(struct vp_rollback *rb, struct vp_jreader *r, struct vp_jwriter *w,
                              struct vp_stats *st);
 
+/* Journal invariant 3: does the journal read by r belong to the tree whose
+ * root is root_fd (its root's dev/ino, as the header records them)? 0, or
+ * -EXDEV with one sentence in why ("belongs to ROOT (...), not to ...;
+ * refusing it"), or -errno. vp_rollback_run asks it first, so no caller
+ * can skip it; a caller asks it too to say so before printing anything. */
+int vp_journal_belongs(struct vp_jreader *r, int root_fd, const char *root, char *why,
+                       size_t size);
+
 /* Open a read-only fd on which syncfs() works (O_PATH fds do not), or -errno.
  * Falls back to nothing: callers use sync() when this fails. */
 int vp_sync_fd_open(int root_fd);
