@@ -656,19 +656,6 @@ static uint64_t used_inodes(int fd)
 	return (uint64_t)(sfs.f_files - sfs.f_ffree);
 }
 
-/* "key":"value" and, when value is not UTF-8, "key_b64" with its bytes. */
-static void json_member(FILE *f, const char *key, const char *value)
-{
-	size_t n = strlen(value);
-
-	fprintf(f, "\"%s\":", key);
-	vp_quote_json(f, value, n);
-	if (!vp_utf8_valid(value, n)) {
-		fprintf(f, ",\"%s_b64\":\"", key);
-		vp_write_base64(f, value, n);
-		fputc('"', f);
-	}
-}
 
 static char *journal_path(const char *dir, const char *name)
 {
@@ -1173,10 +1160,13 @@ static int cmd_journal(const char *sub, const char *arg)
 				/* the same members, and _b64 twins, as --json's paths */
 				char *jp = journal_path(jdir_path, v[i].name);
 				fputs("{", stdout);
-				json_member(stdout, "journal", jp ? jp : "");
+				vp_quote_json_member(stdout, "journal", jp ? jp : "", jp ? strlen(jp) : 0);
 				printf(",\"state\":\"%s\",\"entries\":%llu,", state,
 				       e == 0 ? (unsigned long long)vp_jr_entries(jr) : 0ull);
-				json_member(stdout, "root", e == 0 ? vp_jr_header(jr)->root : "");
+				{
+					const char *jroot = e == 0 ? vp_jr_header(jr)->root : "";
+					vp_quote_json_member(stdout, "root", jroot, strlen(jroot));
+				}
 				printf("}\n");
 				free(jp);
 			} else {

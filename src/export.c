@@ -196,17 +196,6 @@ int vp_export_getfacl(FILE *f, struct vp_jreader *r)
 	return n < 0 ? n : err;
 }
 
-/* A path member and, when it is not UTF-8, its exact bytes in KEY_b64. */
-static void json_path(FILE *f, const char *key, const char *s, size_t len)
-{
-	fprintf(f, "\"%s\":", key);
-	vp_quote_json(f, s, len);
-	if (!vp_utf8_valid(s, len)) {
-		fprintf(f, ",\"%s_b64\":\"", key);
-		vp_write_base64(f, s, len);
-		fputc('"', f);
-	}
-}
 
 static void json_blob(FILE *f, const char *key, const void *v, size_t len)
 {
@@ -249,7 +238,7 @@ int vp_export_json(FILE *f, struct vp_jreader *r)
 
 	iso_time(when, h->created_ns);
 	fputs("{\"record\":\"header\",", f);
-	json_path(f, "root", h->root, strlen(h->root));
+	vp_quote_json_member(f, "root", h->root, strlen(h->root));
 	fprintf(f, ",\"root_dev\":%" PRIu64 ",\"root_ino\":%" PRIu64 ",\"fsid\":\"%016" PRIx64
 	           "\",\"created\":\"%s\",\"created_ns\":%" PRIu64 ",\"sequence\":%" PRIu64
 	           ",\"host\":",
@@ -263,7 +252,7 @@ int vp_export_json(FILE *f, struct vp_jreader *r)
 	while ((n = vp_jr_next(r, &e)) > 0) {
 		fprintf(f, "{\"record\":\"entry\",\"seq\":%" PRIu64 ",\"batch\":%u,", e.seq,
 		        e.batch);
-		json_path(f, "path", e.path, e.path_len);
+		vp_quote_json_member(f, "path", e.path, e.path_len);
 		fprintf(f, ",\"type\":\"%s\",\"dev\":%" PRIu64 ",\"ino\":%" PRIu64
 		           ",\"uid\":%u,\"gid\":%u,\"mode\":\"%04o\",\"new_uid\":%u,\"new_gid\":%u,\"new_mode\":\"%04o\",\"changes\":[",
 		        vp_type_name(e.mode), e.dev, e.ino, e.uid, e.gid, e.mode & 07777, e.new_uid,

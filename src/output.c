@@ -62,13 +62,7 @@ static void json_path(FILE *f, const char *root, const char *relpath, size_t len
 
 	if (!p)
 		return;
-	fputs("\"path\":", f);
-	vp_quote_json(f, p, n);
-	if (!vp_utf8_valid(p, n)) {
-		fputs(",\"path_b64\":\"", f);
-		vp_write_base64(f, p, n);
-		fputc('"', f);
-	}
+	vp_quote_json_member(f, "path", p, n);
 	free(p);
 }
 

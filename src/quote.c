@@ -325,3 +325,14 @@ int vp_quote_getfacl(FILE *f, const char *s, size_t len)
 	}
 	return 0;
 }
+
+void vp_quote_json_member(FILE *f, const char *key, const char *s, size_t len)
+{
+	fprintf(f, "\"%s\":", key);
+	vp_quote_json(f, s, len);
+	if (!vp_utf8_valid(s, len)) {
+		fprintf(f, ",\"%s_b64\":\"", key);
+		vp_write_base64(f, s, len);
+		fputc('"', f);
+	}
+}

@@ -21,30 +21,24 @@
  * loop of bind mounts could not keep us climbing. */
 #define CLIMB_MAX 4096
 
-static int add(struct vp_ancestry *a, const struct stat *st)
+/* Call visit for the directory dir_fd and for each directory above it, up
+ * to "/", through "..", until visit returns non-zero (which climb returns)
+ * or "/" is done (0). -errno if a step up fails. */
+static int climb(int dir_fd, int (*visit)(int fd, const struct stat *st, void *arg), void *arg)
 {
-	struct vp_devino *nv = realloc(a->v, (a->n + 1) * sizeof(*nv));
-
-	if (!nv)
-		return -ENOMEM;
-	a->v = nv;
-	a->v[a->n++] = (struct vp_devino){ (uint64_t)st->st_dev, (uint64_t)st->st_ino };
-	return 0;
-}
-
-int vp_ancestry_get(int dir_fd, struct vp_ancestry *ret)
-{
-	struct vp_ancestry a = { 0 };
 	struct stat st, up_st;
 	int fd = fcntl(dir_fd, F_DUPFD_CLOEXEC, 3), r = 0;
 
 	if (fd < 0)
 		return -errno;
 	for (int depth = 0; depth < CLIMB_MAX; depth++) {
-		if (fstat(fd, &st) < 0 || (r = add(&a, &st)) < 0) {
-			r = r < 0 ? r : -errno;
+		if (fstat(fd, &st) < 0) {
+			r = -errno;
 			break;
 		}
+		r = visit(fd, &st, arg);
+		if (r)
+			break;
 		int up = openat(fd, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
 		if (up < 0 || fstat(up, &up_st) < 0) {
 			r = -errno;
@@ -58,6 +52,27 @@ int vp_ancestry_get(int dir_fd, struct vp_ancestry *ret)
 			break; /* "/" is its own parent */
 	}
 	close(fd);
+	return r;
+}
+
+static int add(int fd, const struct stat *st, void *arg)
+{
+	struct vp_ancestry *a = arg;
+	struct vp_devino *nv = realloc(a->v, (a->n + 1) * sizeof(*nv));
+
+	(void)fd;
+	if (!nv)
+		return -ENOMEM;
+	a->v = nv;
+	a->v[a->n++] = (struct vp_devino){ (uint64_t)st->st_dev, (uint64_t)st->st_ino };
+	return 0;
+}
+
+int vp_ancestry_get(int dir_fd, struct vp_ancestry *ret)
+{
+	struct vp_ancestry a = { 0 };
+	int r = climb(dir_fd, add, &a);
+
 	if (r < 0) {
 		vp_ancestry_free(&a);
 		return r;
@@ -115,50 +130,29 @@ void vp_tree_unlock(struct vp_tree_lock *l)
 	l->n_up = 0;
 }
 
-/* LOCK_SH on dir and every directory above it, appended to l->up. */
-static int lock_up(struct vp_tree_lock *l, int dir)
+/* LOCK_SH on one directory, kept in l->up; a directory we may not read is
+ * left out (see volume.h). */
+static int lock_shared(int fd, const struct stat *st, void *arg)
 {
-	struct stat st, up_st;
-	int fd = fcntl(dir, F_DUPFD_CLOEXEC, 3), r = 0;
+	struct vp_tree_lock *l = arg;
+	int lk = reopen_dir(fd);
 
-	if (fd < 0)
-		return -errno;
-	for (int depth = 0; depth < CLIMB_MAX; depth++) {
-		int lk = reopen_dir(fd);
-		if (lk >= 0) {
-			int *nv = realloc(l->up, (l->n_up + 1) * sizeof(*nv));
-			if (!nv) {
-				close(lk);
-				r = -ENOMEM;
-				break;
-			}
-			l->up = nv;
-			l->up[l->n_up++] = lk;
-			if (flock(lk, LOCK_SH | LOCK_NB) < 0) {
-				r = -errno;
-				l->busy_level = l->n_up;
-				break;
-			}
-		}
-		/* (A directory we may not read is left out: see volume.h.) */
-		if (fstat(fd, &st) < 0) {
-			r = -errno;
-			break;
-		}
-		int up = openat(fd, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
-		if (up < 0 || fstat(up, &up_st) < 0) {
-			r = -errno;
-			if (up >= 0)
-				close(up);
-			break;
-		}
-		close(fd);
-		fd = up;
-		if (up_st.st_dev == st.st_dev && up_st.st_ino == st.st_ino)
-			break;
+	(void)st;
+	l->climbed++;
+	if (lk < 0)
+		return 0;
+	int *nv = realloc(l->up, (l->n_up + 1) * sizeof(*nv));
+	if (!nv) {
+		close(lk);
+		return -ENOMEM;
 	}
-	close(fd);
-	return r;
+	l->up = nv;
+	l->up[l->n_up++] = lk;
+	if (flock(lk, LOCK_SH | LOCK_NB) < 0) {
+		l->busy_level = l->climbed;
+		return -errno;
+	}
+	return 0;
 }
 
 int vp_tree_lock(int root_fd, int parent_fd, int jdir_fd, uint64_t dev, uint64_t ino,
@@ -191,10 +185,10 @@ int vp_tree_lock(int root_fd, int parent_fd, int jdir_fd, uint64_t dev, uint64_t
 		}
 		struct stat ust;
 		if (fstat(up, &ust) == 0 && (ust.st_dev != st.st_dev || ust.st_ino != st.st_ino))
-			r = lock_up(l, up); /* (the root is not "/" itself) */
+			r = climb(up, lock_shared, l); /* (the root is not "/" itself) */
 		close(up);
 	} else if (parent_fd >= 0) {
-		r = lock_up(l, parent_fd);
+		r = climb(parent_fd, lock_shared, l);
 	}
 	if (r < 0)
 		goto fail;

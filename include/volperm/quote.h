@@ -46,6 +46,11 @@ int vp_quote_text(FILE *f, const char *s, size_t len);
  * add a "path_b64" member with the exact bytes when they did not. */
 int vp_quote_json(FILE *f, const char *s, size_t len);
 
+/* "KEY":"..." for a name (a path): vp_quote_json, and when the bytes are not
+ * UTF-8 a "KEY_b64" member after it with their exact bytes, so that JSON
+ * readers get every name back. */
+void vp_quote_json_member(FILE *f, const char *key, const char *s, size_t len);
+
 /* Base64 (RFC 4648, with padding), without quotes. */
 int vp_write_base64(FILE *f, const void *buf, size_t len);
 

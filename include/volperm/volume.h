@@ -33,6 +33,7 @@ struct vp_tree_lock {
 	int root;         /* LOCK_EX on the root directory itself, or -1 */
 	int *up;          /* LOCK_SH on each directory above it, up to "/" */
 	size_t n_up;
+	size_t climbed;   /* directories above visited so far (internal) */
 	size_t busy_level;/* out, on -EWOULDBLOCK: 0 the root (or its lock file),
 	                   * k the k-th directory up */
 };

@@ -10,36 +10,10 @@ need_cmd mount umount truncate setfacl setcap
 tested=() missing=()
 for fs in tmpfs ext4 xfs btrfs; do
 	M=$W/mnt-$fs
-	mkdir "$M"
-	case $fs in
-	tmpfs)
-		mount -t tmpfs -o size=512m,mode=0755 tmpfs "$M" 2>"$W/mount.err" || {
-			missing+=("tmpfs (mount: $(cat "$W/mount.err"))")
-			continue
-		}
-		;;
-	*)
-		mkfs=mkfs.$fs
-		command -v "$mkfs" >/dev/null 2>&1 || {
-			missing+=("$fs (no $mkfs)")
-			continue
-		}
-		truncate -s 512M "$W/$fs.img"
-		case $fs in
-		ext4) "$mkfs" -q -F "$W/$fs.img" >"$W/mkfs.log" 2>&1 ;;
-		xfs) "$mkfs" -q -f "$W/$fs.img" >"$W/mkfs.log" 2>&1 ;;
-		btrfs) "$mkfs" -q -f "$W/$fs.img" >"$W/mkfs.log" 2>&1 ;;
-		esac || {
-			missing+=("$fs (mkfs failed: $(head -c 200 "$W/mkfs.log"))")
-			continue
-		}
-		mount -o loop "$W/$fs.img" "$M" 2>"$W/mount.err" || {
-			missing+=("$fs (mount -o loop: $(cat "$W/mount.err"))")
-			rm -f "$W/$fs.img"
-			continue
-		}
-		;;
-	esac
+	mount_fs "$fs" "$M" 512 || {
+		missing+=("$MOUNT_FS_WHY")
+		continue
+	}
 	say "# --- $fs ($(stat -f -c %T "$M"))"
 	V=$M/vol
 	J=$M/journal

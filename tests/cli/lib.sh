@@ -86,6 +86,34 @@ setup() {
 	say "# $TEST_NAME: binary $VP, work dir $W ($(stat -f -c %T "$W"))"
 }
 
+# mount_fs FS DIR SIZE_MB: mount a fresh FS (tmpfs, or ext4 / xfs / btrfs on
+# a loop image in $W, ext4 with 4 KiB blocks as on a real volume) at DIR,
+# which is created. Returns 1 with the reason in MOUNT_FS_WHY when this
+# machine cannot (no mkfs, no loop devices): the caller reports it.
+mount_fs() {
+	local fs=$1 m=$2 mb=$3 img=$W/$1.img
+	MOUNT_FS_WHY=
+	mkdir -p "$m"
+	if [ "$fs" = tmpfs ]; then
+		mount -t tmpfs -o size=${mb}m,mode=0755 tmpfs "$m" 2>"$W/mount.err" && return 0
+		MOUNT_FS_WHY="tmpfs (mount: $(cat "$W/mount.err"))"
+		return 1
+	fi
+	command -v "mkfs.$fs" >/dev/null 2>&1 || { MOUNT_FS_WHY="$fs (no mkfs.$fs)"; return 1; }
+	truncate -s "${mb}M" "$img"
+	case $fs in
+	ext4) mkfs.ext4 -q -F -b 4096 "$img" ;;
+	*) "mkfs.$fs" -q -f "$img" ;;
+	esac >"$W/mkfs.log" 2>&1 || {
+		MOUNT_FS_WHY="$fs (mkfs failed: $(head -c 200 "$W/mkfs.log"))"
+		return 1
+	}
+	mount -o loop "$img" "$m" 2>"$W/mount.err" && return 0
+	MOUNT_FS_WHY="$fs (mount -o loop: $(cat "$W/mount.err"))"
+	rm -f "$img"
+	return 1
+}
+
 # new_jdir: a fresh journal dir (mode 0700, root-owned, outside any volume).
 new_jdir() {
 	local d

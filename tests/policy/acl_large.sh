@@ -136,38 +136,10 @@ setfacl_tree() {
 tested=() missing=()
 for fs in tmpfs ext4 xfs btrfs; do
 	M=$W/mnt-$fs
-	mkdir "$M"
-	case $fs in
-	tmpfs)
-		mount -t tmpfs -o size=256m,mode=0755 tmpfs "$M" 2>"$W/mount.err" || {
-			missing+=("tmpfs (mount: $(cat "$W/mount.err"))")
-			continue
-		}
-		;;
-	*)
-		mkfs=mkfs.$fs
-		command -v "$mkfs" >/dev/null 2>&1 || {
-			missing+=("$fs (no $mkfs)")
-			continue
-		}
-		truncate -s 300M "$W/$fs.img"
-		case $fs in
-		# 4 KiB blocks, as on a real volume (mke2fs picks 1 KiB for an
-		# image this small, and a 1 KiB block holds only ~120 entries).
-		ext4) "$mkfs" -q -F -b 4096 "$W/$fs.img" >"$W/mkfs.log" 2>&1 ;;
-		xfs) "$mkfs" -q -f "$W/$fs.img" >"$W/mkfs.log" 2>&1 ;;
-		btrfs) "$mkfs" -q -f "$W/$fs.img" >"$W/mkfs.log" 2>&1 ;;
-		esac || {
-			missing+=("$fs (mkfs failed: $(head -c 200 "$W/mkfs.log"))")
-			continue
-		}
-		mount -o loop "$W/$fs.img" "$M" 2>"$W/mount.err" || {
-			missing+=("$fs (mount -o loop: $(cat "$W/mount.err"))")
-			rm -f "$W/$fs.img"
-			continue
-		}
-		;;
-	esac
+	mount_fs "$fs" "$M" 300 || {
+		missing+=("$MOUNT_FS_WHY")
+		continue
+	}
 	tested+=("$fs")
 	J=$M/journal
 	mkdir -m 0700 "$J" "$M/journal-fail"
