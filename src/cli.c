@@ -71,12 +71,6 @@ struct opts {
 	int bad;               /* an option value was refused (already reported) */
 };
 
-static const char *const system_paths[] = {
-	"/", "/etc", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/boot",
-	"/proc", "/sys", "/dev", "/var", "/home", "/root",
-	/* merged-/usr systems: /bin is /usr/bin and so on */
-	"/usr/bin", "/usr/sbin", "/usr/lib", "/usr/lib32", "/usr/lib64", "/usr/libx32", NULL,
-};
 
 /* Every path in a message goes through the quoting: a name may hold a
  * newline or a terminal escape sequence, and the message goes to the
@@ -433,50 +427,32 @@ static int open_jdir(const char *path_raw, bool create, int *fd)
 	return r;
 }
 
-struct root {
-	char *path;     /* resolved */
-	int fd;         /* O_PATH */
-	struct stat st;
-};
 
-static int open_root(const char *arg, struct root *rt)
+/* PATH as the root of a run: the rules (system paths) are volume.c's; this
+ * says what went wrong. */
+static int open_root(const char *arg, struct vp_root *rt, bool allow_system)
 {
-	rt->fd = -1;
 	struct qpath q1, q2;
+	int r = vp_root_open(arg, allow_system, rt);
 
-	rt->path = realpath(arg, NULL);
-	if (!rt->path) {
-		fprintf(stderr, "volperm: %s: %s\n", qp(&q1, arg), strerror(errno));
+	if (r == -EPERM && rt->path) {
+		fprintf(stderr, "volperm: %s%s%s is a system path; refusing to change it (use --allow-system-path if you really mean it)\n",
+		        qp(&q1, arg), strcmp(arg, rt->path) ? " resolves to " : "",
+		        strcmp(arg, rt->path) ? qp(&q2, rt->path) : "");
 		return -1;
 	}
-	if (!O.allow_system_path)
-		for (const char *const *s = system_paths; *s; s++)
-			if (strcmp(rt->path, *s) == 0) {
-				fprintf(stderr, "volperm: %s%s%s is a system path; refusing to change it (use --allow-system-path if you really mean it)\n",
-				        qp(&q1, arg), strcmp(arg, rt->path) ? " resolves to " : "",
-				        strcmp(arg, rt->path) ? qp(&q2, rt->path) : "");
-				return -1;
-			}
-	rt->fd = open(rt->path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-	if (rt->fd < 0 || fstat(rt->fd, &rt->st) < 0) {
-		fprintf(stderr, "volperm: %s: %s\n", qp(&q1, rt->path), strerror(errno));
+	if (r < 0) {
+		fprintf(stderr, "volperm: %s: %s\n", qp(&q1, rt->path ? rt->path : arg), strerror(-r));
 		return -1;
 	}
 	return 0;
-}
-
-static void close_root(struct root *rt)
-{
-	if (rt->fd >= 0)
-		close(rt->fd);
-	free(rt->path);
 }
 
 /* Newest journal for the root that still describes changes on the tree. */
 enum pick { PICK_UNDONE, PICK_HOT, PICK_ANY };
 
 /* The newest journal for the root: not yet rolled back, hot, or any. */
-static int find_journal(int jdir, const struct root *rt, enum pick pick, char name[VP_JNAME_MAX])
+static int find_journal(int jdir, const struct vp_root *rt, enum pick pick, char name[VP_JNAME_MAX])
 {
 	struct vp_jinfo *v = NULL;
 	size_t n = 0;
@@ -519,7 +495,7 @@ static void up_path(const char *path, size_t k, char *buf, size_t size)
 
 /* Invariant 4: every command on a root sees a hot journal. Returns 0, or
  * VP_EXIT_HOT after saying why. hot_name gets the hot journal, if any. */
-static int check_hot(int jdir, const char *jdir_path, const struct root *rt, bool allow_hot,
+static int check_hot(int jdir, const char *jdir_path, const struct vp_root *rt, bool allow_hot,
                      char hot_name[VP_JNAME_MAX])
 {
 	struct vp_ancestry anc = { 0 };
@@ -666,7 +642,7 @@ static char *journal_path(const char *dir, const char *name)
 }
 
 /* Roll back one journal under the volume lock. */
-static int do_rollback(int jdir, const char *jdir_path, const char *name, const struct root *rt,
+static int do_rollback(int jdir, const char *jdir_path, const char *name, const struct vp_root *rt,
                        const char *command, bool force)
 {
 	struct qpath qs2; /* for the closing lines */
@@ -759,7 +735,7 @@ out:
 
 /* Keep every other volperm off this tree, off trees inside it and off
  * trees that contain it (volume.c). */
-static int lock_volume(int jdir, const struct root *rt, struct vp_tree_lock *lk)
+static int lock_volume(int jdir, const struct vp_root *rt, struct vp_tree_lock *lk)
 {
 	int parent = -1, r;
 
@@ -799,7 +775,7 @@ static int cmd_run(enum vp_cmd cmd, const char *command, const char *arg)
 	struct qpath qs1; /* for the closing lines */
 	struct vp_output out = make_output(command);
 	const char *jdir_path = journal_dir_path();
-	struct root rt = { .fd = -1 };
+	struct vp_root rt = VP_ROOT_INIT;
 	struct vp_stats st;
 	char hot[VP_JNAME_MAX], *desc = NULL, *jp = NULL;
 	int jdir = -1, ex, r;
@@ -816,7 +792,7 @@ static int cmd_run(enum vp_cmd cmd, const char *command, const char *arg)
 	O.policy.cross_mounts = O.cross_mounts;
 	O.policy.include_devices = O.include_devices;
 	O.policy.allow_external_links = O.allow_external_links;
-	if (open_root(arg, &rt) < 0) {
+	if (open_root(arg, &rt, O.allow_system_path) < 0) {
 		ex = VP_EXIT_USAGE;
 		goto out;
 	}
@@ -887,7 +863,7 @@ out:
 	vp_tree_unlock(&lock);
 	if (jdir >= 0)
 		close(jdir);
-	close_root(&rt);
+	vp_root_close(&rt);
 	return ex;
 }
 
@@ -919,7 +895,7 @@ static int cmd_rollback(const char *arg)
 {
 	struct vp_tree_lock lock = VP_TREE_LOCK_INIT;
 	const char *jdir_path = journal_dir_path();
-	struct root rt = { .fd = -1 };
+	struct vp_root rt = VP_ROOT_INIT;
 	char name[VP_JNAME_MAX], *dir = NULL;
 	struct qpath q1, q2;
 	int jdir = -1, ex, r;
@@ -943,10 +919,8 @@ static int cmd_rollback(const char *arg)
 			}
 			char *root = strdup(vp_jr_header(jr)->root);
 			vp_jr_close(jr);
-			bool sys = O.allow_system_path;
-			O.allow_system_path = 1; /* it was allowed when applied */
-			r = root ? open_root(root, &rt) : -1;
-			O.allow_system_path = sys;
+			/* a system path was allowed when it was applied */
+			r = root ? open_root(root, &rt, true) : -1;
 			free(root);
 			if (r < 0) {
 				ex = VP_EXIT_USAGE;
@@ -967,7 +941,7 @@ static int cmd_rollback(const char *arg)
 			goto out;
 		}
 	}
-	if (rt.fd < 0 && open_root(arg, &rt) < 0) {
+	if (rt.fd < 0 && open_root(arg, &rt, O.allow_system_path) < 0) {
 		ex = VP_EXIT_USAGE;
 		goto out;
 	}
@@ -989,11 +963,11 @@ out:
 	if (jdir >= 0)
 		close(jdir);
 	free(dir);
-	close_root(&rt);
+	vp_root_close(&rt);
 	return ex;
 }
 
-static int recover_forward(int jdir, const char *jdir_path, const char *name, const struct root *rt)
+static int recover_forward(int jdir, const char *jdir_path, const char *name, const struct vp_root *rt)
 {
 	struct qpath qs1; /* for the closing lines */
 	struct vp_output out = make_output("recover");
@@ -1046,7 +1020,7 @@ static int cmd_recover(const char *arg)
 {
 	struct vp_tree_lock lock = VP_TREE_LOCK_INIT;
 	const char *jdir_path = journal_dir_path();
-	struct root rt = { .fd = -1 };
+	struct vp_root rt = VP_ROOT_INIT;
 	char name[VP_JNAME_MAX];
 	struct qpath q1, q2;
 	int jdir = -1, ex = 0, r;
@@ -1055,7 +1029,7 @@ static int cmd_recover(const char *arg)
 		usage_error("recover needs PATH");
 		return VP_EXIT_USAGE;
 	}
-	if (open_root(arg, &rt) < 0) {
+	if (open_root(arg, &rt, O.allow_system_path) < 0) {
 		ex = VP_EXIT_USAGE;
 		goto out;
 	}
@@ -1097,14 +1071,14 @@ out:
 	vp_tree_unlock(&lock);
 	if (jdir >= 0)
 		close(jdir);
-	close_root(&rt);
+	vp_root_close(&rt);
 	return ex;
 }
 
 static int cmd_journal(const char *sub, const char *arg)
 {
 	const char *jdir_path = journal_dir_path();
-	struct root rt = { .fd = -1 };
+	struct vp_root rt = VP_ROOT_INIT;
 	char name[VP_JNAME_MAX], *dir = NULL;
 	struct vp_jreader *r = NULL;
 	int jdir = -1, ex = VP_EXIT_OK, e;
@@ -1134,7 +1108,7 @@ static int cmd_journal(const char *sub, const char *arg)
 		}
 		if (e < 0)
 			return VP_EXIT_USAGE;
-		if (arg && open_root(arg, &rt) < 0) {
+		if (arg && open_root(arg, &rt, O.allow_system_path) < 0) {
 			ex = VP_EXIT_USAGE;
 			goto out;
 		}
@@ -1195,7 +1169,7 @@ static int cmd_journal(const char *sub, const char *arg)
 			goto out;
 		jdir_path = dir;
 	} else {
-		if (open_root(arg, &rt) < 0 || open_jdir(jdir_path, false, &jdir) < 0) {
+		if (open_root(arg, &rt, O.allow_system_path) < 0 || open_jdir(jdir_path, false, &jdir) < 0) {
 			if (rt.fd >= 0 && jdir < 0)
 				fprintf(stderr, "volperm: no journal directory %s\n", qp(&q1, jdir_path));
 			ex = VP_EXIT_USAGE;
@@ -1233,7 +1207,7 @@ out:
 	if (jdir >= 0)
 		close(jdir);
 	free(dir);
-	close_root(&rt);
+	vp_root_close(&rt);
 	return ex;
 }
 

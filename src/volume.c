@@ -17,6 +17,43 @@
 
 #include "volperm/volume.h"
 
+static const char *const system_paths[] = {
+	"/", "/etc", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/boot",
+	"/proc", "/sys", "/dev", "/var", "/home", "/root",
+	/* merged-/usr systems: /bin is /usr/bin and so on */
+	"/usr/bin", "/usr/sbin", "/usr/lib", "/usr/lib32", "/usr/lib64", "/usr/libx32", NULL,
+};
+
+bool vp_is_system_path(const char *resolved)
+{
+	for (const char *const *s = system_paths; *s; s++)
+		if (strcmp(resolved, *s) == 0)
+			return true;
+	return false;
+}
+
+int vp_root_open(const char *path, bool allow_system, struct vp_root *r)
+{
+	*r = (struct vp_root)VP_ROOT_INIT;
+	r->path = realpath(path, NULL);
+	if (!r->path)
+		return -errno;
+	if (!allow_system && vp_is_system_path(r->path))
+		return -EPERM;
+	r->fd = open(r->path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (r->fd < 0 || fstat(r->fd, &r->st) < 0)
+		return -errno;
+	return 0;
+}
+
+void vp_root_close(struct vp_root *r)
+{
+	if (r->fd >= 0)
+		close(r->fd);
+	free(r->path);
+	*r = (struct vp_root)VP_ROOT_INIT;
+}
+
 /* More levels than any real path has (PATH_MAX / 2); a bound, so that a
  * loop of bind mounts could not keep us climbing. */
 #define CLIMB_MAX 4096

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "volperm/jdir.h"
 
@@ -12,6 +13,26 @@
  * touch it. Two trees overlap when one is the other, or lies inside it:
  * an apply on V and one on V/sub change the same entries, so they must not
  * run at once, and a crashed apply on V/sub leaves V half changed too. */
+
+/* The root of a run: PATH resolved, pinned O_PATH, and its stat. */
+struct vp_root {
+	char *path;       /* realpath(3) of PATH, malloc()ed */
+	int fd;           /* O_PATH|O_NOFOLLOW|O_CLOEXEC */
+	struct stat st;   /* fstat(fd) */
+};
+#define VP_ROOT_INIT { .fd = -1 }
+
+/* Is this resolved path one of the system directories volperm refuses as a
+ * PATH unless asked (--allow-system-path)? /, /etc, /usr, /var, /home ...:
+ * a recursive change of owners there breaks the host. */
+bool vp_is_system_path(const char *resolved);
+
+/* Resolve PATH and pin it. Returns 0; -EPERM when it resolves to a system
+ * path and !allow_system (r->path is then set, so the caller can name it);
+ * or -errno, with r->path NULL when the resolution itself failed. Free with
+ * vp_root_close() in every case. */
+int vp_root_open(const char *path, bool allow_system, struct vp_root *r);
+void vp_root_close(struct vp_root *r);
 
 /* The directories from a root up to "/" (the root first), by dev/ino. */
 struct vp_ancestry {
