@@ -1493,8 +1493,8 @@ static int cmd_idmap(const char **args, int nargs)
 	tree = vp_idmap_clone(sfd, O.cross_mounts, ns, O.read_only);
 	bool supported = tree >= 0;
 	if (tree == -EINVAL)
-		fprintf(stderr, "volperm: the filesystem of %s does not support idmapped mounts (FUSE, overlayfs and NFS do not); nothing was mounted (use volperm apply to chown instead)\n",
-		        qp(&q1, src));
+		fprintf(stderr, "volperm: the filesystem of %s%s does not support idmapped mounts (FUSE, overlayfs and NFS do not); nothing was mounted (use volperm apply to chown instead)\n",
+		        qp(&q1, src), O.cross_mounts ? ", or of a mount below it," : "");
 	else if (tree < 0)
 		fprintf(stderr, "volperm: cannot make an idmapped clone of %s: %s; nothing was mounted\n", qp(&q1, src), strerror(-tree));
 	if (O.idmap_dry_run) {

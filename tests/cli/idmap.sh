@@ -189,6 +189,19 @@ for u in "${unsup[@]}"; do
 	umount "$path" 2>/dev/null || fusermount3 -u "$path" 2>/dev/null || umount -l "$path"
 done
 
+say "# --- nested mounts: only with --cross-mounts"
+mkdir -p "$S/nested"
+mount -t tmpfs -o size=8m,mode=0755 tmpfs "$S/nested" || die "mount nested tmpfs"
+touch "$S/nested/inner" && chown 1000:1000 "$S/nested/inner"
+vp_expect 0 "idmap without --cross-mounts" idmap "${MAP[@]}" "$S" "$D"
+assert_eq "$(find "$D/nested" -mindepth 1 | wc -l)" "0" "the nested mount is not in DST (an empty directory there)"
+vp_expect 0 "--undo" idmap --undo "$D"
+vp_expect 0 "idmap --cross-mounts" idmap --cross-mounts "${MAP[@]}" "$S" "$D"
+assert_eq "$(owner_of "$D/nested/inner")" "1001:1001" "the nested mount is in DST, idmapped too"
+vp_expect 0 "--undo of the recursive mount" idmap --undo "$D"
+assert_true "DST and its nested mount are gone" bash -c "! findmnt -rn -o TARGET | grep -qF '$D'"
+umount "$S/nested"
+
 say "# --- dry run and unit"
 mkdir "$W/plan"
 touch "$W/plan/a" "$W/plan/b" "$W/plan/c" "$W/plan/d"
