@@ -860,10 +860,12 @@ static int cmd_run(enum vp_cmd cmd, const char *command, const char *arg)
 	out.journal_state = run.journal_state;
 	vp_output_summary(&out, rt.path, desc, &st, jp, ex, run.why);
 	if (ex == VP_EXIT_OK)
-		snprintf(stdout_done, sizeof(stdout_done), "the %s itself finished: %llu entries %s%s%s",
+		snprintf(stdout_done, sizeof(stdout_done), "the %s itself finished: %llu entries %s%s%s%s%s%s",
 		         command, (unsigned long long)st.changes,
 		         cmd == VP_CMD_APPLY ? "changed" : "to change", jp ? ", journal " : "",
-		         jp ? qp(&qs1, jp) : "");
+		         jp ? qp(&qs1, jp) : "", jp && run.journal_state ? " (" : "",
+		         jp && run.journal_state ? run.journal_state : "",
+		         jp && run.journal_state ? ")" : "");
 	note_output(&out);
 out:
 	free(desc);
