@@ -39,11 +39,12 @@
 #include "volperm/privdrop.h"
 #include "volperm/quote.h"
 #include "volperm/rollback.h"
+#include "volperm/userns.h"
 #include "volperm/volume.h"
 
 enum {
 	OPT_OWNER = 1, OPT_MAP, OPT_MAP_GID, OPT_EXCLUDE, OPT_VERSION, OPT_FSGROUP, OPT_CHMOD,
-	OPT_ROOT_MODE, OPT_GRANT, OPT_REVOKE,
+	OPT_ROOT_MODE, OPT_GRANT, OPT_REVOKE, OPT_UID_MAP, OPT_GID_MAP,
 };
 
 /* Options whose values need the name databases are kept as typed and parsed
@@ -71,6 +72,8 @@ struct opts {
 	struct rawopt *raw;
 	size_t n_raw;
 	struct vp_policy policy;
+	char *userns_spec;     /* --userns */
+	struct vp_userns userns; /* --userns or --uid-map/--gid-map; empty: none */
 	int bad;               /* an option value was refused (already reported) */
 };
 
@@ -245,6 +248,38 @@ static int parse_option(struct opts *o, const struct vp_iddb *db, int val, const
 	return 0;
 }
 
+/* --userns, --uid-map, --gid-map: build the map, and translate every id of
+ * the policy from the container's to the host's (userns.c says why). */
+static int userns_options(void)
+{
+	char **u = calloc(O.n_raw + 1, sizeof(*u)), **g = calloc(O.n_raw + 1, sizeof(*g)), why[512];
+	size_t nu = 0, ng = 0;
+	int r = -ENOMEM;
+
+	if (u && g) {
+		for (size_t i = 0; i < O.n_raw; i++)
+			if (O.raw[i].val == OPT_UID_MAP || O.raw[i].val == OPT_GID_MAP) {
+				char *a = O.raw[i].arg ? O.raw[i].arg : "";
+				if (O.raw[i].val == OPT_UID_MAP)
+					u[nu++] = a;
+				else
+					g[ng++] = a;
+			}
+		r = vp_userns_build(&O.userns, O.userns_spec, u, nu, g, ng, why, sizeof(why));
+	} else {
+		snprintf(why, sizeof(why), "out of memory");
+	}
+	free(u);
+	free(g);
+	if (r == 0 && !vp_userns_empty(&O.userns))
+		r = vp_userns_translate_policy(&O.userns, &O.policy, why, sizeof(why));
+	if (r < 0) {
+		value_error("%s", why);
+		return -1;
+	}
+	return 0;
+}
+
 /* ---- popt tables: they are the --help text; keep docs/volperm.1 in step ---- */
 
 static struct opts O;  /* popt tables need static addresses; only cli.c sees it */
@@ -263,6 +298,9 @@ static struct poptOption target_table[] = {
 	{ "if-root-mismatch", 0, POPT_ARG_NONE, &O.if_root_mismatch, 0, "skip the walk when PATH itself already complies (O(1))", NULL },
 	{ "passwd", 0, POPT_ARG_STRING, &O.passwd_file, 0, "resolve user names in this passwd file (e.g. the app image's)", "FILE" },
 	{ "group-file", 0, POPT_ARG_STRING, &O.group_file, 0, "resolve group names in this group file", "FILE" },
+	{ "userns", 0, POPT_ARG_STRING, &O.userns_spec, 0, "ids given are a user namespace's: user:NAME (rootless podman/docker), pid:PID or /proc/PID/ns/user", "SPEC" },
+	{ "uid-map", 0, POPT_ARG_STRING, NULL, OPT_UID_MAP, "ids given are a user namespace's: container uids C.. are host uids H.. (repeatable)", "C:H:N" },
+	{ "gid-map", 0, POPT_ARG_STRING, NULL, OPT_GID_MAP, "the same for gids (default: as --uid-map)", "C:H:N" },
 	POPT_TABLEEND
 };
 
@@ -623,6 +661,7 @@ static struct vp_output make_output(const char *command)
 {
 	struct vp_output o = { .out = stdout, .err = stderr, .json = O.json, .list = O.list,
 		               .quiet = O.quiet, .command = command,
+		               .userns = vp_userns_empty(&O.userns) ? NULL : &O.userns,
 		               .progress_interval = O.progress_interval > 0 ? O.progress_interval : 10 };
 	if (O.progress && !strcmp(O.progress, "always"))
 		o.progress = VP_PROGRESS_ALWAYS;
@@ -843,7 +882,8 @@ static int cmd_run(enum vp_cmd cmd, const char *command, const char *arg)
 			goto out;
 		}
 	}
-	if (vp_policy_describe(&O.policy, &desc) < 0)
+	if ((vp_userns_empty(&O.userns) ? vp_policy_describe(&O.policy, &desc)
+	                                : vp_userns_describe(&O.userns, &O.policy, &desc)) < 0)
 		desc = NULL;
 	struct vp_run run = {
 		.cmd = cmd, .root = rt.path, .root_fd = rt.fd, .root_st = rt.st,
@@ -1240,6 +1280,18 @@ static int cmd_exec(const char **paths, int npaths, char **cmd)
 		usage_error("exec refuses to run the command as root; use --allow-root if you mean it");
 		return VP_EXIT_USAGE;
 	}
+	if (!vp_userns_empty(&O.userns)) {
+		/* --user is the container's too: run CMD as its host ids. */
+		uint32_t hu, hg;
+		if (vp_userns_to_host(&O.userns, false, ow.uid, &hu) < 0 ||
+		    vp_userns_to_host(&O.userns, true, ow.gid, &hg) < 0) {
+			value_error("exec --user %u:%u is outside the user namespace map of %s, so in the container it would be nobody (65534)",
+			            (unsigned)ow.uid, (unsigned)ow.gid, O.userns.spec ? O.userns.spec : "--uid-map");
+			return VP_EXIT_USAGE;
+		}
+		ow.uid = hu;
+		ow.gid = hg;
+	}
 	if (!cmd || !cmd[0]) {
 		usage_error("exec needs a command after --");
 		return VP_EXIT_USAGE;
@@ -1622,6 +1674,8 @@ static int cli_main(int argc, char **argv)
 	for (size_t i = 0; i < O.n_raw; i++)
 		if (!O.bad && parse_option(&O, &db, O.raw[i].val, O.raw[i].arg ? O.raw[i].arg : "") < 0)
 			O.bad = 1;
+	if (!O.bad && userns_options() < 0)
+		O.bad = 1;
 	if (!O.bad && O.fsgroup_policy) {
 		if (!strcmp(O.fsgroup_policy, "on-root-mismatch"))
 			O.policy.on_root_mismatch = true;
@@ -1672,6 +1726,12 @@ static int cli_main(int argc, char **argv)
 	}
 	if (O.json && O.list) {
 		usage_error("--json and --list do not go together (JSON has every event)");
+		ex = VP_EXIT_USAGE;
+		goto out;
+	}
+	if (!vp_userns_empty(&O.userns) && !is_run && strcmp(command, "rollback") &&
+	    strcmp(command, "exec")) {
+		usage_error("--userns, --uid-map and --gid-map go with plan, check, apply, exec and rollback");
 		ex = VP_EXIT_USAGE;
 		goto out;
 	}
@@ -1732,6 +1792,7 @@ static int cli_main(int argc, char **argv)
 out:
 	poptFreeContext(ctx);
 	vp_policy_free(&O.policy);
+	vp_userns_free(&O.userns);
 	for (size_t i = 0; i < O.n_raw; i++)
 		free(O.raw[i].arg);
 	free(O.raw);

@@ -101,6 +101,19 @@ static const char *event_name(enum vp_event_type t)
 	return "unknown";
 }
 
+/* An id as the container sees it: null when the map has no such host id
+ * (the container shows it as the overflow id, 65534). */
+static void json_container_id(FILE *f, const struct vp_userns *u, bool gid, const char *key,
+                              uint32_t host)
+{
+	uint32_t c;
+
+	if (vp_userns_to_container(u, gid, host, &c) == 0)
+		fprintf(f, ",\"%s\":%u", key, c);
+	else
+		fprintf(f, ",\"%s\":null", key);
+}
+
 static void json_event(const struct vp_output *o, const struct vp_event *ev)
 {
 	FILE *f = o->out;
@@ -114,6 +127,12 @@ static void json_event(const struct vp_output *o, const struct vp_event *ev)
 		fprintf(f, ",\"uid\":%u,\"gid\":%u,\"mode\":\"%04o\",\"new_uid\":%u,\"new_gid\":%u,\"new_mode\":\"%04o\"",
 		        (unsigned)ev->uid, (unsigned)ev->gid, (unsigned)(ev->mode & 07777),
 		        (unsigned)ev->new_uid, (unsigned)ev->new_gid, (unsigned)(ev->new_mode & 07777));
+		if (o->userns) {
+			json_container_id(f, o->userns, false, "container_uid", ev->uid);
+			json_container_id(f, o->userns, true, "container_gid", ev->gid);
+			json_container_id(f, o->userns, false, "new_container_uid", ev->new_uid);
+			json_container_id(f, o->userns, true, "new_container_gid", ev->new_gid);
+		}
 		if (ev->type == VP_EV_CHANGE) {
 			fprintf(f, ",\"acl\":%s,\"default_acl\":%s", ev->changes & VP_CH_ACL ? "true" : "false",
 			        ev->changes & VP_CH_DEFAULT_ACL ? "true" : "false");
@@ -157,12 +176,36 @@ static void detail_line(FILE *f, const char *detail)
 	fputc('\n', f);
 }
 
-/* Each token is written with its leading space. */
-static void human_ids(FILE *f, const struct vp_event *ev)
+/* A container id, or "?" when the map has none for the host id (the
+ * container shows the overflow id, 65534, for it). */
+static void container_id(FILE *f, const struct vp_userns *u, bool gid, uint32_t host)
 {
-	if (ev->uid != ev->new_uid || ev->gid != ev->new_gid)
+	uint32_t c;
+
+	if (vp_userns_to_container(u, gid, host, &c) == 0)
+		fprintf(f, "%u", c);
+	else
+		fputc('?', f);
+}
+
+/* Each token is written with its leading space. */
+static void human_ids(FILE *f, const struct vp_event *ev, const struct vp_userns *u)
+{
+	if (ev->uid != ev->new_uid || ev->gid != ev->new_gid) {
 		fprintf(f, " %u:%u->%u:%u", (unsigned)ev->uid, (unsigned)ev->gid,
 		        (unsigned)ev->new_uid, (unsigned)ev->new_gid);
+		if (u) {
+			fputs(" (container ", f);
+			container_id(f, u, false, ev->uid);
+			fputc(':', f);
+			container_id(f, u, true, ev->gid);
+			fputs("->", f);
+			container_id(f, u, false, ev->new_uid);
+			fputc(':', f);
+			container_id(f, u, true, ev->new_gid);
+			fputc(')', f);
+		}
+	}
 	if (!S_ISLNK(ev->mode) && (ev->mode & 07777) != (ev->new_mode & 07777))
 		fprintf(f, " mode %04o->%04o", (unsigned)(ev->mode & 07777),
 		        (unsigned)(ev->new_mode & 07777));
@@ -192,7 +235,7 @@ void vp_output_event(void *userdata, const struct vp_event *ev)
 			fputs("restore", o->out);
 		else
 			fputs(ev->changes & (VP_CH_UID | VP_CH_GID) ? "chown" : "change", o->out);
-		human_ids(o->out, ev);
+		human_ids(o->out, ev, o->userns);
 		if (ev->changes & VP_CH_ACL)
 			fputs(" acl", o->out);
 		if (ev->changes & VP_CH_DEFAULT_ACL)
@@ -250,6 +293,25 @@ void vp_output_event(void *userdata, const struct vp_event *ev)
 	}
 }
 
+/* The map in force: where it came from and its ranges (the start event). */
+static void json_userns(FILE *f, const struct vp_userns *u)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&buf, &len);
+
+	fputs(",\"userns\":", f);
+	vp_quote_json(f, u->spec ? u->spec : "", u->spec ? strlen(u->spec) : 0);
+	if (!m)
+		return;
+	int r = vp_userns_format(u, m);
+	if (fclose(m) == 0 && r == 0) {
+		fputs(",\"id_map\":", f);
+		vp_quote_json(f, buf, len);
+	}
+	free(buf);
+}
+
 void vp_output_start(struct vp_output *o, const char *root, const char *policy)
 {
 	if (!out_ok(o))
@@ -259,6 +321,8 @@ void vp_output_start(struct vp_output *o, const char *root, const char *policy)
 		vp_quote_json(o->out, root, strlen(root));
 		fputs(",\"policy\":", o->out);
 		vp_quote_json(o->out, policy ? policy : "", policy ? strlen(policy) : 0);
+		if (o->userns)
+			json_userns(o->out, o->userns);
 		fputs(",\"version\":\"" VOLPERM_VERSION "\"}\n", o->out);
 		out_check(o);
 		return;

@@ -499,6 +499,86 @@ int vp_userns_from_spec(struct vp_userns *u, const char *spec)
 	return 0;
 }
 
+static int add_ranges(struct vp_userns *u, bool gid, char *const *v, size_t n, char *why,
+                      size_t why_size)
+{
+	const char *opt = gid ? "--gid-map" : "--uid-map";
+
+	for (size_t i = 0; i < n; i++) {
+		uint32_t c, h, k;
+		int r = vp_userns_parse_range(v[i], &c, &h, &k);
+		if (r == 0)
+			r = vp_userns_add(u, gid, c, h, k);
+		if (r == -EEXIST)
+			snprintf(why, why_size, "invalid %s '%s': it overlaps another %s range (on the container or the host side)",
+			         opt, v[i], opt);
+		else if (r == -E2BIG)
+			snprintf(why, why_size, "too many %s ranges: the kernel takes at most %d", opt,
+			         VP_USERNS_MAX_RANGES);
+		else if (r < 0)
+			snprintf(why, why_size,
+			         "invalid %s '%s': expected CONTAINER:HOST:COUNT, decimal, COUNT at least 1, no id above 4294967294",
+			         opt, v[i]);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+int vp_userns_build(struct vp_userns *u, const char *spec, char *const *uid_maps, size_t n_uid,
+                    char *const *gid_maps, size_t n_gid, char *why, size_t why_size)
+{
+	struct vp_userns tmp = VP_USERNS_INIT;
+	int r = 0;
+
+	if (spec && (n_uid || n_gid)) {
+		snprintf(why, why_size, "--userns and --uid-map/--gid-map do not go together: give one or the other");
+		return -EINVAL;
+	}
+	if (n_gid && !n_uid) {
+		snprintf(why, why_size, "--gid-map needs --uid-map too (with --uid-map alone, the gid map is the same)");
+		return -EINVAL;
+	}
+	if (spec) {
+		r = vp_userns_from_spec(&tmp, spec);
+		if (r < 0) {
+			const char *what = strerror(-r);
+			if (!strncmp(spec, "user:", 5))
+				what = r == -ENOENT ? "no such user, or no range for the user in the subuid or subgid file (/etc/subuid, /etc/subgid, or $VOLPERM_SUBUID_FILE, $VOLPERM_SUBGID_FILE)"
+				       : r == -EBADMSG ? "the user's line in the subuid or subgid file is not NAME:START:COUNT"
+				                       : what;
+			else if (!strncmp(spec, "pid:", 4))
+				what = r == -EINVAL ? "expected pid:PID with a decimal process id"
+				       : r == -ENOENT ? "no such process" : what;
+			else if (!strchr(spec, '/'))
+				what = "expected user:NAME, pid:PID, or the path of a user namespace file such as /proc/PID/ns/user";
+			else if (r == -ENOTTY)
+				what = "not a user namespace file (expected /proc/PID/ns/user or a bind mount of one)";
+			else if (r == -EPERM)
+				what = "this process may not join that user namespace to read its maps (run it as root or as the namespace's owner)";
+			snprintf(why, why_size, "cannot use --userns '%s': %s", spec, what);
+			vp_userns_free(&tmp);
+			return r;
+		}
+	} else {
+		r = add_ranges(&tmp, false, uid_maps, n_uid, why, why_size);
+		if (r == 0)
+			r = add_ranges(&tmp, true, n_gid ? gid_maps : uid_maps, n_gid ? n_gid : n_uid, why,
+			               why_size);
+		if (r < 0) {
+			vp_userns_free(&tmp);
+			return r;
+		}
+		if (n_uid && !(tmp.spec = strdup(n_gid ? "--uid-map/--gid-map" : "--uid-map"))) {
+			vp_userns_free(&tmp);
+			return -ENOMEM;
+		}
+	}
+	vp_userns_free(u);
+	*u = tmp;
+	return 0;
+}
+
 /* ---- policies ---- */
 
 struct xlat {

@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "volperm/report.h"
+#include "volperm/userns.h"
 
 /* Presentation: human text, --list lines, or NDJSON (docs/volperm.1, JSON
  * OUTPUT). The only module besides cli.c that prints. */
@@ -22,6 +23,9 @@ struct vp_output {
 	enum { VP_PROGRESS_AUTO, VP_PROGRESS_ALWAYS, VP_PROGRESS_NEVER } progress;
 	double progress_interval;     /* seconds between plain lines */
 	uint64_t expected;            /* entries expected (used inodes), 0 if unknown */
+	/* --userns/--uid-map in force: --list and --json show each owner as
+	 * the container sees it too. NULL (the default): output as always. */
+	const struct vp_userns *userns;
 	/* state */
 	double started, last_shown;
 	bool live_line;               /* a \r line is on the terminal */

@@ -85,6 +85,13 @@ int vp_userns_from_nsfile(struct vp_userns *u, const char *path);
  * namespace file. Sets u->spec. */
 int vp_userns_from_spec(struct vp_userns *u, const char *spec);
 
+/* The map the command line asks for: --userns SPEC (may be NULL), or the
+ * --uid-map / --gid-map ranges (as Podman: with --uid-map only, the gid map
+ * is the same; --gid-map alone is refused). --userns with a map is refused. On failure *u is unchanged and
+ * why holds one sentence. With nothing given, *u stays empty. */
+int vp_userns_build(struct vp_userns *u, const char *spec, char *const *uid_maps, size_t n_uid,
+                    char *const *gid_maps, size_t n_gid, char *why, size_t why_size);
+
 /* The maps of the current process (/proc/self/uid_map, gid_map). */
 int vp_userns_self(struct vp_userns *u);
 /* Is the current process in the initial user namespace? 1 yes, 0 no, or
