@@ -315,7 +315,7 @@ static struct poptOption scope_table[] = {
 };
 
 static struct poptOption journal_table[] = {
-	{ "journal-dir", 0, POPT_ARG_STRING, &O.journal_dir, 0, "where journals live (env VOLPERM_JOURNAL_DIR; default " VP_JOURNAL_DIR_DEFAULT ")", "DIR" },
+	{ "journal-dir", 0, POPT_ARG_STRING, &O.journal_dir, 0, "where journals live (env VOLPERM_JOURNAL_DIR; default " VP_JOURNAL_DIR_DEFAULT ", or ~/.local/state/volperm when not root)", "DIR" },
 	{ "no-journal", 0, POPT_ARG_NONE, &O.no_journal, 0, "apply without a journal: no rollback possible", NULL },
 	{ "keep-going", 0, POPT_ARG_NONE, &O.keep_going, 0, "do not stop at the first error; no automatic rollback; exit 5", NULL },
 	{ "recover", 0, POPT_ARG_NONE, &O.recover, 0, "apply: roll back an interrupted apply first", NULL },
@@ -436,19 +436,28 @@ static int finish_stdout(int ex)
 
 /* ---- shared steps ---- */
 
+static char *jdir_default;        /* vp_jdir_default(), computed once */
+static char jdir_tried[PATH_MAX]; /* the directory open_jdir() failed on */
+
 static const char *journal_dir_path(void)
 {
 	const char *env = getenv("VOLPERM_JOURNAL_DIR");
 	if (O.journal_dir)
 		return O.journal_dir;
-	return env && *env ? env : VP_JOURNAL_DIR_DEFAULT;
+	if (env && *env)
+		return env;
+	/* Not root, or root of a user namespace: the user's state dir. */
+	if (!jdir_default && vp_jdir_default(&jdir_default) < 0)
+		return VP_JOURNAL_DIR_DEFAULT;
+	return jdir_default;
 }
 
 static int open_jdir(const char *path_raw, bool create, int *fd)
 {
-	int r = vp_jdir_open(path_raw, create, fd);
+	int r = vp_jdir_open_ex(path_raw, create, fd, jdir_tried, sizeof(jdir_tried));
 	struct qpath q;
-	const char *path = qp(&q, path_raw);
+	/* mkdir -p: a parent may be what failed; name that one */
+	const char *path = qp(&q, r < 0 && jdir_tried[0] ? jdir_tried : path_raw);
 
 	switch (r) {
 	case 0:
@@ -462,7 +471,7 @@ static int open_jdir(const char *path_raw, bool create, int *fd)
 		fprintf(stderr, "volperm: journal directory %s is not a directory\n", path);
 		break;
 	case -EPERM:
-		fprintf(stderr, "volperm: journal directory %s is not owned by root; refusing it (someone else could plant or edit journals there)\n", path);
+		fprintf(stderr, "volperm: journal directory %s is not owned by root or by you; refusing it (someone else could plant or edit journals there)\n", path);
 		break;
 	case -EEXIST:
 		fprintf(stderr, "volperm: journal directory %s is writable by group or others; refusing it (chmod go-w it, or use another --journal-dir)\n", path);
@@ -888,7 +897,7 @@ static int cmd_run(enum vp_cmd cmd, const char *command, const char *arg)
 	struct vp_run run = {
 		.cmd = cmd, .root = rt.path, .root_fd = rt.fd, .root_st = rt.st,
 		.policy = &O.policy, .jdir_fd = journaled ? jdir : -1, .keep_going = O.keep_going,
-		.jdir_error = jdir_error, .jdir_path = jdir_path,
+		.jdir_error = jdir_error, .jdir_path = jdir_error && jdir_tried[0] ? jdir_tried : jdir_path,
 		.batch_max = batch_size(), .rep = { vp_output_event, vp_output_progress, &out },
 		.jobs = O.jobs, .cancel = &cancel,
 	};
@@ -1793,6 +1802,8 @@ out:
 	poptFreeContext(ctx);
 	vp_policy_free(&O.policy);
 	vp_userns_free(&O.userns);
+	free(jdir_default);
+	jdir_default = NULL;
 	for (size_t i = 0; i < O.n_raw; i++)
 		free(O.raw[i].arg);
 	free(O.raw);

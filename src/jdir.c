@@ -13,9 +13,11 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <pwd.h>
 #include <unistd.h>
 
 #include "volperm/jdir.h"
+#include "volperm/userns.h"
 
 static int check_dir(int fd)
 {
@@ -32,12 +34,31 @@ static int check_dir(int fd)
 	return 0;
 }
 
-int vp_jdir_open(const char *path_in, bool create, int *ret_fd)
+/* mkdir -p of the parents of path (not of path itself), each 0700: a
+ * user's ~/.local/state may not exist yet. Symlinks among the parents are
+ * followed, as by mkdir -p; the journal directory itself never is. */
+static int make_parents(char *path, char *tried, size_t tried_size)
+{
+	for (char *p = strchr(path + 1, '/'); p; p = strchr(p + 1, '/')) {
+		*p = 0;
+		int r = mkdir(path, 0700) < 0 && errno != EEXIST ? -errno : 0;
+		if (r < 0 && tried)
+			snprintf(tried, tried_size, "%s", path);
+		*p = '/';
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+int vp_jdir_open_ex(const char *path_in, bool create, int *ret_fd, char *tried, size_t tried_size)
 {
 	char path[PATH_MAX];
 	size_t len = strlen(path_in);
 	int fd, r;
 
+	if (tried && tried_size)
+		snprintf(tried, tried_size, "%s", path_in);
 	/* "link/" would make open() follow the symlink despite O_NOFOLLOW. */
 	if (len == 0 || len >= sizeof(path))
 		return -ENAMETOOLONG;
@@ -60,8 +81,17 @@ int vp_jdir_open(const char *path_in, bool create, int *ret_fd)
 		}
 		if (r != -ENOENT || !create || attempt > 0)
 			return r;
-		if (mkdir(path, 0700) < 0 && errno != EEXIST)
-			return -errno;
+		if (mkdir(path, 0700) < 0) {
+			r = -errno;
+			if (r == -ENOENT) {
+				r = make_parents(path, tried, tried_size);
+				if (r < 0)
+					return r;
+				r = mkdir(path, 0700) < 0 ? -errno : 0;
+			}
+			if (r < 0 && r != -EEXIST)
+				return r;
+		}
 	}
 	r = check_dir(fd);
 	if (r < 0) {
@@ -69,6 +99,44 @@ int vp_jdir_open(const char *path_in, bool create, int *ret_fd)
 		return r;
 	}
 	*ret_fd = fd;
+	return 0;
+}
+
+int vp_jdir_open(const char *path, bool create, int *ret_fd)
+{
+	return vp_jdir_open_ex(path, create, ret_fd, NULL, 0);
+}
+
+int vp_jdir_default(char **ret)
+{
+	const char *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+	char *s = NULL;
+
+	if (geteuid() == 0 && vp_userns_is_initial() != 0) {
+		/* (a /proc that cannot tell: root as before) */
+		s = strdup(VP_JOURNAL_DIR_DEFAULT);
+		if (!s)
+			return -ENOMEM;
+		*ret = s;
+		return 0;
+	}
+	if (xdg && xdg[0] == '/') {
+		if (asprintf(&s, "%s/volperm", xdg) < 0)
+			return -ENOMEM;
+	} else {
+		struct passwd pw, *res = NULL;
+		char buf[4096];
+		if (!home || home[0] != '/') {
+			if (getpwuid_r(geteuid(), &pw, buf, sizeof(buf), &res) != 0 || !res ||
+			    res->pw_dir[0] != '/')
+				return -ENOENT;
+			home = res->pw_dir;
+		}
+		if (asprintf(&s, "%s%s.local/state/volperm", home,
+		             home[strlen(home) - 1] == '/' ? "" : "/") < 0)
+			return -ENOMEM;
+	}
+	*ret = s;
 	return 0;
 }
 

@@ -15,11 +15,23 @@
 #define VP_JOURNAL_DIR_DEFAULT "/var/lib/volperm"
 #define VP_JNAME_MAX 96
 
+/* The default journal directory (not created): VP_JOURNAL_DIR_DEFAULT for
+ * root in the initial user namespace. Anyone else cannot write there, and a
+ * root inside a user namespace (podman unshare, a rootless container) is
+ * the user: $XDG_STATE_HOME/volperm (when absolute, as the XDG Base
+ * Directory spec wants), else $HOME/.local/state/volperm, else the passwd
+ * home's. *ret is malloc()ed. -ENOENT when no home is known. */
+int vp_jdir_default(char **ret);
+
 /* Open (and with create, mkdir 0700 when missing) the journal directory.
  *   -ENOENT missing   -ELOOP it is a symlink   -ENOTDIR not a directory
  *   -EPERM  owned by someone other than root or the caller
  *   -EEXIST writable by group or others (not -EACCES: that is open()'s) */
 int vp_jdir_open(const char *path, bool create, int *ret_fd);
+/* The same; with create, missing parents are made too, 0700 (mkdir -p),
+ * and on failure tried (when not NULL) gets the directory that could not be
+ * made or opened: the one a message must name. */
+int vp_jdir_open_ex(const char *path, bool create, int *ret_fd, char *tried, size_t tried_size);
 
 /* 1 if the journal directory is the volume root or inside it, 0 if not. */
 int vp_jdir_inside(int jdir_fd, uint64_t root_dev, uint64_t root_ino);
