@@ -55,6 +55,7 @@
 #include "volperm/links.h"
 #include "volperm/meta.h"
 #include "volperm/pin.h"
+#include "volperm/preflight.h"
 #include "volperm/quote.h"
 #include "volperm/rollback.h"
 
@@ -401,15 +402,13 @@ static int preflight(struct ctx *c)
 		                                   strlen(c->run->jdir_path)),
 		                strerror(-c->run->jdir_error));
 	const struct vp_policy *p = c->run->policy;
-	bool owners = p->has_uid || p->has_gid || p->n_uid_maps || p->n_gid_maps || p->has_fsgroup;
 
-	if (owners && !vp_cap_effective(CAP_CHOWN))
-		return fail_run(c, VP_EXIT_USAGE,
-		                "volperm needs the CAP_CHOWN capability to change owners and this process does not have it (run it as root, or give the container --cap-add CHOWN); nothing was changed");
-	bool modes = p->has_fsgroup || p->chmod_text || p->has_root_mode || vp_policy_needs_acls(p);
-	if ((modes || c->run->jdir_fd >= 0) && !vp_cap_effective(CAP_FOWNER))
-		return fail_run(c, VP_EXIT_USAGE,
-		                "volperm needs the CAP_FOWNER capability (to change modes and ACLs, and to restore modes on rollback) and this process does not have it (add --cap-add FOWNER, or for a plain chown use --no-journal); nothing was changed");
+	/* CAP_CHOWN and CAP_FOWNER: needed per entry (preflight.c), so that a
+	 * user may change their own files without them. */
+	char msg[sizeof(c->run->why)];
+	r = vp_preflight_caps(c->run, msg, sizeof(msg));
+	if (r < 0)
+		return fail_run(c, r == -EINTR ? VP_EXIT_INTERRUPTED : VP_EXIT_USAGE, "%s", msg);
 	/* Without CAP_FSETID the kernel silently drops setgid from a chmod of a
 	 * file whose group we are not in: exactly fsGroup's directories. */
 	bool sets_setgid = p->has_fsgroup || (p->chmod_text && strchr(p->chmod_text, 's')) ||

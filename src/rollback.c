@@ -45,6 +45,7 @@
 #include "volperm/fault.h"
 #include "volperm/meta.h"
 #include "volperm/pin.h"
+#include "volperm/preflight.h"
 #include "volperm/policy.h"
 #include "volperm/quote.h"
 #include "volperm/rollback.h"
@@ -426,28 +427,47 @@ enum vp_exit vp_rollback_run(struct vp_rollback *rb, struct vp_jreader *r, struc
 		return VP_EXIT_USAGE;
 	}
 	/* One sentence instead of an EPERM per entry, before anything changes:
-	 * chown and chmod need CHOWN and FOWNER; putting back a file capability
-	 * needs SETFCAP; putting back setgid on a file of a group we are not in
-	 * needs FSETID (without it chmod drops the bit without a word). */
+	 * chown and chmod need CHOWN and FOWNER, unless the caller owns the
+	 * file (preflight.c has the rules: a user may roll back their own
+	 * rootless apply); putting back a file capability needs SETFCAP;
+	 * putting back setgid on a file of a group we are not in needs FSETID
+	 * (without it chmod drops the bit without a word). */
 	const char *missing = NULL;
-	if (vp_jr_entries(r) && !vp_cap_effective(CAP_CHOWN))
-		missing = "CAP_CHOWN";
-	else if (vp_jr_entries(r) && !vp_cap_effective(CAP_FOWNER))
-		missing = "CAP_FOWNER";
-	else if (!vp_cap_effective(CAP_SETFCAP) || !vp_cap_effective(CAP_FSETID)) {
+	char where[320] = "";
+	if (vp_jr_entries(r) && (!vp_cap_effective(CAP_CHOWN) || !vp_cap_effective(CAP_FOWNER) ||
+	                         !vp_cap_effective(CAP_SETFCAP) || !vp_cap_effective(CAP_FSETID))) {
+		struct vp_creds cr;
+		int cr_err = vp_creds_get(&cr);
+		if (cr_err < 0) {
+			snprintf(rb->why, sizeof(rb->why),
+			         "cannot read this process's groups: %s, so no entry was restored",
+			         strerror(-cr_err));
+			return VP_EXIT_USAGE;
+		}
 		vp_jr_rewind(r);
 		while (!missing && vp_jr_next(r, &e) > 0) {
-			if (e.caps_len && !vp_cap_effective(CAP_SETFCAP))
+			struct vp_change ch = {
+				.uid = e.uid, .gid = e.gid, .mode = e.mode, .new_uid = e.new_uid,
+				.new_gid = e.new_gid, .new_mode = e.new_mode, .changes = e.changes,
+			};
+			const char *what;
+			int cap = vp_change_missing_cap(&cr, &ch, true, &what);
+			if (cap >= 0)
+				missing = cap == CAP_CHOWN ? "CAP_CHOWN" : "CAP_FOWNER";
+			else if (e.caps_len && !vp_cap_effective(CAP_SETFCAP))
 				missing = "CAP_SETFCAP (to restore file capabilities)";
 			else if ((e.mode & S_ISGID) && !(e.new_mode & S_ISGID) && e.gid != getegid() &&
 			         !vp_cap_effective(CAP_FSETID))
 				missing = "CAP_FSETID (to put back setgid bits that the change cleared)";
+			if (missing)
+				vp_quote_path_buf(where, sizeof(where), rb->root, e.path, e.path_len);
 		}
+		vp_creds_free(&cr);
 	}
 	if (missing) {
 		snprintf(rb->why, sizeof(rb->why),
-		         "rollback needs the %s capability and this process does not have it, so no entry was restored",
-		         missing);
+		         "rollback needs the %s capability to restore %s and this process does not have it, so no entry was restored",
+		         missing, where);
 		return VP_EXIT_USAGE;
 	}
 	struct statvfs sv;
