@@ -701,8 +701,11 @@ static int apply_change(struct wctx *w, const struct vp_walk_entry *e)
 	if (x.caps && (p.d.changes & (VP_CH_UID | VP_CH_GID)))
 		p.d.changes |= VP_CH_DROP_CAPS;
 	/* The kernel refuses to chown a setuid/setgid file without CAP_FOWNER
-	 * (clearing the bit is a mode change): say so once, by name. */
-	if ((p.d.changes & (VP_CH_DROP_SUID | VP_CH_DROP_SGID)) && !vp_cap_effective(CAP_FOWNER)) {
+	 * (clearing the bit is a mode change) unless we own it: say so once,
+	 * by name. (The preflight said so already, unless the file changed
+	 * since its dry walk.) */
+	if ((p.d.changes & (VP_CH_DROP_SUID | VP_CH_DROP_SGID)) && p.st.st_uid != geteuid() &&
+	    !vp_cap_effective(CAP_FOWNER)) {
 		char q[WHY_PATH_MAX];
 		vp_decision_free(&p.d);
 		vp_xattrs_free(&x);

@@ -53,6 +53,9 @@ void vp_creds_free(struct vp_creds *c)
 	c->n_groups = 0;
 }
 
+/* The one step with its own message (the form engine.c used before). */
+static const char clears_setid[] = "change the owner of a setuid/setgid file, which clears that bit";
+
 static bool in_group(const struct vp_creds *c, uint32_t gid)
 {
 	for (size_t i = 0; i < c->n_groups; i++)
@@ -89,7 +92,7 @@ int vp_change_missing_cap(const struct vp_creds *c, const struct vp_change *ch, 
 		 * is, allowed to its owner. */
 		if (!S_ISDIR(mode) && (vp_mode_after_chown(mode) & 07777) != (mode & 07777) &&
 		    c->uid != uid && !c->cap_fowner) {
-			*what = "change the owner of a setuid/setgid file, which clears that bit";
+			*what = clears_setid;
 			return CAP_FOWNER;
 		}
 		owner = nuid;
@@ -174,6 +177,12 @@ int vp_preflight_caps(const struct vp_run *run, char *why, size_t why_size)
 	};
 	enum vp_exit ex = vp_engine_run(&dry, &st);
 	vp_creds_free(&s.creds);
+	if (s.found && s.what == clears_setid && !s.reverse) {
+		snprintf(why, why_size,
+		         "%s is setuid/setgid: changing its owner clears that bit, which needs the CAP_FOWNER capability, and this process does not have it (add --cap-add FOWNER); nothing was changed",
+		         s.path);
+		return -EPERM;
+	}
 	if (s.found) {
 		snprintf(why, why_size,
 		         "volperm needs the %s capability %s %s (to %s: it is owned by uid %u, this process runs as uid %u) and this process does not have it (%s); nothing was changed",
