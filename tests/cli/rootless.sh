@@ -216,7 +216,7 @@ if ! python3 "$NSEXEC" "0 100000 65536" "0 100000 65536" true 2>/dev/null; then
 fi
 python3 "$NSEXEC" "0 100000 65536" "0 100000 65536" sleep 60 &
 NSPID=$!
-on_exit "kill $NSPID"
+on_exit "kill $NSPID; wait $NSPID"
 for _ in $(seq 50); do
 	CPID=$(pgrep -P "$NSPID" sleep || true)
 	[ -z "$CPID" ] && [ "$(readlink /proc/$NSPID/ns/user)" != "$(readlink /proc/self/ns/user)" ] && CPID=$NSPID
@@ -225,6 +225,9 @@ for _ in $(seq 50); do
 	sleep 0.1
 done
 [ -n "$CPID" ] || die "the namespaced sleep did not start"
+# (nsexec.py forks: its child must be gone before userdel, which counts a
+# process whose uid is in the user's subordinate range as the user's)
+on_exit "kill $CPID; for _ in \$(seq 50); do kill -0 $CPID || break; sleep 0.1; done"
 for spec in "pid:$CPID" "/proc/$CPID/ns/user"; do
 	vp plan --userns "$spec" --owner 1001:1001 --journal-dir "$J" "$V2"
 	expect_rc 0 "plan --userns $spec"
@@ -245,7 +248,7 @@ one_line_err "$ERR" "--userns mnt namespace"
 if setpriv --reuid="$UID_" --regid="$GID_" --init-groups -- unshare --user --map-root-user true 2>/dev/null; then
 	setpriv --reuid="$UID_" --regid="$GID_" --init-groups -- unshare --user --map-root-user sleep 60 &
 	UPID=$!
-	on_exit "kill $UPID"
+	on_exit "kill $UPID; wait $UPID"
 	for _ in $(seq 50); do
 		[ "$(readlink /proc/$UPID/ns/user 2>/dev/null)" != "$(readlink /proc/self/ns/user)" ] && break
 		sleep 0.1
