@@ -360,7 +360,9 @@ int vp_manifest_prepare(struct vp_manifest *m, int root_fd, const char *root_pat
 		vp_manifest_free(&n);
 		return -ENOMEM;
 	}
-	r = vp_policy_to_text(policy, &n.policy, &n.policy_len);
+	struct vp_policy none;
+	vp_policy_init(&none);
+	r = vp_policy_to_text(policy ? policy : &none, &n.policy, &n.policy_len);
 	if (r < 0) {
 		vp_manifest_free(&n);
 		return r;
@@ -1034,7 +1036,7 @@ static int expand(struct plan *pl, size_t i)
 		return -errno;
 	}
 	char *base = dup_bytes(pl->v[i].path, pl->v[i].len);
-	size_t blen = pl->v[i].len;
+	size_t blen = pl->v[i].len, before = pl->n;
 	if (!base) {
 		closedir(d);
 		return -ENOMEM;
@@ -1065,6 +1067,13 @@ static int expand(struct plan *pl, size_t i)
 	closedir(d);
 	if (r < 0)
 		return r;
+	if (i > 0 && pl->n == before) {
+		/* No subdirectory to hand out: splitting it would only move the
+		 * directory to finalize. It stays one subtree, counted exactly. */
+		pl->v[i].leaf = true;
+		pl->v[i].est = 1 + files;
+		return 0;
+	}
 	pl->v[i].state = P_ABOVE;
 	pl->v[i].est = files;
 	pl->n_above++;
@@ -1484,7 +1493,7 @@ int vp_partition(int root_fd, const struct vp_partition_cfg *cfg, struct vp_mani
 	}
 	/* 2: estimates. */
 	for (size_t i = 0; r == 0 && i < pl.n; i++)
-		if (pl.v[i].state == P_CAND && pl.v[i].est == 0)
+		if (pl.v[i].state == P_CAND && !pl.v[i].leaf)
 			r = estimate(&pl, i);
 	/* 3: split the subtrees too big for one shard's fair share. */
 	while (r == 0 && n > 1 && pl.n < max_buckets) {
@@ -1504,7 +1513,7 @@ int vp_partition(int root_fd, const struct vp_partition_cfg *cfg, struct vp_mani
 		for (size_t i = before; r == 0 && i < pl.n; i++)
 			r = estimate(&pl, i);
 		if (r == 0 && pl.v[bi].state != P_ABOVE)
-			pl.v[bi].leaf = true; /* could not be listed: keep it whole */
+			pl.v[bi].leaf = true; /* could not be split: keep it whole */
 	}
 	if (r == 0)
 		r = build(&pl, n, m);
@@ -1591,7 +1600,8 @@ static int env_u32(char *const *envp, const char *name, uint32_t *v, bool *prese
 
 struct cand {
 	enum vp_shard_source src;
-	uint32_t k, n;       /* n 0: unknown (Kubernetes without a hint) */
+	uint32_t k, n;
+	bool n_unknown;      /* Kubernetes without a hint: any N agrees */
 	bool weak;           /* Slurm's batch step: 0 of 1 */
 	const char *k_var, *n_var;
 };
@@ -1620,17 +1630,19 @@ static int env_pair(char *const *envp, enum vp_shard_source src, const char *kv,
 
 static int cand_check(const struct cand *c, uint32_t n_hint, struct vp_shard_env *out)
 {
-	if (c->n != 0 && (c->n < 1 || c->n > VP_SHARD_MAX)) {
+	if (c->n_unknown)
+		return 0;
+	if (c->n < 1 || c->n > VP_SHARD_MAX) {
 		out->var = c->n_var;
 		return -ERANGE;
 	}
-	if (c->n != 0 && n_hint && c->n != n_hint) {
+	if (n_hint && c->n != n_hint) {
 		out->var = c->n_var;
 		out->n = c->n;
 		out->want_n = n_hint;
 		return -ERANGE;
 	}
-	if (c->n != 0 && c->k >= c->n) {
+	if (c->k >= c->n) {
 		out->var = c->k_var;
 		out->k = c->k;
 		out->n = c->n;
@@ -1721,6 +1733,7 @@ int vp_shard_from_env(char *const *envp, uint32_t n_hint, struct vp_shard_env *r
 			goto fail;
 		if (h)
 			c[nc++] = (struct cand){ .src = VP_SHARD_SRC_K8S, .k = idx, .n = n_hint,
+				                 .n_unknown = n_hint == 0,
 				                 .k_var = "JOB_COMPLETION_INDEX",
 				                 .n_var = "JOB_COMPLETION_INDEX" };
 	}
@@ -1744,7 +1757,8 @@ int vp_shard_from_env(char *const *envp, uint32_t n_hint, struct vp_shard_env *r
 	for (size_t i = 0; i < nc; i++) {
 		if (i == pick || c[i].weak)
 			continue;
-		if (c[i].k != c[pick].k || (c[i].n && c[pick].n && c[i].n != c[pick].n)) {
+		if (c[i].k != c[pick].k ||
+		    (!c[i].n_unknown && !c[pick].n_unknown && c[i].n != c[pick].n)) {
 			out.source = c[pick].src;
 			out.k = c[pick].k;
 			out.n = c[pick].n;
@@ -1754,10 +1768,12 @@ int vp_shard_from_env(char *const *envp, uint32_t n_hint, struct vp_shard_env *r
 			r = -EEXIST;
 			goto fail;
 		}
-		if (!c[pick].n)
+		if (c[pick].n_unknown && !c[i].n_unknown) {
 			c[pick].n = c[i].n;
+			c[pick].n_unknown = false;
+		}
 	}
-	if (!c[pick].n) {
+	if (c[pick].n_unknown) {
 		out.var = c[pick].k_var;
 		r = -EDOM;
 		goto fail;
