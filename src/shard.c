@@ -1982,11 +1982,10 @@ int vp_sight_commit(struct vp_sight_writer *w)
 	if (r == 0)
 		r = sw_put(w, tr, 16);
 	put32(tr + 16, w->crc);
-	if (r == 0) {
-		w->crc = vp_crc32c(w->crc, tr + 16, 0);
-		if (w->len + 4 > w->cap)
-			r = sw_flush(w);
-	}
+	/* The CRC covers everything before it, the trailer's first 16 bytes
+	 * included (sw_put added them). */
+	if (r == 0 && w->len + 4 > w->cap)
+		r = sw_flush(w);
 	if (r == 0) {
 		memcpy(w->buf + w->len, tr + 16, 4);
 		w->len += 4;
