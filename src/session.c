@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -45,6 +46,34 @@ int vp_session_find(int jdir_fd, const struct vp_root *rt, enum vp_pick pick,
 	return r;
 }
 
+/* The root and the directories above it, by dev/ino, the root first, as
+ * vp_tree_overlap() wants them. A root that is not a directory has no ".."
+ * of its own: its parent's ancestry, behind its own dev/ino. (Climbing from
+ * the parent alone put the parent first, where vp_tree_overlap() looks for
+ * the root itself: a hot journal of the directory holding a one-file volume
+ * went unseen.) On failure an empty ancestry: only the root's own journals,
+ * and trees found inside it from their side, are seen. */
+static void root_ancestry(const struct vp_root *rt, struct vp_ancestry *anc)
+{
+	struct vp_ancestry up = { 0 };
+
+	*anc = (struct vp_ancestry){ 0 };
+	if (S_ISDIR(rt->st.st_mode)) {
+		if (vp_ancestry_get(rt->fd, anc) < 0)
+			*anc = (struct vp_ancestry){ 0 };
+		return;
+	}
+	if (rt->parent_fd < 0 || vp_ancestry_get(rt->parent_fd, &up) < 0)
+		return;
+	anc->v = malloc((up.n + 1) * sizeof(*anc->v));
+	if (anc->v) {
+		anc->v[0] = (struct vp_devino){ (uint64_t)rt->st.st_dev, (uint64_t)rt->st.st_ino };
+		memcpy(anc->v + 1, up.v, up.n * sizeof(*up.v));
+		anc->n = up.n + 1;
+	}
+	vp_ancestry_free(&up);
+}
+
 void vp_hot_free(struct vp_hot *h)
 {
 	free(h->tree);
@@ -77,8 +106,7 @@ int vp_session_check_hot(int jdir_fd, const struct vp_root *rt, bool allow_hot,
 	 * inside this one, or containing it, matters as much (volume.h). */
 	if (jdir_fd < 0 || vp_jdir_list(jdir_fd, true, 0, 0, &v, &n) < 0)
 		return VP_OUT_OK;
-	if (vp_ancestry_get(rt->parent_fd >= 0 ? rt->parent_fd : rt->fd, &anc) < 0)
-		anc = (struct vp_ancestry){ 0 };
+	root_ancestry(rt, &anc);
 	for (size_t i = 0; i < n && r == VP_OUT_OK; i++) {
 		bool same = v[i].dev == (uint64_t)rt->st.st_dev && v[i].ino == (uint64_t)rt->st.st_ino;
 		bool running = v[i].live &&
@@ -154,10 +182,7 @@ int vp_session_journals(int jdir_fd, const struct vp_root *rt, struct vp_jinfo *
 	if (r < 0)
 		return r;
 	if (rt) {
-		/* A root that is not a directory has no ancestry of its own:
-		 * only its own journals overlap it. */
-		if (S_ISDIR(rt->st.st_mode) && vp_ancestry_get(rt->fd, &anc) < 0)
-			anc = (struct vp_ancestry){ 0 };
+		root_ancestry(rt, &anc);
 		for (size_t i = 0; i < n; i++) {
 			if (!vp_tree_overlap(rt->st.st_dev, rt->st.st_ino, &anc, &v[i])) {
 				free(v[i].root);
