@@ -47,7 +47,6 @@ struct cli_rawopt {
 struct cli_opts {
 	enum cli_cmd cmd;
 	const char *command;   /* its word: "plan", ... (messages) */
-	char *owner;
 	int cross_mounts, include_devices, allow_external_links, allow_system_path;
 	char *journal_dir, *journal;
 	int no_journal, keep_going, list, json, quiet, recover, force, forward;

@@ -408,6 +408,14 @@ int cli_check_command(const struct cli_opts *o)
 
 void cli_opts_free(struct cli_opts *o)
 {
+	/* popt hands each POPT_ARG_STRING value over as a malloc()ed copy. */
+	char **strings[] = { &o->journal_dir, &o->journal, &o->format,
+		             &o->fsgroup_policy, &o->passwd_file, &o->group_file, &o->progress,
+		             &o->jobs_text, &o->user };
+	for (size_t i = 0; i < sizeof(strings) / sizeof(strings[0]); i++) {
+		free(*strings[i]);
+		*strings[i] = NULL;
+	}
 	vp_policy_free(&o->policy);
 	for (size_t i = 0; i < o->n_raw; i++)
 		free(o->raw[i].arg);
