@@ -1231,7 +1231,7 @@ static int count_sampled(struct plan *pl, const struct pnode *nd, uint64_t *ret,
 	uint64_t n_ent, n_sub;
 	double sum = 0;
 	char *chosen = NULL;
-	struct stat cst;
+	struct stat cst = { 0 }; /* set with chosen; zeroed for -O2 flow analysis */
 	int fd = open_node(pl, nd), r;
 
 	if (fd < 0)
