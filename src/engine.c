@@ -729,7 +729,7 @@ static int apply_change(struct wctx *w, const struct vp_walk_entry *e)
 			.new_acl_default_len =
 				p.d.changes & VP_CH_DEFAULT_ACL ? (uint32_t)p.d.acl_default_len : 0,
 		};
-		r = vp_jw_add_ex(c->jw, &je, &w->ticket);
+		r = vp_jw_add(c->jw, &je, &w->ticket);
 		w->bytes += vp_jrec_entry_size(&je);
 	}
 	vp_xattrs_free(&x);

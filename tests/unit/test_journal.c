@@ -15,7 +15,7 @@
  * batches is refused, which is the property that matters.)
  *
  * File level (in a mkdtemp() directory, batch_max 4 so there are several
- * batches): create/add/flush/commit then read forward and backward; states;
+ * batches): create/add/sync/commit then read forward and backward; states;
  * a torn tail is ignored (one fewer entry), corruption in the middle or in
  * the header is refused; vp_jw_open appends after the valid end (cutting a
  * torn tail); the flock excludes a second writer; O_EXCL|O_NOFOLLOW, 0600.
@@ -828,26 +828,33 @@ static size_t walk_file(int dfd, const char *name, struct recinfo *out, size_t m
 	return n;
 }
 
-/* Write entries [from, to) with the writer, flushing whenever it is full
- * (and checking vp_jw_full/vp_jw_pending against batch_max on the way). */
-static void add_entries(struct vp_jwriter *w, size_t from, size_t to, size_t batch_max)
+/* Write entries [from, to) with the writer, syncing whenever it is full
+ * (and checking vp_jw_full/vp_jw_pending against batch_max on the way).
+ * Returns the ticket of the last entry (0 if none), for vp_jw_sync(). */
+static uint32_t add_entries(struct vp_jwriter *w, size_t from, size_t to, size_t batch_max)
 {
+	uint32_t ticket = 0;
 	for (size_t i = from; i < to; i++) {
 		struct ent_store s;
 		make_entry(i, &s);
 		size_t before = vp_jw_pending(w);
 		assert_true(before < batch_max);
-		assert_int_equal(vp_jw_add(w, &s.e), 0);
+		uint32_t prev = ticket;
+		assert_int_equal(vp_jw_add(w, &s.e, &ticket), 0);
+		/* a batch holds consecutive entries: the ticket moves by one after a sync */
+		if (i > from)
+			assert_int_equal(ticket, before ? prev : prev + 1);
 		/* the writer copied the entry: scribbling over ours changes nothing */
 		memset(&s, 0x77, sizeof s);
 		assert_int_equal(vp_jw_pending(w), before + 1);
 		if (vp_jw_pending(w) == batch_max) {
 			assert_true(vp_jw_full(w));
-			assert_int_equal(vp_jw_flush(w), 0);
+			assert_int_equal(vp_jw_sync(w, ticket), 0);
 			assert_int_equal(vp_jw_pending(w), 0);
 		}
 		assert_false(vp_jw_full(w));
 	}
+	return ticket;
 }
 
 static struct vp_jwriter *create_journal(struct fx *x, const char *name, size_t n_entries,
@@ -874,8 +881,8 @@ static struct vp_jwriter *create_journal(struct fx *x, const char *name, size_t 
 		snap->policy[wh->policy_len] = 0;
 	}
 	vp_jheader_free(&h);
-	add_entries(w, 0, n_entries, batch_max);
-	assert_int_equal(vp_jw_flush(w), 0);
+	uint32_t ticket = add_entries(w, 0, n_entries, batch_max);
+	assert_int_equal(vp_jw_sync(w, ticket), 0);
 	assert_int_equal(vp_jw_pending(w), 0);
 	assert_int_equal(vp_jw_entries(w), n_entries);
 	return w;
@@ -1091,10 +1098,11 @@ static void test_file_unflushed_dropped(void **state)
 	struct fx *x = *state;
 	struct vp_jwriter *w = create_journal(x, JNAME, 3, 4, NULL);
 	struct ent_store s;
+	uint32_t ticket;
 	make_entry(3, &s);
-	assert_int_equal(vp_jw_add(w, &s.e), 0);
+	assert_int_equal(vp_jw_add(w, &s.e, &ticket), 0);
 	make_entry(4, &s);
-	assert_int_equal(vp_jw_add(w, &s.e), 0);
+	assert_int_equal(vp_jw_add(w, &s.e, &ticket), 0);
 	assert_int_equal(vp_jw_pending(w), 2);
 	vp_jw_close(w);
 	struct vp_jreader *r = open_reader(x, JNAME);
@@ -1370,8 +1378,7 @@ static void test_file_reopen_appends(void **state)
 	assert_header_equal(&snap, vp_jw_header(w));
 	assert_int_equal(vp_jw_header(w)->crc, snap.crc);
 	assert_int_equal(vp_jw_pending(w), 0);
-	add_entries(w, 5, 8, 4);
-	assert_int_equal(vp_jw_flush(w), 0);
+	assert_int_equal(vp_jw_sync(w, add_entries(w, 5, 8, 4)), 0);
 	assert_int_equal(vp_jw_mark(w, VP_REC_COMMIT), 0);
 	vp_jw_close(w);
 
@@ -1398,8 +1405,8 @@ static void test_file_reopen_cuts_torn_tail(void **state)
 
 	w = NULL;
 	assert_int_equal(vp_jw_open(x->dfd, JNAME, 4, &w), 0);
-	add_entries(w, 5, 7, 4); /* entries 5 and 6 again, for real this time */
-	assert_int_equal(vp_jw_flush(w), 0);
+	/* entries 5 and 6 again, for real this time */
+	assert_int_equal(vp_jw_sync(w, add_entries(w, 5, 7, 4)), 0);
 	vp_jw_close(w);
 
 	struct vp_jreader *r = open_reader(x, JNAME);
@@ -1425,8 +1432,7 @@ static void test_file_lock(void **state)
 	assert_int_equal(vp_jw_open(x->dfd, JNAME, 4, &w2), -EWOULDBLOCK);
 	assert_null(w2);
 	/* the refused open did not damage the journal the first writer is using */
-	add_entries(w1, 2, 4, 4);
-	assert_int_equal(vp_jw_flush(w1), 0);
+	assert_int_equal(vp_jw_sync(w1, add_entries(w1, 2, 4, 4)), 0);
 	assert_int_equal(vp_jw_mark(w1, VP_REC_COMMIT), 0);
 	vp_jw_close(w1);
 
@@ -1450,19 +1456,29 @@ static void test_file_discard(void **state)
 {
 	struct fx *x = *state;
 	struct vp_jwriter *w = create_journal(x, JNAME, 2, 4, NULL);
+	uint32_t dropped = 0;
 	for (size_t i = 100; i < 103; i++) {
 		struct ent_store s;
 		make_entry(i, &s);
-		assert_int_equal(vp_jw_add(w, &s.e), 0);
+		assert_int_equal(vp_jw_add(w, &s.e, &dropped), 0);
 	}
 	assert_int_equal(vp_jw_pending(w), 3);
 	vp_jw_discard(w);
 	assert_int_equal(vp_jw_pending(w), 0);
 	assert_false(vp_jw_full(w));
-	assert_int_equal(vp_jw_flush(w), 0); /* nothing to write */
+	/* the dropped batch's ticket: nothing to write, and its number is not
+	 * used up (no gap in the batch numbers the torn-tail rule reads) */
+	off_t size = file_size(x->dfd, JNAME);
+	assert_int_equal(vp_jw_sync(w, dropped), 0);
+	assert_int_equal(file_size(x->dfd, JNAME), size);
 	assert_int_equal(vp_jw_entries(w), 2);
-	add_entries(w, 2, 7, 4);
-	assert_int_equal(vp_jw_flush(w), 0);
+	struct ent_store s2;
+	uint32_t ticket;
+	make_entry(2, &s2);
+	assert_int_equal(vp_jw_add(w, &s2.e, &ticket), 0);
+	assert_int_equal(ticket, dropped);
+	ticket = add_entries(w, 3, 7, 4);
+	assert_int_equal(vp_jw_sync(w, ticket), 0);
 	assert_int_equal(vp_jw_entries(w), 7);
 	assert_int_equal(vp_jw_mark(w, VP_REC_COMMIT), 0);
 	vp_jw_close(w);
