@@ -273,7 +273,7 @@ static int entry_error(struct wctx *w, const char *relpath, size_t len, mode_t m
 	return entry_error_ex(w, relpath, len, mode, op, err, NULL);
 }
 
-/* vp_decide_ex failed on one entry: one error for it, saying why. */
+/* vp_decide failed on one entry: one error for it, saying why. */
 static int decide_error(struct wctx *w, const char *relpath, size_t len, mode_t mode, int r)
 {
 	if (r == -ENOMEM)
@@ -689,7 +689,7 @@ static int apply_change(struct wctx *w, const struct vp_walk_entry *e)
 		.acl_access = x.acl_access, .acl_access_len = x.acl_access_len,
 		.acl_default = x.acl_default, .acl_default_len = x.acl_default_len,
 	};
-	r = vp_decide_ex(run->policy, &in, &p.d);
+	r = vp_decide(run->policy, &in, &p.d);
 	if (r < 0 || !p.d.changes) {
 		vp_decision_free(&p.d);
 		vp_xattrs_free(&x);
@@ -729,7 +729,7 @@ static int apply_change(struct wctx *w, const struct vp_walk_entry *e)
 			.new_acl_default_len =
 				p.d.changes & VP_CH_DEFAULT_ACL ? (uint32_t)p.d.acl_default_len : 0,
 		};
-		r = vp_jw_add_ex(c->jw, &je, &w->ticket);
+		r = vp_jw_add(c->jw, &je, &w->ticket);
 		w->bytes += vp_jrec_entry_size(&je);
 	}
 	vp_xattrs_free(&x);
@@ -995,7 +995,7 @@ static int on_entry(const struct vp_walk_entry *e, void *userdata)
 	if (r < 0) {
 		r = entry_error(w, e->relpath, e->relpath_len, e->st->st_mode, "getxattr", -r);
 	} else {
-		r = vp_decide_ex(p, &in, &d);
+		r = vp_decide(p, &in, &d);
 		if (r < 0)
 			r = decide_error(w, e->relpath, e->relpath_len, e->st->st_mode, r);
 		else if (!d.changes)
