@@ -56,7 +56,7 @@ bool vp_root_complies(const struct vp_policy *p, const struct stat *st)
 	struct vp_decide_in in = { .st = st, .is_root = true };
 	if (vp_policy_needs_acls(p))
 		return false; /* an ACL check needs the xattr; walk instead */
-	vp_decide_ex(p, &in, &d);
+	(void)vp_decide(p, &in, &d); /* no ACL policy here: cannot fail */
 	vp_decision_free(&d);
 	return d.changes == 0;
 }
@@ -169,7 +169,7 @@ static int decide_acls(const struct vp_policy *p, const struct vp_decide_in *in,
 	return 0;
 }
 
-int vp_decide_ex(const struct vp_policy *p, const struct vp_decide_in *in, struct vp_decision *d)
+int vp_decide(const struct vp_policy *p, const struct vp_decide_in *in, struct vp_decision *d)
 {
 	const struct stat *st = in->st;
 	bool lnk = S_ISLNK(st->st_mode);
@@ -228,14 +228,6 @@ void vp_decision_free(struct vp_decision *d)
 	free(d->acl_default);
 	d->acl_access = d->acl_default = NULL;
 	d->acl_access_len = d->acl_default_len = 0;
-}
-
-void vp_decide(const struct vp_policy *p, const struct stat *st, struct vp_decision *d)
-{
-	struct vp_decide_in in = { .st = st };
-	(void)vp_decide_ex(p, &in, d);
-	/* Callers of this form look at changes and mode only. */
-	vp_decision_free(d);
 }
 
 const char *vp_type_name(mode_t mode)

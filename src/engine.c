@@ -29,7 +29,7 @@
  * A signal (run->cancel, counted by the CLI's handler) is polled at the safe
  * points only: before each entry of the walk, before each change of a batch,
  * and before the commit. It stops the run like a failure does (apply rolls
- * back through abort_apply), with VP_EXIT_INTERRUPTED.
+ * back through abort_apply), with VP_OUT_INTERRUPTED.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -105,7 +105,7 @@ struct ctx {
 	bool started;            /* preflight done, journal open */
 	bool failed;             /* run->why and fail are set */
 	bool jmarked;            /* an abort's rollback marked the journal rolled back */
-	enum vp_exit fail;       /* the exit status of an abort */
+	enum vp_outcome fail;    /* the outcome of an abort */
 	int sync_fd;
 };
 
@@ -193,7 +193,7 @@ static void report_progress(struct wctx *w)
 /* Record why the whole run fails: the first reason wins. Called with mu
  * held. Every path in fmt's arguments is quoted (vp_quote_*_buf): this
  * sentence goes to the operator's terminal and log. */
-static bool set_failure_locked(struct ctx *c, enum vp_exit code, const char *fmt, va_list ap)
+static bool set_failure_locked(struct ctx *c, enum vp_outcome code, const char *fmt, va_list ap)
 {
 	if (c->failed)
 		return false;
@@ -203,16 +203,16 @@ static bool set_failure_locked(struct ctx *c, enum vp_exit code, const char *fmt
 	return true;
 }
 
-static void set_failure(struct ctx *c, enum vp_exit code, const char *fmt, va_list ap)
+static void set_failure(struct ctx *c, enum vp_outcome code, const char *fmt, va_list ap)
 {
 	pthread_mutex_lock(&c->mu);
 	set_failure_locked(c, code, fmt, ap);
 	pthread_mutex_unlock(&c->mu);
 }
 
-static bool fail_locked(struct ctx *c, enum vp_exit code, const char *fmt, ...)
+static bool fail_locked(struct ctx *c, enum vp_outcome code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-static bool fail_locked(struct ctx *c, enum vp_exit code, const char *fmt, ...)
+static bool fail_locked(struct ctx *c, enum vp_outcome code, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -221,9 +221,9 @@ static bool fail_locked(struct ctx *c, enum vp_exit code, const char *fmt, ...)
 	return first;
 }
 
-static int fail_run(struct ctx *c, enum vp_exit code, const char *fmt, ...)
+static int fail_run(struct ctx *c, enum vp_outcome code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-static int fail_run(struct ctx *c, enum vp_exit code, const char *fmt, ...)
+static int fail_run(struct ctx *c, enum vp_outcome code, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -258,7 +258,7 @@ static int entry_error_ex(struct wctx *w, const char *relpath, size_t len, mode_
 	 * were not changed, and the rest is rolled back. */
 	vp_quote_path_buf(q, sizeof(q), c->run->root, relpath, len);
 	pthread_mutex_lock(&c->mu);
-	if (fail_locked(c, VP_EXIT_ROLLED_BACK, "%s: %s: %s%s%s", q, op, strerror(err),
+	if (fail_locked(c, VP_OUT_ROLLED_BACK, "%s: %s: %s%s%s", q, op, strerror(err),
 	                detail ? ": " : "", detail ? detail : "")) {
 		w->st.errors++;
 		ev.is_reason = true;
@@ -274,11 +274,11 @@ static int entry_error(struct wctx *w, const char *relpath, size_t len, mode_t m
 	return entry_error_ex(w, relpath, len, mode, op, err, NULL);
 }
 
-/* vp_decide_ex failed on one entry: one error for it, saying why. */
+/* vp_decide failed on one entry: one error for it, saying why. */
 static int decide_error(struct wctx *w, const char *relpath, size_t len, mode_t mode, int r)
 {
 	if (r == -ENOMEM)
-		return fail_run(w->c, VP_EXIT_ROLLED_BACK, "out of memory");
+		return fail_run(w->c, VP_OUT_ROLLED_BACK, "out of memory");
 	_Static_assert(VP_ACL_MAX == 8191, "the message below names VP_ACL_MAX");
 	if (r == -E2BIG)
 		return entry_error_ex(w, relpath, len, mode, "edit ACL", E2BIG,
@@ -292,7 +292,7 @@ static int check_cancel(struct ctx *c)
 {
 	if (!vp_cancel_count(c->run->cancel))
 		return 0;
-	return fail_run(c, VP_EXIT_INTERRUPTED, "interrupted by %s",
+	return fail_run(c, VP_OUT_INTERRUPTED, "interrupted by %s",
 	                vp_cancel_name(c->run->cancel));
 }
 
@@ -302,7 +302,7 @@ static int id_unmapped(struct ctx *c, bool user, uint32_t id, const char *option
 
 	if (vp_id_mapped(file, id) != 0)
 		return 0; /* mapped, or no map to read (no user namespaces) */
-	return fail_run(c, VP_EXIT_USAGE,
+	return fail_run(c, VP_OUT_INVALID,
 	                "%s %s %u is not mapped in this user namespace (see /proc/self/%s), so no file can be given to it and no ACL entry can name it; nothing was changed",
 	                option, user ? "uid" : "gid", id, file);
 }
@@ -352,21 +352,21 @@ static int create_journal(struct ctx *c)
 		h.fsid = (uint64_t)v[0] | (uint64_t)v[1] << 32;
 	}
 	if (getrandom(h.nonce, sizeof(h.nonce), 0) != sizeof(h.nonce))
-		return fail_run(c, VP_EXIT_USAGE, "cannot get random bytes for the journal nonce: %s",
+		return fail_run(c, VP_OUT_INVALID, "cannot get random bytes for the journal nonce: %s",
 		                strerror(errno));
 	(void)gethostname(host, sizeof(host) - 1);
 	h.host = host;
 	h.root = (char *)run->root;
 	r = vp_policy_to_text(run->policy, &policy, &plen);
 	if (r < 0)
-		return fail_run(c, VP_EXIT_USAGE, "cannot describe the policy for the journal: %s", strerror(-r));
+		return fail_run(c, VP_OUT_INVALID, "cannot describe the policy for the journal: %s", strerror(-r));
 	h.policy = policy;
 	h.policy_len = plen;
 	/* The order of the root's journals (the volume lock is held). */
 	r = vp_jdir_next_seq(run->jdir_fd, h.root_dev, h.root_ino, &h.seq);
 	if (r < 0) {
 		free(policy);
-		return fail_run(c, VP_EXIT_USAGE,
+		return fail_run(c, VP_OUT_INVALID,
 		                "cannot list the journal directory: %s; nothing was changed",
 		                strerror(-r));
 	}
@@ -375,7 +375,7 @@ static int create_journal(struct ctx *c)
 	free(policy);
 	if (r < 0) {
 		char q[WHY_PATH_MAX];
-		r = fail_run(c, VP_EXIT_USAGE,
+		r = fail_run(c, VP_OUT_INVALID,
 		             "cannot create journal %s in the journal directory: %s; nothing was changed",
 		             vp_quote_shell_buf(q, sizeof(q), run->journal, strlen(run->journal)),
 		             strerror(-r));
@@ -396,7 +396,7 @@ static int preflight(struct ctx *c)
 
 	/* A compliant volume needs no journal; this one does. */
 	if (c->run->jdir_error)
-		return fail_run(c, VP_EXIT_USAGE,
+		return fail_run(c, VP_OUT_INVALID,
 		                "cannot create the journal directory %s: %s; give --journal-dir on a writable filesystem outside the volume, or --no-journal; nothing was changed",
 		                vp_quote_shell_buf(q, sizeof(q), c->run->jdir_path,
 		                                   strlen(c->run->jdir_path)),
@@ -408,24 +408,24 @@ static int preflight(struct ctx *c)
 	char msg[sizeof(c->run->why)];
 	r = vp_preflight_caps(c->run, msg, sizeof(msg));
 	if (r < 0)
-		return fail_run(c, r == -EINTR ? VP_EXIT_INTERRUPTED : VP_EXIT_USAGE, "%s", msg);
+		return fail_run(c, r == -EINTR ? VP_OUT_INTERRUPTED : VP_OUT_INVALID, "%s", msg);
 	/* Without CAP_FSETID the kernel silently drops setgid from a chmod of a
 	 * file whose group we are not in: exactly fsGroup's directories. */
 	bool sets_setgid = p->has_fsgroup || (p->chmod_text && strchr(p->chmod_text, 's')) ||
 	                   (p->chmod.octal && (p->chmod.octal_mode & S_ISGID)) ||
 	                   (p->has_root_mode && (p->root_mode & S_ISGID));
 	if (sets_setgid && !vp_cap_effective(CAP_FSETID))
-		return fail_run(c, VP_EXIT_USAGE,
+		return fail_run(c, VP_OUT_INVALID,
 		                "volperm needs the CAP_FSETID capability to set the setgid bit (--fsgroup directories, or your --chmod/--root-mode), and this process does not have it: without it the kernel drops the bit silently (add --cap-add FSETID); nothing was changed");
 
 	r = check_ids_mapped(c);
 	if (r < 0)
 		return r;
 	if (vp_proc_fd_usable() < 0)
-		return fail_run(c, VP_EXIT_USAGE,
+		return fail_run(c, VP_OUT_INVALID,
 		                "/proc is not mounted: volperm changes entries through /proc/self/fd and cannot work without it; nothing was changed");
 	if (fstatvfs(c->run->root_fd, &sv) == 0 && (sv.f_flag & ST_RDONLY))
-		return fail_run(c, VP_EXIT_ROLLED_BACK,
+		return fail_run(c, VP_OUT_ROLLED_BACK,
 		                "%s is on a read-only file system; nothing was changed",
 		                vp_quote_path_buf(q, sizeof(q), c->run->root, NULL, 0));
 	c->sync_fd = vp_sync_fd_open(c->run->root_fd);
@@ -510,7 +510,7 @@ static int flush_batch(struct wctx *w)
 		if (r < 0) {
 			char q[WHY_PATH_MAX];
 			close_batch(w, 0);
-			return fail_run(c, VP_EXIT_ROLLED_BACK, "cannot write the journal %s: %s",
+			return fail_run(c, VP_OUT_ROLLED_BACK, "cannot write the journal %s: %s",
 			                vp_quote_shell_buf(q, sizeof(q), c->run->journal,
 			                                   strlen(c->run->journal)),
 			                strerror(-r));
@@ -688,7 +688,7 @@ static int apply_change(struct wctx *w, const struct vp_walk_entry *e)
 		.acl_access = x.acl_access, .acl_access_len = x.acl_access_len,
 		.acl_default = x.acl_default, .acl_default_len = x.acl_default_len,
 	};
-	r = vp_decide_ex(run->policy, &in, &p.d);
+	r = vp_decide(run->policy, &in, &p.d);
 	if (r < 0 || !p.d.changes) {
 		vp_decision_free(&p.d);
 		vp_xattrs_free(&x);
@@ -710,7 +710,7 @@ static int apply_change(struct wctx *w, const struct vp_walk_entry *e)
 		vp_decision_free(&p.d);
 		vp_xattrs_free(&x);
 		close(p.fd);
-		return fail_run(c, VP_EXIT_USAGE,
+		return fail_run(c, VP_OUT_INVALID,
 		                "%s is setuid/setgid: changing its owner clears that bit, which needs the CAP_FOWNER capability, and this process does not have it (add --cap-add FOWNER)",
 		                vp_quote_path_buf(q, sizeof(q), run->root, e->relpath,
 		                                  e->relpath_len));
@@ -731,7 +731,7 @@ static int apply_change(struct wctx *w, const struct vp_walk_entry *e)
 			.new_acl_default_len =
 				p.d.changes & VP_CH_DEFAULT_ACL ? (uint32_t)p.d.acl_default_len : 0,
 		};
-		r = vp_jw_add_ex(c->jw, &je, &w->ticket);
+		r = vp_jw_add(c->jw, &je, &w->ticket);
 		w->bytes += vp_jrec_entry_size(&je);
 	}
 	vp_xattrs_free(&x);
@@ -742,7 +742,7 @@ static int apply_change(struct wctx *w, const struct vp_walk_entry *e)
 		 * first. */
 		close(p.fd);
 		vp_decision_free(&p.d);
-		return fail_run(c, VP_EXIT_ROLLED_BACK, "cannot write the journal %s: %s",
+		return fail_run(c, VP_OUT_ROLLED_BACK, "cannot write the journal %s: %s",
 		                run->journal, strerror(-r));
 	}
 	p.relpath = strndup(e->relpath, e->relpath_len);
@@ -750,7 +750,7 @@ static int apply_change(struct wctx *w, const struct vp_walk_entry *e)
 	if (!p.relpath) {
 		close(p.fd);
 		vp_decision_free(&p.d);
-		return fail_run(c, VP_EXIT_ROLLED_BACK, "out of memory");
+		return fail_run(c, VP_OUT_ROLLED_BACK, "out of memory");
 	}
 	w->batch[w->n++] = p; /* the batch owns p's fd, path and ACL buffers now */
 	w->bytes += p.relpath_len;
@@ -925,7 +925,7 @@ static int on_change(struct wctx *w, const struct vp_walk_entry *e, struct vp_de
 			return 0;
 		}
 		if (v == -ENOMEM)
-			return fail_run(c, VP_EXIT_ROLLED_BACK, "out of memory");
+			return fail_run(c, VP_OUT_ROLLED_BACK, "out of memory");
 		if (v < 0) {
 			/* Without the watch, a count of its links proves nothing. */
 			char detail[160];
@@ -968,7 +968,7 @@ static int on_entry(const struct vp_walk_entry *e, void *userdata)
 		return 0;
 	case VP_WALK_FORBIDDEN: {
 		char q[WHY_PATH_MAX];
-		return fail_run(c, VP_EXIT_USAGE,
+		return fail_run(c, VP_OUT_INVALID,
 		                "the journal directory is inside the volume (reached at %s, e.g. through a bind mount); put it outside the volume",
 		                vp_quote_path_buf(q, sizeof(q), c->run->root, e->relpath,
 		                                  e->relpath_len));
@@ -997,7 +997,7 @@ static int on_entry(const struct vp_walk_entry *e, void *userdata)
 	if (r < 0) {
 		r = entry_error(w, e->relpath, e->relpath_len, e->st->st_mode, "getxattr", -r);
 	} else {
-		r = vp_decide_ex(p, &in, &d);
+		r = vp_decide(p, &in, &d);
 		if (r < 0)
 			r = decide_error(w, e->relpath, e->relpath_len, e->st->st_mode, r);
 		else if (!d.changes)
@@ -1023,16 +1023,16 @@ static void on_incomplete_link(const char *relpath, nlink_t seen, nlink_t nlink,
 	report_skip(&c->w[0], relpath, strlen(relpath), S_IFREG, VP_SKIP_EXTERNAL_LINK, detail);
 }
 
-static enum vp_exit abort_apply(struct ctx *c, struct vp_stats *st)
+static enum vp_outcome abort_apply(struct ctx *c, struct vp_stats *st)
 {
 	struct vp_run *run = c->run;
 	struct vp_jreader *r = NULL;
-	enum vp_exit ex;
+	enum vp_outcome ex;
 	int e;
 
 	for (unsigned i = 0; i < c->jobs; i++)
 		close_batch(&c->w[i], 0);
-	if (!c->jw && c->fail == VP_EXIT_INTERRUPTED) {
+	if (!c->jw && c->fail == VP_OUT_INTERRUPTED) {
 		size_t l = strlen(run->why);
 		if (st->changes)
 			snprintf(run->why + l, sizeof(run->why) - l,
@@ -1040,11 +1040,11 @@ static enum vp_exit abort_apply(struct ctx *c, struct vp_stats *st)
 			         (unsigned long long)st->changes);
 		else
 			snprintf(run->why + l, sizeof(run->why) - l, "; nothing was changed");
-		return VP_EXIT_INTERRUPTED;
+		return VP_OUT_INTERRUPTED;
 	}
 	if (!c->jw)
 		/* No journal: what was changed stays changed; a re-run converges. */
-		return st->changes ? VP_EXIT_PARTIAL : c->fail;
+		return st->changes ? VP_OUT_PARTIAL : c->fail;
 	vp_jw_discard(c->jw);
 	e = vp_jr_open_at(run->jdir_fd, run->journal, &r);
 	if (e < 0) {
@@ -1053,7 +1053,7 @@ static enum vp_exit abort_apply(struct ctx *c, struct vp_stats *st)
 		         "; and the journal cannot be read back to roll back (%s): run volperm recover",
 		         strerror(-e));
 		vp_jr_close(r);
-		return VP_EXIT_ROLLBACK_FAIL;
+		return VP_OUT_ROLLBACK_INCOMPLETE;
 	}
 	struct vp_rollback rb = {
 		.root_fd = run->root_fd, .root = run->root, .rep = run->rep, .cancel = run->cancel,
@@ -1080,10 +1080,10 @@ static enum vp_exit abort_apply(struct ctx *c, struct vp_stats *st)
 		         vp_cancel_name(run->cancel), (unsigned long long)rb.left,
 		         (unsigned long long)entries, jpath,
 		         vp_quote_path_buf(qr, sizeof(qr), run->root, NULL, 0));
-		return VP_EXIT_ROLLBACK_FAIL;
+		return VP_OUT_ROLLBACK_INCOMPLETE;
 	}
 	c->jmarked = rb.marked;
-	if (ex != VP_EXIT_OK) {
+	if (ex != VP_OUT_OK) {
 		/* Say what the tree holds now: the rollback's own reason may
 		 * only speak of what it restored. */
 		uint64_t left = st->changes > rst.restored + rst.already
@@ -1096,11 +1096,11 @@ static enum vp_exit abort_apply(struct ctx *c, struct vp_stats *st)
 		else
 			snprintf(run->why + l, sizeof(run->why) - l, "; and the rollback was incomplete: %s",
 			         rb.why[0] ? rb.why : "see the errors above");
-		return VP_EXIT_ROLLBACK_FAIL;
+		return VP_OUT_ROLLBACK_INCOMPLETE;
 	}
 	/* The reason is the one line a person reads about this run (the
 	 * error that stopped it is not repeated): it says how it ended. */
-	if (c->fail == VP_EXIT_INTERRUPTED)
+	if (c->fail == VP_OUT_INTERRUPTED)
 		snprintf(run->why + l, sizeof(run->why) - l,
 		         "; every change was rolled back, nothing changed (journal %s)", jpath);
 	else if (rst.restored)
@@ -1136,7 +1136,7 @@ static int ctx_init(struct ctx *c, struct vp_run *run)
 {
 	c->run = run;
 	c->sync_fd = -1;
-	c->fail = VP_EXIT_ROLLED_BACK;
+	c->fail = VP_OUT_ROLLED_BACK;
 	c->jobs = run->jobs ? run->jobs : 1;
 	/* Each worker needs a few pinned fds for its batch (and ~17 for its
 	 * walk, which batch_max already leaves room for): under a low
@@ -1175,10 +1175,10 @@ static void ctx_free(struct ctx *c)
 	pthread_mutex_destroy(&c->mu);
 }
 
-enum vp_exit vp_engine_run(struct vp_run *run, struct vp_stats *st)
+enum vp_outcome vp_engine_run(struct vp_run *run, struct vp_stats *st)
 {
 	struct ctx c = { 0 };
-	enum vp_exit ex = VP_EXIT_OK;
+	enum vp_outcome ex = VP_OUT_OK;
 	double t0 = now();
 	bool safety_skip = false;
 	char q[WHY_PATH_MAX];
@@ -1193,7 +1193,7 @@ enum vp_exit vp_engine_run(struct vp_run *run, struct vp_stats *st)
 	if (ctx_init(&c, run) < 0) {
 		ctx_free(&c);
 		snprintf(run->why, sizeof(run->why), "out of memory");
-		return VP_EXIT_USAGE;
+		return VP_OUT_INVALID;
 	}
 	if (run->resume) {
 		/* recover --forward: journal invariant 3 holds for finishing an
@@ -1208,7 +1208,7 @@ enum vp_exit vp_engine_run(struct vp_run *run, struct vp_stats *st)
 			         (unsigned long long)h->root_dev, (unsigned long long)h->root_ino,
 			         vp_quote_path_buf(q2, sizeof(q2), run->root, NULL, 0));
 			ctx_free(&c);
-			return VP_EXIT_USAGE;
+			return VP_OUT_INVALID;
 		}
 	}
 	if (run->policy->on_root_mismatch && vp_root_complies(run->policy, &run->root_st)) {
@@ -1248,28 +1248,28 @@ enum vp_exit vp_engine_run(struct vp_run *run, struct vp_stats *st)
 		r = vp_sync_volume(c.sync_fd);
 		vp_fault_point("syncfs");
 		if (r < 0)
-			r = fail_run(&c, VP_EXIT_ROLLED_BACK, "cannot sync %s: %s",
+			r = fail_run(&c, VP_OUT_ROLLED_BACK, "cannot sync %s: %s",
 			             vp_quote_path_buf(q, sizeof(q), run->root, NULL, 0), strerror(-r));
 		else if (c.jw && (r = vp_jw_mark(c.jw, VP_REC_COMMIT)) < 0)
-			r = fail_run(&c, VP_EXIT_ROLLED_BACK, "cannot write the commit mark to %s: %s",
+			r = fail_run(&c, VP_OUT_ROLLED_BACK, "cannot write the commit mark to %s: %s",
 			             vp_quote_shell_buf(q, sizeof(q), run->journal,
 			                                strlen(run->journal)),
 			             strerror(-r));
 	}
 	if (r < 0 && r != -ECANCELED)
-		r = fail_run(&c, VP_EXIT_ROLLED_BACK, "cannot walk %s: %s",
+		r = fail_run(&c, VP_OUT_ROLLED_BACK, "cannot walk %s: %s",
 		             vp_quote_path_buf(q, sizeof(q), run->root, NULL, 0), strerror(-r));
-	if (r < 0 && run->cmd != VP_CMD_APPLY && c.fail == VP_EXIT_INTERRUPTED) {
+	if (r < 0 && run->cmd != VP_CMD_APPLY && c.fail == VP_OUT_INTERRUPTED) {
 		size_t l = strlen(run->why);
 		snprintf(run->why + l, sizeof(run->why) - l, "; nothing was changed");
 	}
 	if (r < 0)
 		ex = run->cmd == VP_CMD_APPLY ? abort_apply(&c, st) : c.fail;
 	else if (run->cmd == VP_CMD_CHECK)
-		ex = st->errors ? VP_EXIT_PARTIAL
-		     : st->changes || safety_skip ? VP_EXIT_CHANGES : VP_EXIT_OK;
+		ex = st->errors ? VP_OUT_PARTIAL
+		     : st->changes || safety_skip ? VP_OUT_CHANGES_NEEDED : VP_OUT_OK;
 	else if (st->errors || safety_skip)
-		ex = VP_EXIT_PARTIAL;
+		ex = VP_OUT_PARTIAL;
 done:
 	/* What the journal says now, for the summary. */
 	/* An abort's rollback either wrote its ROLLED_BACK mark (conflicts

@@ -103,6 +103,7 @@
  * ignored. (Damage to a synced batch b whose successor b+1 is itself torn
  * cannot be told from a torn write; docs/journal-format.md says so.)
  */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -820,28 +821,119 @@ int vp_jr_prev(struct vp_jreader *r, struct vp_jentry *e)
 
 /* Several engine workers share one writer. Entries go into one buffer (the
  * batch being filled) under `mu`; vp_jw_sync() makes a batch durable. Only
- * one batch is ever in flight: the thread that flushes takes the whole
- * buffer as batch k, and batch k+1 starts filling while k is written and
- * fdatasync()ed; k+1 is written only after k is durable (the torn-tail rule
- * above). Threads that need a batch that is being flushed wait for it: one
- * fdatasync serves all of them (group commit). */
+ * one batch is ever in flight: the thread that flushes (the leader) takes
+ * the whole buffer as batch k, and batch k+1 starts filling while k is
+ * written and fdatasync()ed; k+1 is written only after k is durable (the
+ * torn-tail rule above). Threads that need a batch that is being flushed
+ * (the followers) wait for it: one fdatasync serves all of them (group
+ * commit).
+ *
+ * WRITER PHASES (as SQLite's pager.c keeps eState and checks every other
+ * field against it in assert_pager_state(), jw_state_ok() below checks the
+ * fields against the phase at every entry point and transition):
+ *
+ *   IDLE      nothing in flight. Batches 1..synced_batch are durable;
+ *             batch = synced_batch + 1 is filling (pending entries, maybe 0).
+ *   FLUSHING  the leader writes and syncs batch synced_batch + 1 (inflight
+ *             entries) without holding `mu`; batch = synced_batch + 2 fills
+ *             meanwhile. Only the leader touches the file and `off`.
+ *   FAILED    batch synced_batch + 1 could not be made durable (`failed`):
+ *             its inflight entries are lost, nothing is added and every sync
+ *             fails with that error until vp_jw_discard() (back to IDLE).
+ *
+ *   IDLE --sync--> FLUSHING --ok--> IDLE
+ *                           --error--> FAILED --discard--> IDLE
+ *   IDLE --mark--> IDLE (the record is written and synced under `mu`)
+ *
+ * Counters, in every phase: seq = synced_seq + inflight + pending (every
+ * sequence number handed out is durable, in flight or lost, or buffered),
+ * and entries <= synced_seq. Batch numbers are compared modulo 2^32: the
+ * numbering of a reopened journal goes on from whatever its last record says.
+ *
+ * The journal's own state (ACTIVE, COMMITTED, ROLLING_BACK, ROLLED_BACK;
+ * invariant 4) is `jstate`: that of the journal at create/open, then of the
+ * last mark written. The writer does not refuse marks out of order: the
+ * state at open comes from the disk, and rollback --force of a rolled-back
+ * journal writes ROLLBACK_BEGIN again on purpose. */
+enum jw_phase {
+	JW_IDLE = 0,
+	JW_FLUSHING,
+	JW_FAILED,
+};
+
 struct vp_jwriter {
 	int fd;
 	struct vp_jheader h;   /* owned copy */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	bool flushing;         /* a batch is being written and synced */
-	int failed;            /* -errno of a failed batch: sticky until discard */
+	enum jw_phase phase;
+	pthread_t leader;      /* FLUSHING: the thread writing the batch */
+	int failed;            /* FAILED: -errno of the lost batch */
+	enum vp_jstate jstate;
 	uint64_t off;          /* end of the last synced record */
 	uint64_t seq;          /* next sequence number */
 	uint64_t synced_seq;   /* next sequence number after the synced records */
 	uint32_t batch;        /* number of the batch being buffered */
 	uint32_t synced_batch; /* the last durable batch (0: none) */
-	uint64_t entries;
-	size_t batch_max, pending;
+	uint64_t entries;      /* durable entry records */
+	size_t batch_max;
+	size_t pending;        /* entries buffered in `buf` (batch `batch`) */
+	size_t inflight;       /* FLUSHING: entries being written; FAILED: lost */
 	uint8_t *buf, *spare;
 	size_t len, cap, spare_cap;
 };
+
+/* Is batch a durable already (or older than the last durable one)? */
+static bool batch_durable(const struct vp_jwriter *w, uint32_t a)
+{
+	return (int32_t)(a - w->synced_batch) <= 0;
+}
+
+#ifndef NDEBUG
+/* The writer's invariants, with `mu` held (or before the writer is shared).
+ * Asserts each one, so that a failure names the line; returns true so that
+ * callers write assert(jw_state_ok(w)), which NDEBUG removes whole. */
+static bool jw_state_ok(const struct vp_jwriter *w)
+{
+	uint32_t ahead = w->batch - w->synced_batch;
+
+	assert(w->fd >= 0);
+	assert(w->batch_max >= 1);
+	assert(w->jstate == VP_JSTATE_ACTIVE || w->jstate == VP_JSTATE_COMMITTED ||
+	       w->jstate == VP_JSTATE_ROLLING_BACK || w->jstate == VP_JSTATE_ROLLED_BACK);
+	/* the buffer of the filling batch, and the spare one */
+	assert(w->len <= w->cap);
+	assert((w->buf == NULL) == (w->cap == 0));
+	assert((w->spare == NULL) == (w->spare_cap == 0));
+	assert((w->len == 0) == (w->pending == 0));
+	assert(w->len >= w->pending * (VP_REC_FRAME + ENTRY_FIXED));
+	/* pending vs durable */
+	assert(w->synced_seq <= w->seq);
+	assert(w->seq - w->synced_seq == (uint64_t)w->inflight + w->pending);
+	assert(w->entries <= w->synced_seq);
+	switch (w->phase) {
+	case JW_IDLE:
+		assert(w->failed == 0);
+		assert(w->inflight == 0);
+		assert(ahead == 1);
+		assert(w->off >= HDR_FIXED);
+		break;
+	case JW_FLUSHING:
+		/* `off` is the leader's while it writes: not read here */
+		assert(w->failed == 0);
+		assert(ahead == 2);
+		break;
+	case JW_FAILED:
+		assert(w->failed < 0);
+		assert(ahead == 2);
+		assert(w->off >= HDR_FIXED);
+		break;
+	default:
+		assert(!"unknown writer phase");
+	}
+	return true;
+}
+#endif
 
 static struct vp_jwriter *writer_new(void)
 {
@@ -859,6 +951,8 @@ static struct vp_jwriter *writer_new(void)
 		return NULL;
 	}
 	w->fd = -1;
+	w->phase = JW_IDLE;
+	w->jstate = VP_JSTATE_ACTIVE;
 	return w;
 }
 
@@ -945,6 +1039,7 @@ int vp_jw_create(int dirfd, const char *name, struct vp_jheader *h, size_t batch
 	w->seq = w->synced_seq = 0;
 	w->batch = 1;
 	w->batch_max = batch_max ? batch_max : 1;
+	assert(jw_state_ok(w) && w->entries == 0);
 	*ret = w;
 	return 0;
 fail_unlink:
@@ -1001,6 +1096,7 @@ int vp_jw_open(int dirfd, const char *name, size_t batch_max, struct vp_jwriter 
 	w->batch = r->last_batch + 1;
 	w->synced_batch = r->last_batch;
 	w->entries = r->entries;
+	w->jstate = r->state;
 	w->batch_max = batch_max ? batch_max : 1;
 	/* Cut a torn tail so that new records follow valid ones directly. */
 	if (r->valid_end < r->size) {
@@ -1012,18 +1108,21 @@ int vp_jw_open(int dirfd, const char *name, size_t batch_max, struct vp_jwriter 
 		vp_jw_close(w);
 		return e;
 	}
+	assert(jw_state_ok(w));
 	*ret = w;
 	return 0;
 }
 
-int vp_jw_add_ex(struct vp_jwriter *w, const struct vp_jentry *e, uint32_t *ticket)
+int vp_jw_add(struct vp_jwriter *w, const struct vp_jentry *e, uint32_t *ticket)
 {
 	struct vp_jentry c = *e;
 	size_t need;
 	int r = 0;
 
+	assert(ticket);
 	pthread_mutex_lock(&w->mu);
-	if (w->failed) {
+	assert(jw_state_ok(w));
+	if (w->phase == JW_FAILED) {
 		r = w->failed;
 		goto out;
 	}
@@ -1049,16 +1148,11 @@ int vp_jw_add_ex(struct vp_jwriter *w, const struct vp_jentry *e, uint32_t *tick
 	w->len += vp_jrec_encode_entry(w->buf + w->len, &c, w->h.crc);
 	w->seq++;
 	w->pending++;
-	if (ticket)
-		*ticket = w->batch;
+	*ticket = w->batch;
+	assert(jw_state_ok(w));
 out:
 	pthread_mutex_unlock(&w->mu);
 	return r;
-}
-
-int vp_jw_add(struct vp_jwriter *w, const struct vp_jentry *e)
-{
-	return vp_jw_add_ex(w, e, NULL);
 }
 
 /* Unlocked reads: for the single-threaded callers (tests, rollback). */
@@ -1110,17 +1204,30 @@ int vp_jw_sync(struct vp_jwriter *w, uint32_t ticket)
 	int e = 0;
 
 	pthread_mutex_lock(&w->mu);
+	assert(jw_state_ok(w));
+	/* A ticket comes from vp_jw_add(): never a batch that is not filling yet. */
+	assert((int32_t)(ticket - w->batch) <= 0);
 	for (;;) {
-		if (w->failed) {
+		if (w->phase == JW_FAILED) {
 			e = w->failed;
 			break;
 		}
-		if (w->synced_batch >= ticket)
+		if (batch_durable(w, ticket))
 			break;
-		if (w->flushing) {
+		if (w->phase == JW_FLUSHING) {
+			/* A follower: its batch is the one in flight or the one
+			 * filling behind it; the leader never waits for itself. */
+			assert(!pthread_equal(w->leader, pthread_self()));
 			pthread_cond_wait(&w->cv, &w->mu);
+			assert(jw_state_ok(w));
 			continue;
 		}
+		/* IDLE, and the batch is not durable: it is the one filling (all
+		 * older ones are durable in IDLE). This thread leads. */
+		assert(w->phase == JW_IDLE && ticket == w->batch);
+		if (!w->pending)
+			break; /* nothing was added to it (discarded): nothing to make
+			        * durable, and its number stays for the next entries */
 		/* Take the whole buffer as one batch; new entries go on filling
 		 * the next one while it is written. */
 		uint8_t *buf = w->buf;
@@ -1131,12 +1238,18 @@ int vp_jw_sync(struct vp_jwriter *w, uint32_t ticket)
 		w->spare = NULL;
 		w->spare_cap = 0;
 		w->len = w->pending = 0;
+		w->inflight = n;
 		w->batch++;
-		w->flushing = true;
+		w->phase = JW_FLUSHING;
+		w->leader = pthread_self();
+		assert(jw_state_ok(w));
 		pthread_mutex_unlock(&w->mu);
-		e = len ? append_synced(w, buf, len, true) : 0;
+		e = append_synced(w, buf, len, true);
 		pthread_mutex_lock(&w->mu);
-		w->flushing = false;
+		/* Nobody else ended the flush, and nothing became durable behind
+		 * the leader's back. */
+		assert(w->phase == JW_FLUSHING && pthread_equal(w->leader, pthread_self()));
+		assert(batch == w->synced_batch + 1 && w->inflight == n);
 		if (!w->spare) {
 			w->spare = buf;
 			w->spare_cap = cap;
@@ -1147,43 +1260,48 @@ int vp_jw_sync(struct vp_jwriter *w, uint32_t ticket)
 			/* Not durable, so none of it may change: the batch is gone,
 			 * and every later sync fails until vp_jw_discard(). */
 			w->failed = e;
+			w->phase = JW_FAILED;
 		} else {
 			w->synced_batch = batch;
 			w->entries += n;
 			w->synced_seq += n;
+			w->inflight = 0;
+			w->phase = JW_IDLE;
 		}
+		assert(jw_state_ok(w));
 		pthread_cond_broadcast(&w->cv);
 	}
+	/* Reported durable only when it is (or when its batch holds nothing). */
+	assert(e < 0 || batch_durable(w, ticket) || (ticket == w->batch && !w->pending));
 	pthread_mutex_unlock(&w->mu);
 	return e;
 }
 
-int vp_jw_flush(struct vp_jwriter *w)
+static enum vp_jstate mark_state(enum vp_rec_type t)
 {
-	uint32_t ticket;
-	int e;
-
-	pthread_mutex_lock(&w->mu);
-	ticket = w->pending ? w->batch : 0;
-	pthread_mutex_unlock(&w->mu);
-	if (!ticket)
-		return 0;
-	e = vp_jw_sync(w, ticket);
-	if (e < 0)
-		vp_jw_discard(w); /* reuse its numbers, as before */
-	return e;
+	switch (t) {
+	case VP_REC_COMMIT: return VP_JSTATE_COMMITTED;
+	case VP_REC_ROLLBACK_BEGIN: return VP_JSTATE_ROLLING_BACK;
+	case VP_REC_ROLLED_BACK: return VP_JSTATE_ROLLED_BACK;
+	case VP_REC_ENTRY: break;
+	}
+	assert(!"not a mark");
+	return VP_JSTATE_ACTIVE;
 }
 
 int vp_jw_mark(struct vp_jwriter *w, enum vp_rec_type t)
 {
 	uint8_t rec[VP_REC_FRAME];
+	enum vp_jstate next = mark_state(t);
 	int e;
 
 	pthread_mutex_lock(&w->mu);
-	if (w->pending || w->flushing || w->failed) {
+	assert(jw_state_ok(w));
+	if (w->pending || w->phase != JW_IDLE) {
 		pthread_mutex_unlock(&w->mu);
 		return -EBUSY; /* a mark must follow synced entries only */
 	}
+	assert(w->seq == w->synced_seq);
 	vp_jrec_encode_mark(rec, t, w->seq, w->batch, w->h.crc);
 	e = append_synced(w, rec, sizeof(rec), false);
 	if (e == 0) {
@@ -1191,7 +1309,9 @@ int vp_jw_mark(struct vp_jwriter *w, enum vp_rec_type t)
 		w->synced_seq = w->seq;
 		w->synced_batch = w->batch;
 		w->batch++;
+		w->jstate = next;
 	}
+	assert(jw_state_ok(w));
 	pthread_mutex_unlock(&w->mu);
 	return e;
 }
@@ -1200,6 +1320,8 @@ void vp_jw_close(struct vp_jwriter *w)
 {
 	if (!w)
 		return;
+	/* No thread may still be in vp_jw_sync() (the engine joins them). */
+	assert(w->phase != JW_FLUSHING);
 	if (w->fd >= 0)
 		close(w->fd);
 	vp_jheader_free(&w->h);
@@ -1214,10 +1336,14 @@ void vp_jw_close(struct vp_jwriter *w)
 void vp_jw_discard(struct vp_jwriter *w)
 {
 	pthread_mutex_lock(&w->mu);
+	assert(jw_state_ok(w));
+	assert(w->phase != JW_FLUSHING);
 	w->seq = w->synced_seq;
 	w->batch = w->synced_batch + 1;
-	w->len = w->pending = 0;
+	w->len = w->pending = w->inflight = 0;
 	w->failed = 0;
+	w->phase = JW_IDLE;
+	assert(jw_state_ok(w));
 	pthread_mutex_unlock(&w->mu);
 }
 

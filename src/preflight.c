@@ -175,7 +175,7 @@ int vp_preflight_caps(const struct vp_run *run, char *why, size_t why_size)
 		.keep_going = true, .jobs = 1, .batch_max = run->batch_max,
 		.rep = { on_event, NULL, &s }, .cancel = &s.stop,
 	};
-	enum vp_exit ex = vp_engine_run(&dry, &st);
+	enum vp_outcome out = vp_engine_run(&dry, &st);
 	vp_creds_free(&s.creds);
 	if (s.found && s.what == clears_setid && !s.reverse) {
 		snprintf(why, why_size,
@@ -198,6 +198,6 @@ int vp_preflight_caps(const struct vp_run *run, char *why, size_t why_size)
 		snprintf(why, why_size, "interrupted by %s", vp_cancel_name(run->cancel));
 		return -EINTR;
 	}
-	(void)ex; /* entries the dry walk could not read, the apply reports itself */
+	(void)out; /* entries the dry walk could not read, the apply reports itself */
 	return 0;
 }

@@ -405,8 +405,8 @@ int vp_journal_belongs(struct vp_jreader *r, int root_fd, const char *root, char
 	return -EXDEV;
 }
 
-enum vp_exit vp_rollback_run(struct vp_rollback *rb, struct vp_jreader *r, struct vp_jwriter *w,
-                             struct vp_stats *st)
+enum vp_outcome vp_rollback_run(struct vp_rollback *rb, struct vp_jreader *r, struct vp_jwriter *w,
+                                struct vp_stats *st)
 {
 	const struct vp_jheader *h = vp_jr_header(r);
 	struct vp_policy pol;
@@ -424,7 +424,7 @@ enum vp_exit vp_rollback_run(struct vp_rollback *rb, struct vp_jreader *r, struc
 	if (b < 0) {
 		snprintf(rb->why, sizeof(rb->why), "the journal %s",
 		         b == -EXDEV ? belongs : strerror(-b));
-		return VP_EXIT_USAGE;
+		return VP_OUT_INVALID;
 	}
 	/* One sentence instead of an EPERM per entry, before anything changes:
 	 * chown and chmod need CHOWN and FOWNER, unless the caller owns the
@@ -442,7 +442,7 @@ enum vp_exit vp_rollback_run(struct vp_rollback *rb, struct vp_jreader *r, struc
 			snprintf(rb->why, sizeof(rb->why),
 			         "cannot read this process's groups: %s, so no entry was restored",
 			         strerror(-cr_err));
-			return VP_EXIT_USAGE;
+			return VP_OUT_INVALID;
 		}
 		vp_jr_rewind(r);
 		while (!missing && vp_jr_next(r, &e) > 0) {
@@ -468,7 +468,7 @@ enum vp_exit vp_rollback_run(struct vp_rollback *rb, struct vp_jreader *r, struc
 		snprintf(rb->why, sizeof(rb->why),
 		         "rollback needs the %s capability to restore %s and this process does not have it, so no entry was restored",
 		         missing, where);
-		return VP_EXIT_USAGE;
+		return VP_OUT_INVALID;
 	}
 	struct statvfs sv;
 	if (vp_jr_entries(r) && fstatvfs(rb->root_fd, &sv) == 0 && (sv.f_flag & ST_RDONLY)) {
@@ -476,7 +476,7 @@ enum vp_exit vp_rollback_run(struct vp_rollback *rb, struct vp_jreader *r, struc
 		snprintf(rb->why, sizeof(rb->why),
 		         "%s is on a read-only file system, so no entry was restored (remount it read-write and run it again)",
 		         vp_quote_path_buf(q, sizeof(q), rb->root, NULL, 0));
-		return VP_EXIT_USAGE;
+		return VP_OUT_INVALID;
 	}
 	/* For a committed journal its mtime is the commit time (see
 	 * readds_privilege). A crashed apply has no commit: the app did not run
@@ -507,13 +507,13 @@ enum vp_exit vp_rollback_run(struct vp_rollback *rb, struct vp_jreader *r, struc
 		rb->left = vp_jr_entries(r);
 		snprintf(rb->why, sizeof(rb->why), "interrupted by %s before the rollback began",
 		         vp_cancel_name(rb->cancel));
-		return VP_EXIT_INTERRUPTED;
+		return VP_OUT_INTERRUPTED;
 	}
 	if (vp_jr_state(r) != VP_JSTATE_ROLLING_BACK)
 		(void)vp_jw_mark(w, VP_REC_ROLLBACK_BEGIN);
 	if (vp_pin_cache_new(rb->root_fd, pin_flags, &pins) < 0) {
 		snprintf(rb->why, sizeof(rb->why), "out of memory");
-		return VP_EXIT_ROLLBACK_FAIL;
+		return VP_OUT_ROLLBACK_INCOMPLETE;
 	}
 	sync_fd = vp_sync_fd_open(rb->root_fd);
 	vp_jr_seek_end(r);
@@ -564,7 +564,7 @@ enum vp_exit vp_rollback_run(struct vp_rollback *rb, struct vp_jreader *r, struc
 		         "interrupted by %s with %llu of %llu entries still to restore; the journal is left rolling-back",
 		         vp_cancel_name(rb->cancel), (unsigned long long)rb->left,
 		         (unsigned long long)vp_jr_entries(r));
-		return VP_EXIT_ROLLBACK_FAIL;
+		return VP_OUT_ROLLBACK_INCOMPLETE;
 	}
 	/* Errors may be passing (EIO, a missing capability): leave the journal
 	 * rolling-back so that a re-run finishes. Conflicts are final: someone
@@ -574,7 +574,7 @@ enum vp_exit vp_rollback_run(struct vp_rollback *rb, struct vp_jreader *r, struc
 			snprintf(rb->why, sizeof(rb->why),
 			         "%llu entries could not be restored; fix the cause and run volperm rollback again",
 			         (unsigned long long)errors);
-		return VP_EXIT_ROLLBACK_FAIL;
+		return VP_OUT_ROLLBACK_INCOMPLETE;
 	}
 	n = vp_jw_mark(w, VP_REC_ROLLED_BACK);
 	rb->marked = n == 0;
@@ -590,7 +590,7 @@ enum vp_exit vp_rollback_run(struct vp_rollback *rb, struct vp_jreader *r, struc
 		snprintf(rb->why, sizeof(rb->why),
 		         "%llu entries were left alone because they changed since volperm set them",
 		         (unsigned long long)st->conflicts);
-		return VP_EXIT_ROLLBACK_FAIL;
+		return VP_OUT_ROLLBACK_INCOMPLETE;
 	}
-	return VP_EXIT_OK;
+	return VP_OUT_OK;
 }

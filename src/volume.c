@@ -8,11 +8,13 @@
  * the relation visible from both sides, without any path strings. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include "volperm/volume.h"
@@ -32,6 +34,20 @@ bool vp_is_system_path(const char *resolved)
 	return false;
 }
 
+void vp_path_up(const char *path, size_t k, char *buf, size_t size)
+{
+	snprintf(buf, size, "%s", path);
+	while (k-- > 0) {
+		char *slash = strrchr(buf, '/');
+		if (!slash)
+			break;
+		if (slash == buf)
+			slash[1] = 0;
+		else
+			*slash = 0;
+	}
+}
+
 int vp_root_open(const char *path, bool allow_system, struct vp_root *r)
 {
 	*r = (struct vp_root)VP_ROOT_INIT;
@@ -43,6 +59,13 @@ int vp_root_open(const char *path, bool allow_system, struct vp_root *r)
 	r->fd = open(r->path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (r->fd < 0 || fstat(r->fd, &r->st) < 0)
 		return -errno;
+	if (!S_ISDIR(r->st.st_mode)) {
+		char dir[PATH_MAX];
+		vp_path_up(r->path, 1, dir, sizeof(dir));
+		/* Not having it only makes the lock and the hot-journal
+		 * check see less above the root (volume.h); not an error. */
+		r->parent_fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	}
 	return 0;
 }
 
@@ -50,8 +73,23 @@ void vp_root_close(struct vp_root *r)
 {
 	if (r->fd >= 0)
 		close(r->fd);
+	if (r->parent_fd >= 0)
+		close(r->parent_fd);
 	free(r->path);
 	*r = (struct vp_root)VP_ROOT_INIT;
+}
+
+int vp_root_refresh(struct vp_root *r)
+{
+	return fstat(r->fd, &r->st) < 0 ? -errno : 0;
+}
+
+uint64_t vp_root_used_inodes(const struct vp_root *r)
+{
+	struct statfs sfs;
+	if (fstatfs(r->fd, &sfs) < 0 || sfs.f_files == 0 || sfs.f_ffree > sfs.f_files)
+		return 0;
+	return (uint64_t)(sfs.f_files - sfs.f_ffree);
 }
 
 /* More levels than any real path has (PATH_MAX / 2); a bound, so that a

@@ -58,14 +58,11 @@ struct vp_decide_in {
  *             than the kernel stores on any filesystem;
  *   -ENOMEM.
  * Call vp_decision_free(d) afterwards in every case. */
-int vp_decide_ex(const struct vp_policy *p, const struct vp_decide_in *in, struct vp_decision *d);
+int vp_decide(const struct vp_policy *p, const struct vp_decide_in *in, struct vp_decision *d);
 
-/* Free the ACL buffers of a decision vp_decide_ex filled (whatever it
+/* Free the ACL buffers of a decision vp_decide filled (whatever it
  * returned); the decision keeps its other fields, with no ACL values. */
 void vp_decision_free(struct vp_decision *d);
-
-/* vp_decide_ex for a non-root entry without ACL input. */
-void vp_decide(const struct vp_policy *p, const struct stat *st, struct vp_decision *d);
 
 /* Does the root already comply with the parts of the policy that
  * --if-root-mismatch / --fsgroup-policy on-root-mismatch look at (kubelet:

@@ -6,7 +6,7 @@
 #include <sys/stat.h>
 
 #include "volperm/cancel.h"
-#include "volperm/exit.h"
+#include "volperm/outcome.h"
 #include "volperm/journal.h"
 #include "volperm/policy.h"
 #include "volperm/report.h"
@@ -38,8 +38,8 @@ struct vp_run {
 	 * instead of creating one. Borrowed; the caller closes it. */
 	struct vp_jwriter *resume;
 	/* Any signal counted here stops the run at the next entry (apply: then
-	 * rolls back, VP_EXIT_INTERRUPTED); a further one stops that rollback
-	 * (VP_EXIT_ROLLBACK_FAIL, journal left hot). NULL: never. Borrowed. */
+	 * rolls back, VP_OUT_INTERRUPTED); a further one stops that rollback
+	 * (VP_OUT_ROLLBACK_INCOMPLETE, journal left hot). NULL: never. Borrowed. */
 	const struct vp_cancel *cancel;
 	/* out */
 	char journal[128];           /* name of the journal written, "" if none */
@@ -47,8 +47,10 @@ struct vp_run {
 	char why[512];               /* one sentence when the run failed as a whole */
 };
 
-/* Run it. Returns the exit status (enum vp_exit); fills *st and, for a
- * failure of the whole run, run->why. */
-enum vp_exit vp_engine_run(struct vp_run *run, struct vp_stats *st);
+/* Run it. Returns an outcome (outcome.h), never a negative errno: a failure
+ * of the whole run (out of memory included) is VP_OUT_INVALID before any
+ * change, VP_OUT_ROLLED_BACK after one, and so on, with its one sentence in
+ * run->why. Fills *st. */
+enum vp_outcome vp_engine_run(struct vp_run *run, struct vp_stats *st);
 
 #endif

@@ -90,32 +90,33 @@ int vp_jheader_decode(const uint8_t *buf, size_t avail, struct vp_jheader *h, si
 struct vp_jwriter;
 
 /* Create dirfd/name with O_CREAT|O_EXCL|O_NOFOLLOW, 0600, take flock(LOCK_EX),
- * write and fsync the header, fsync the directory. batch_max bounds how many
- * entries are buffered before vp_jw_flush() is due. */
+ * write and fsync the header, fsync the directory. batch_max is what
+ * vp_jw_full() compares the buffered entries with. */
 int vp_jw_create(int dirfd, const char *name, struct vp_jheader *h, size_t batch_max,
                  struct vp_jwriter **ret);
 /* Reopen an existing journal to append (rollback marks, recover --forward):
  * takes flock(LOCK_EX|LOCK_NB) (-EWOULDBLOCK if held), validates it, cuts a
  * torn tail and positions after the last valid record. */
 int vp_jw_open(int dirfd, const char *name, size_t batch_max, struct vp_jwriter **ret);
-/* Buffer one entry (copies it). Call vp_jw_flush() when vp_jw_full().
+/* Buffer one entry (copies it); *ticket (required) gets the number of the
+ * batch the entry went into: vp_jw_sync(w, *ticket) makes it durable.
  * Thread-safe: several workers may add to one writer. */
-int vp_jw_add(struct vp_jwriter *w, const struct vp_jentry *e);
-/* The same, and *ticket gets the number of the batch the entry went into:
- * vp_jw_sync(w, ticket) makes it durable. */
-int vp_jw_add_ex(struct vp_jwriter *w, const struct vp_jentry *e, uint32_t *ticket);
-/* Make batch `ticket` (and every batch before it) durable: after this returns
- * 0, those before-images survive a crash. Threads asking at the same time
- * share one write + fdatasync (group commit); one batch at a time is in
- * flight. After a failure every later sync fails with the same error until
- * vp_jw_discard(). Thread-safe. */
+int vp_jw_add(struct vp_jwriter *w, const struct vp_jentry *e, uint32_t *ticket);
+/* Make batch `ticket` (and every batch before it) durable: write it and
+ * fdatasync it. After this returns 0, the before-images added with that
+ * ticket or an earlier one survive a crash (write-ahead, invariant 1).
+ * Threads asking at the same time share one write + fdatasync (group
+ * commit); one batch at a time is in flight. After a failure every later
+ * sync (and add) fails with the same error until vp_jw_discard().
+ * Thread-safe. */
 int vp_jw_sync(struct vp_jwriter *w, uint32_t ticket);
+/* Buffered entries, and whether there are batch_max of them. Unlocked: for
+ * single-threaded callers. */
 bool vp_jw_full(const struct vp_jwriter *w);
 size_t vp_jw_pending(const struct vp_jwriter *w);
-/* Write the buffered batch and fdatasync it: after this returns 0, those
- * before-images survive a crash (write-ahead, invariant 1). */
-int vp_jw_flush(struct vp_jwriter *w);
-/* Append a state record and fdatasync. */
+/* Append a state record and fdatasync. -EBUSY while entries are buffered, a
+ * batch is in flight or a failed one was not discarded: a mark follows
+ * durable entries only. */
 int vp_jw_mark(struct vp_jwriter *w, enum vp_rec_type t);
 const struct vp_jheader *vp_jw_header(const struct vp_jwriter *w);
 uint64_t vp_jw_entries(const struct vp_jwriter *w);

@@ -7,7 +7,7 @@
 #include <time.h>
 
 #include "volperm/cancel.h"
-#include "volperm/exit.h"
+#include "volperm/outcome.h"
 #include "volperm/journal.h"
 #include "volperm/report.h"
 
@@ -28,8 +28,8 @@ struct vp_rollback {
 	/* A signal counted here beyond cancel_after (those that came before,
 	 * e.g. the one that made an apply abort) stops the rollback before the
 	 * next entry: the journal stays rolling-back (hot) for `recover` to
-	 * finish, VP_EXIT_ROLLBACK_FAIL; before the first change it returns
-	 * VP_EXIT_INTERRUPTED with the journal untouched. NULL: never. */
+	 * finish, VP_OUT_ROLLBACK_INCOMPLETE; before the first change it returns
+	 * VP_OUT_INTERRUPTED with the journal untouched. NULL: never. */
 	const struct vp_cancel *cancel;
 	unsigned cancel_after;
 	char why[512];          /* one sentence when it failed as a whole */
@@ -43,13 +43,15 @@ struct vp_rollback {
 };
 
 /* r: a validated reader of the journal; w: a writer on the same journal (it
- * holds the journal lock) for the state marks. Returns VP_EXIT_OK when
- * everything was restored, VP_EXIT_ROLLBACK_FAIL when some entries could not
+ * holds the journal lock) for the state marks. Returns an outcome (outcome.h),
+ * never a negative errno: VP_OUT_OK when everything was restored,
+ * VP_OUT_INVALID when it refused to start (rb->why says why),
+ * VP_OUT_ROLLBACK_INCOMPLETE when some entries could not
  * be (reported as events; conflicts leave the journal rolled back, errors
  * leave it rolling-back so that a re-run can finish; so does an interruption,
  * with rb->interrupted set; see cancel). */
-enum vp_exit vp_rollback_run(struct vp_rollback *rb, struct vp_jreader *r, struct vp_jwriter *w,
-                             struct vp_stats *st);
+enum vp_outcome vp_rollback_run(struct vp_rollback *rb, struct vp_jreader *r, struct vp_jwriter *w,
+                                struct vp_stats *st);
 
 /* Journal invariant 3: does the journal read by r belong to the tree whose
  * root is root_fd (its root's dev/ino, as the header records them)? 0, or

@@ -19,8 +19,13 @@ struct vp_root {
 	char *path;       /* realpath(3) of PATH, malloc()ed */
 	int fd;           /* O_PATH|O_NOFOLLOW|O_CLOEXEC */
 	struct stat st;   /* fstat(fd) */
+	/* A root that is not a directory (a volume of one file) has no ".."
+	 * to climb from: its parent directory, O_PATH, opened once here for
+	 * both the hot-journal check and the tree lock; -1 for a directory,
+	 * or when the parent cannot be opened. */
+	int parent_fd;
 };
-#define VP_ROOT_INIT { .fd = -1 }
+#define VP_ROOT_INIT { .fd = -1, .parent_fd = -1 }
 
 /* Is this resolved path one of the system directories volperm refuses as a
  * PATH unless asked (--allow-system-path)? /, /etc, /usr, /var, /home ...:
@@ -33,6 +38,15 @@ bool vp_is_system_path(const char *resolved);
  * vp_root_close() in every case. */
 int vp_root_open(const char *path, bool allow_system, struct vp_root *r);
 void vp_root_close(struct vp_root *r);
+/* fstat the root again (a rollback changed it). 0 or -errno. */
+int vp_root_refresh(struct vp_root *r);
+/* The used inodes of the root's filesystem, a bound on the entries a walk
+ * meets (the progress ETA's denominator); 0 when unknown. */
+uint64_t vp_root_used_inodes(const struct vp_root *r);
+
+/* The directory k levels above the absolute path ("/" at the top), in buf
+ * (truncated to size): the lock names the run that holds it this way. */
+void vp_path_up(const char *path, size_t k, char *buf, size_t size);
 
 /* The directories from a root up to "/" (the root first), by dev/ino. */
 struct vp_ancestry {

@@ -190,20 +190,11 @@ assert_eq "$(cut -f3,4 "$W/h1.snap" | sort -u | tr '\t' :)" 1001:1001 "every hos
 jf=$(newest_journal "$J")
 vp_expect 0 "journal export --format json FILE with hostile names" journal export --format json --journal-dir "$J" "$jf"
 json_export_ok() {
-	if python3 - "$OUT" "$W/h0.snap" <<'PY'
-import base64, json, sys
-def esc(b):
-    return "".join(chr(c) if 0x21 <= c <= 0x7E and c != 0x5C else "\\x%02x" % c for c in b)
-paths = set()
-for l in open(sys.argv[1], encoding="utf-8"):
-    o = json.loads(l)
-    if o.get("record") != "entry" and "path" not in o:
-        continue
-    if "path_b64" in o and o["path_b64"]:
-        p = base64.b64decode(o["path_b64"])
-    else:
-        p = o["path"].encode("utf-8")
-    paths.add(esc(p))
+	if python3 - "$OUT" "$W/h0.snap" "$TOOLS" <<'PY'
+import sys
+sys.path.insert(0, sys.argv[3])
+from vptest import json_paths
+paths = json_paths(sys.argv[1])
 want = {l.split("\t", 1)[0] for l in open(sys.argv[2])}
 missing = want - paths
 for m in sorted(missing)[:5]:

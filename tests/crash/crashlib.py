@@ -39,7 +39,6 @@ It can also be run once from the command line with the same words, e.g.
 """
 import json
 import os
-import stat
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))

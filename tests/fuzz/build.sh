@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build the libFuzzer harnesses with clang (-fsanitize=fuzzer,address,undefined)
-# against src/*.c directly (not through CMake; src/cli.c and src/main.c are
+# against src/*.c directly (not through CMake; src/main.c and the CLI in src/cli/ are
 # left out: the harnesses call the library functions).
 #
 #   tests/fuzz/build.sh [--seeds] [OUTDIR]     (default OUTDIR: build-fuzz)
@@ -42,7 +42,7 @@ fi
 mkdir -p "$out"
 srcs=()
 for f in "$repo"/src/*.c; do
-	case $(basename "$f") in cli.c | main.c) continue ;; esac
+	case $(basename "$f") in main.c) continue ;; esac
 	srcs+=("$f")
 done
 flags=(-std=gnu11 -g -O1 -fno-omit-frame-pointer -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64

@@ -196,8 +196,9 @@ static void append_and_revalidate(enum vp_jstate state, uint64_t entries)
 			.path = "fuzz/appended", .path_len = 13,
 			.acl_access = acl, .acl_access_len = sizeof(acl),
 		};
-		CHECK(vp_jw_add(w, &je) == 0);
-		e = vp_jw_flush(w);
+		uint32_t ticket;
+		CHECK(vp_jw_add(w, &je, &ticket) == 0);
+		e = vp_jw_sync(w, ticket);
 		CHECK(e == 0);
 		e = vp_jw_mark(w, VP_REC_COMMIT);
 		CHECK(e == 0);

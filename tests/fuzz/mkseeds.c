@@ -141,13 +141,14 @@ static void journal(int dirfd, const char *name, unsigned nbatches, unsigned bsi
 	if (vp_jw_create(dirfd, name, &h, bsize, &w) < 0)
 		die("vp_jw_create");
 	for (unsigned b = 0; b < nbatches; b++) {
+		uint32_t ticket = 0;
 		for (unsigned k = 0; k < bsize; k++) {
 			entry(&e, i++);
-			if (vp_jw_add(w, &e) < 0)
+			if (vp_jw_add(w, &e, &ticket) < 0)
 				die("vp_jw_add");
 		}
-		if (vp_jw_flush(w) < 0)
-			die("vp_jw_flush");
+		if (vp_jw_sync(w, ticket) < 0)
+			die("vp_jw_sync");
 	}
 	for (size_t m = 0; m < nmarks; m++)
 		if (vp_jw_mark(w, (enum vp_rec_type)marks[m]) < 0)

@@ -19,8 +19,11 @@
 #
 # Sourced by the suite runners (tests/run-cli.sh, tests/{policy,security,
 # crash}/run.sh), which call `runner_suite SUITE "$@"`: every test of the
-# suite, or the ones named, then the line
-# `N passed, N failed, N skipped` (exit 1 when any failed).
+# suite, or the ones named, one PASS/SKIP/FAIL report each, then the line
+# `N passed, N failed, N skipped` (exit 1 when any failed). They are for
+# running a suite without a CMake build dir (any binary, through $VOLPERM;
+# README.md "Tests"); this file holds all they do, so that they stay a few
+# lines each and document only what is particular to their suite.
 #
 # Environment (both ways):
 #   VOLPERM=path/to/volperm        the binary under test (default build/volperm)

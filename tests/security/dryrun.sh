@@ -43,10 +43,10 @@ say "# tree: $(entries "$V") entries"
 
 # all_xattrs DIR FILE: every xattr of every entry (names and values, hex).
 all_xattrs() {
-	python3 - "$1" >"$2" <<'PY'
+	python3 - "$1" "$TOOLS" >"$2" <<'PY'
 import os, sys
-def esc(b):
-    return "".join(chr(c) if 0x21 <= c <= 0x7E and c != 0x5C else "\\x%02x" % c for c in b)
+sys.path.insert(0, sys.argv[2])
+from vptest import esc
 root = os.fsencode(sys.argv[1])
 out = []
 for d, dirs, files in os.walk(root):

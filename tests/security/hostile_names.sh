@@ -129,17 +129,11 @@ assert_true "--json: invalid UTF-8 names carry path_b64 ($n_b64 events)" test "$
 # --- the journal keeps raw bytes ---------------------------------------------------
 jf=$(newest_journal "$J")
 vp_expect 0 "journal export --format json" journal export --format json --journal-dir "$J" "$jf"
-if python3 - "$OUT" "$W/all-but-evil" <<'PY'
-import base64, json, sys
-def esc(b):
-    return "".join(chr(c) if 0x21 <= c <= 0x7E and c != 0x5C else "\\x%02x" % c for c in b)
-got = set()
-for l in open(sys.argv[1], encoding="utf-8"):
-    o = json.loads(l)
-    if "path" not in o and "path_b64" not in o:
-        continue
-    p = base64.b64decode(o["path_b64"]) if o.get("path_b64") else o["path"].encode()
-    got.add(esc(p))
+if python3 - "$OUT" "$W/all-but-evil" "$TOOLS" <<'PY'
+import sys
+sys.path.insert(0, sys.argv[3])
+from vptest import json_paths
+got = json_paths(sys.argv[1])
 want = {l.rstrip("\n") for l in open(sys.argv[2])}
 miss = sorted(want - got)
 for m in miss[:5]:
@@ -274,15 +268,15 @@ vp_expect 0 "journal list (hostile journal directory)" journal list --journal-di
 both_clean "journal list"
 vp_expect 0 "journal list --json (hostile journal directory)" journal list --json --journal-dir "$FJ"
 both_clean "journal list --json"
-if python3 - "$OUT" "$FJ" "$FV" <<'PY'
-import base64, json, os, sys
+if python3 - "$OUT" "$FJ" "$FV" "$TOOLS" <<'PY'
+import json, os, sys
+sys.path.insert(0, sys.argv[4])
+from vptest import json_bytes
 objs = [json.loads(l) for l in open(sys.argv[1], "rb").read().decode("utf-8").splitlines()]
-def raw(o, k):
-    return base64.b64decode(o[k + "_b64"]) if k + "_b64" in o else o[k].encode()
 ok = len(objs) >= 1
 for o in objs:
-    ok &= os.path.dirname(raw(o, "journal")) == os.fsencode(sys.argv[2])
-    ok &= raw(o, "root") == os.fsencode(sys.argv[3])
+    ok &= os.path.dirname(json_bytes(o, "journal")) == os.fsencode(sys.argv[2])
+    ok &= json_bytes(o, "root") == os.fsencode(sys.argv[3])
 sys.exit(0 if ok else 1)
 PY
 then pass "journal list --json: valid JSON naming the journal directory and the root exactly"

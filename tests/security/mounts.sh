@@ -36,10 +36,11 @@ snap "$V/tmp" "$W/tmp0.snap" --ctime
 skips_want=$(printf '%s\n' conf deep/er/mnt hostdir tmp "with space" "tab	x" "new
 line" "back\\slash" | python3 -c '
 import sys
-def esc(b): return "".join(chr(c) if 0x21 <= c <= 0x7E and c != 0x5C else "\\x%02x" % c for c in b)
+sys.path.insert(0, sys.argv[1])
+from vptest import esc
 names = sys.stdin.buffer.read().split(b"\n")[:-1]
 names = [n if n != b"new" else b"new\nline" for n in names if n != b"line"]
-print(" ".join(sorted(esc(n) for n in names)))')
+print(" ".join(sorted(esc(n) for n in names)))' "$TOOLS")
 
 vp_expect 0 "plan --json with 8 nested mounts (rule skips: exit 0)" plan --owner 1001:1001 --json --journal-dir "$J" "$V"
 assert_eq "$(jpaths "$OUT" skip "$V" reason=mount-point | tr '\n' ' ' | sed 's/ $//')" "$skips_want" "plan: every mount point reported as skip mount-point"

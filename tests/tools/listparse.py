@@ -17,7 +17,7 @@ import os
 import re
 import sys
 
-from vptest import esc, rel
+from vptest import rel
 
 PREFIX = re.compile(rb"^(?:chown [0-9]+:[0-9]+->[0-9]+:[0-9]+ (?:mode [0-7]+->[0-7]+ )?(?:caps-dropped )?"
                     rb"|skip ([a-z-]+) )")

@@ -1,13 +1,17 @@
 """Helpers shared by volperm's Python test tools.
 
 Imported by tests/tools/*.py (they run as scripts, so their own directory
-is on sys.path), tests/crash/crashlib.py and the jlines helper of
-tests/security/seclib.bash. One copy of the path escaping on purpose: the
-tests compare the output of one tool with another's (a snapshot with a
+is on sys.path), tests/crash/crashlib.py, and the Python embedded in the
+shell tests (tests/security/seclib.bash's jlines, tests/cli/safety.sh,
+tests/security/{mounts,dryrun,hostile_names}.sh), which put $TOOLS
+(tests/tools) on sys.path first. One copy of the path escaping on purpose:
+the tests compare the output of one tool with another's (a snapshot with a
 --list or --json decoding, a manifest with a snapshot), which only works
-while every tool escapes a path the same way.
+while every tool escapes a path the same way. Its unit test is
+tests/tools/test_vptest.py.
 """
 import base64
+import json
 
 
 def esc(b):
@@ -42,9 +46,29 @@ def rel(p, root):
     return "OUTSIDE:" + esc(p)
 
 
+def json_bytes(o, key):
+    """The exact bytes of the path member KEY of a JSON object volperm
+    wrote: KEY_b64 when it is there (volperm adds it when the name is not
+    UTF-8, src/quote.c), else KEY as UTF-8 ("" when neither is there)."""
+    if o.get(key + "_b64") is not None:
+        return base64.b64decode(o[key + "_b64"])
+    return o.get(key, "").encode("utf-8")
+
+
 def event_path(o):
-    """The path of a --json event as bytes: path_b64 when volperm gave it
-    (the name is not UTF-8), else path."""
-    if o.get("path_b64") is not None:
-        return base64.b64decode(o["path_b64"])
-    return o.get("path", "").encode("utf-8")
+    """The path of a --json event (or an exported journal record) as bytes."""
+    return json_bytes(o, "path")
+
+
+def json_paths(fname):
+    """The escaped paths (esc) that the NDJSON file FNAME names: one per
+    object with a path (a --json event, a `journal export --format json`
+    record); objects without one (the header, the summary) are passed
+    over. A line that is not JSON raises ValueError."""
+    out = set()
+    with open(fname, encoding="utf-8") as f:
+        for line in f:
+            o = json.loads(line)
+            if "path" in o or "path_b64" in o:
+                out.add(esc(event_path(o)))
+    return out

@@ -201,7 +201,8 @@ static void test_decide_table(void **state)
 		st.st_dev = 42;
 		struct vp_decision d;
 		memset(&d, 0xA5, sizeof d);
-		vp_decide(&p, &st, &d);
+		assert_int_equal(vp_decide(&p, &(struct vp_decide_in){ .st = &st }, &d), 0);
+		vp_decision_free(&d);
 		if (d.changes != c->want_changes || d.uid != c->want_uid || d.gid != c->want_gid ||
 		    d.mode != c->want_mode) {
 			print_error("case %zu \"%s\": got changes=%#x uid=%u gid=%u mode=%06o, "
@@ -242,8 +243,10 @@ static void test_decide_ignores_other_stat_fields(void **state)
 	struct vp_decision da, db;
 	memset(&da, 0, sizeof da);
 	memset(&db, 0x5a, sizeof db);
-	vp_decide(&p, &a, &da);
-	vp_decide(&p, &b, &db);
+	assert_int_equal(vp_decide(&p, &(struct vp_decide_in){ .st = &a }, &da), 0);
+	vp_decision_free(&da);
+	assert_int_equal(vp_decide(&p, &(struct vp_decide_in){ .st = &b }, &db), 0);
+	vp_decision_free(&db);
 	assert_int_equal(da.changes, db.changes);
 	assert_int_equal(da.uid, db.uid);
 	assert_int_equal(da.gid, db.gid);
@@ -269,8 +272,10 @@ static void test_decide_policy_untouched(void **state)
 	st.st_uid = 10;
 	st.st_gid = 30;
 	struct vp_decision d1, d2;
-	vp_decide(&p, &st, &d1);
-	vp_decide(&p, &st, &d2);
+	assert_int_equal(vp_decide(&p, &(struct vp_decide_in){ .st = &st }, &d1), 0);
+	vp_decision_free(&d1);
+	assert_int_equal(vp_decide(&p, &(struct vp_decide_in){ .st = &st }, &d2), 0);
+	vp_decision_free(&d2);
 	assert_int_equal(d1.uid, 20);
 	assert_int_equal(d1.gid, 40);
 	assert_int_equal(d1.changes, d2.changes);
@@ -355,7 +360,8 @@ static void test_decide_consistent_with_mode_after_chown(void **state)
 			st.st_uid = 1000;
 			st.st_gid = 1000;
 			struct vp_decision d;
-			vp_decide(&p, &st, &d);
+			assert_int_equal(vp_decide(&p, &(struct vp_decide_in){ .st = &st }, &d), 0);
+			vp_decision_free(&d);
 			mode_t after = vp_mode_after_chown(st.st_mode);
 			unsigned drops = 0;
 			if ((st.st_mode & S_ISUID) && !(after & S_ISUID))
@@ -539,9 +545,9 @@ static void test_fsgroup_root_more(void **state)
 		if (t[i].complies) {
 			struct vp_decision d;
 			struct vp_decide_in in = { .st = &st, .is_root = true };
-			assert_int_equal(vp_decide_ex(&p, &in, &d), 0);
+			assert_int_equal(vp_decide(&p, &in, &d), 0);
 			if (d.changes) {
-				print_error("%s: complies, yet vp_decide_ex changes %#x\n", t[i].what, d.changes);
+				print_error("%s: complies, yet vp_decide changes %#x\n", t[i].what, d.changes);
 				failures++;
 			}
 		}
@@ -679,7 +685,8 @@ static void test_fsgroup_entries(void **state)
 			struct stat st = mkst(t[i].mode, 1000, t[i].gid);
 			struct vp_decision d;
 			memset(&d, 0xA5, sizeof d);
-			vp_decide(&p, &st, &d);
+			assert_int_equal(vp_decide(&p, &(struct vp_decide_in){ .st = &st }, &d), 0);
+			vp_decision_free(&d);
 			if (d.changes != t[i].want_changes || d.mode != t[i].want_mode || d.gid != FSG ||
 			    d.uid != 1000) {
 				print_error("%s%s: got changes=%#x uid=%u gid=%u mode=%06o, want changes=%#x "
@@ -717,7 +724,8 @@ static void test_fsgroup_exhaustive(void **state)
 					mode_t mode = (dir ? S_IFDIR : S_IFREG) | perm;
 					struct stat st = mkst(mode, 5, gi ? FSG : 7);
 					struct vp_decision d;
-					vp_decide(&p, &st, &d);
+					assert_int_equal(vp_decide(&p, &(struct vp_decide_in){ .st = &st }, &d), 0);
+					vp_decision_free(&d);
 					mode_t need = (ro ? 0440 : 0660) | (dir ? 0110 | S_ISGID : 0);
 					mode_t base = gi ? mode : vp_mode_after_chown(mode);
 					if ((d.mode & need) != need || (base & ~d.mode & 07777) ||
@@ -726,7 +734,8 @@ static void test_fsgroup_exhaustive(void **state)
 						         (unsigned)st.st_gid, (unsigned)d.mode);
 					struct stat after = mkst(d.mode, d.uid, d.gid);
 					struct vp_decision d2;
-					vp_decide(&p, &after, &d2);
+					assert_int_equal(vp_decide(&p, &(struct vp_decide_in){ .st = &after }, &d2), 0);
+					vp_decision_free(&d2);
 					if (d2.changes)
 						fail_msg("%06o: second decision changes %#x", (unsigned)d.mode,
 						         d2.changes);
@@ -747,7 +756,8 @@ static void test_fsgroup_with_owner(void **state)
 	assert_int_equal(vp_policy_add_gid_map(&p, 0, 5), 0);
 	struct stat st = mkst(F(0644), 0, 0);
 	struct vp_decision d;
-	vp_decide(&p, &st, &d);
+	assert_int_equal(vp_decide(&p, &(struct vp_decide_in){ .st = &st }, &d), 0);
+	vp_decision_free(&d);
 	assert_int_equal(d.changes, U | G | MO);
 	assert_int_equal(d.uid, 1001);
 	assert_int_equal(d.gid, FSG);
@@ -801,7 +811,7 @@ static void test_chmod_root_mode_entries(void **state)
 		struct vp_decide_in in = { .st = &st, .is_root = t[i].is_root };
 		struct vp_decision d;
 		memset(&d, 0xA5, sizeof d);
-		assert_int_equal(vp_decide_ex(&p, &in, &d), 0);
+		assert_int_equal(vp_decide(&p, &in, &d), 0);
 		if (d.changes != t[i].want_changes || d.mode != t[i].want_mode || d.uid != 1000 ||
 		    d.gid != 1000) {
 			print_error("%s: got changes=%#x mode=%06o uid=%u gid=%u, want changes=%#x mode=%06o\n",
@@ -826,7 +836,8 @@ static void test_chmod_after_chown(void **state)
 	assert_int_equal(vp_policy_set_chmod(&p, "go-w"), 0);
 	struct stat st = mkst(F(04775), 1000, 1000);
 	struct vp_decision d;
-	vp_decide(&p, &st, &d);
+	assert_int_equal(vp_decide(&p, &(struct vp_decide_in){ .st = &st }, &d), 0);
+	vp_decision_free(&d);
 	assert_int_equal(d.changes, U | DSU | MO);
 	assert_int_equal(d.mode, F(0755));
 	vp_policy_free(&p);
@@ -882,7 +893,7 @@ static void test_grant_file(void **state)
 	struct stat st = mkst(F(0644), 1000, 1000);
 	struct vp_decide_in in = { .st = &st };
 	struct vp_decision d = { 0 };
-	assert_int_equal(vp_decide_ex(&p, &in, &d), 0);
+	assert_int_equal(vp_decide(&p, &in, &d), 0);
 	assert_int_equal(d.changes, VP_CH_ACL | MO);
 	assert_int_equal(d.uid, 1000);
 	assert_int_equal(d.gid, 1000);
@@ -897,14 +908,14 @@ static void test_grant_file(void **state)
 	struct stat st2 = mkst(d.mode, 1000, 1000);
 	struct vp_decide_in in2 = { .st = &st2, .acl_access = want, .acl_access_len = wl };
 	struct vp_decision d2 = { 0 };
-	assert_int_equal(vp_decide_ex(&p, &in2, &d2), 0);
+	assert_int_equal(vp_decide(&p, &in2, &d2), 0);
 	assert_int_equal(d2.changes, 0);
 	vp_decision_free(&d2);
 
 	/* an executable file gets x */
 	st = mkst(F(0755), 1000, 1000);
 	vp_decision_free(&d);
-	assert_int_equal(vp_decide_ex(&p, &in, &d), 0);
+	assert_int_equal(vp_decide(&p, &in, &d), 0);
 	wl = XATTR(want, { AU, 7, NID }, { AN, 7, 1001 }, { AG, 5, NID }, { AM, 7, NID },
 	           { AO, 5, NID });
 	assert_bytes(d.acl_access, d.acl_access_len, want, wl, "executable file");
@@ -924,7 +935,7 @@ static void test_grant_dir(void **state)
 	struct stat st = mkst(D(0755), 1000, 1000);
 	struct vp_decide_in in = { .st = &st };
 	struct vp_decision d = { 0 };
-	assert_int_equal(vp_decide_ex(&p, &in, &d), 0);
+	assert_int_equal(vp_decide(&p, &in, &d), 0);
 	assert_int_equal(d.changes, VP_CH_ACL | VP_CH_DEFAULT_ACL | MO);
 	assert_int_equal(d.mode, D(0775));
 	uint8_t wa[XBUF], wd[XBUF];
@@ -940,7 +951,7 @@ static void test_grant_dir(void **state)
 	struct vp_decide_in in2 = { .st = &st2, .acl_access = wa, .acl_access_len = la,
 		                    .acl_default = wd, .acl_default_len = ld };
 	struct vp_decision d2 = { 0 };
-	assert_int_equal(vp_decide_ex(&p, &in2, &d2), 0);
+	assert_int_equal(vp_decide(&p, &in2, &d2), 0);
 	assert_int_equal(d2.changes, 0);
 	vp_decision_free(&d2);
 	vp_decision_free(&d);
@@ -962,7 +973,7 @@ static void test_grant_dir_existing_acls(void **state)
 	struct stat st = mkst(D(0770), 0, 0);
 	struct vp_decide_in in = { .st = &st, .acl_access = acc, .acl_access_len = al };
 	struct vp_decision d = { 0 };
-	assert_int_equal(vp_decide_ex(&p, &in, &d), 0);
+	assert_int_equal(vp_decide(&p, &in, &d), 0);
 	assert_int_equal(d.changes, VP_CH_ACL | VP_CH_DEFAULT_ACL);
 	uint8_t w[XBUF];
 	size_t wl = XATTR(w, { AU, 7, NID }, { AN, 7, 1001 }, { AN, 7, 2000 }, { AG, 5, NID },
@@ -983,7 +994,7 @@ static void test_grant_dir_existing_acls(void **state)
 	dl = XATTR(def, { AU, 7, NID }, { AG, 0, NID }, { AGN, 5, 3000 }, { AM, 5, NID },
 	           { AO, 0, NID });
 	vp_decision_free(&d);
-	assert_int_equal(vp_decide_ex(&p, &in, &d), 0);
+	assert_int_equal(vp_decide(&p, &in, &d), 0);
 	wl = XATTR(w, { AU, 7, NID }, { AN, 7, 1001 }, { AG, 0, NID }, { AGN, 5, 3000 },
 	           { AM, 7, NID }, { AO, 0, NID });
 	assert_bytes(d.acl_default, d.acl_default_len, w, wl, "existing default ACL added to");
@@ -1007,7 +1018,7 @@ static void test_revoke_decisions(void **state)
 	struct vp_decide_in in = { .st = &st, .acl_access = acc, .acl_access_len = al,
 		                   .acl_default = def, .acl_default_len = dl };
 	struct vp_decision d = { 0 };
-	assert_int_equal(vp_decide_ex(&p, &in, &d), 0);
+	assert_int_equal(vp_decide(&p, &in, &d), 0);
 	assert_int_equal(d.changes, VP_CH_ACL | VP_CH_DEFAULT_ACL | MO);
 	assert_int_equal(d.mode, D(0755));
 	size_t wl = XATTR(w, { AU, 7, NID }, { AG, 5, NID }, { AM, 5, NID }, { AO, 5, NID });
@@ -1018,12 +1029,12 @@ static void test_revoke_decisions(void **state)
 	struct stat s2 = mkst(D(0755), 0, 0);
 	struct vp_decide_in in2 = { .st = &s2 };
 	vp_decision_free(&d);
-	assert_int_equal(vp_decide_ex(&p, &in2, &d), 0);
+	assert_int_equal(vp_decide(&p, &in2, &d), 0);
 	assert_int_equal(d.changes, 0);
 	struct stat s3 = mkst(F(0644), 0, 0);
 	in2.st = &s3;
 	vp_decision_free(&d);
-	assert_int_equal(vp_decide_ex(&p, &in2, &d), 0);
+	assert_int_equal(vp_decide(&p, &in2, &d), 0);
 	assert_int_equal(d.changes, 0);
 	vp_decision_free(&d);
 	vp_policy_free(&p);
@@ -1041,7 +1052,7 @@ static void test_grant_other_types_and_errors(void **state)
 		struct stat st = mkst(types[i], 1000, 1000);
 		struct vp_decide_in in = { .st = &st };
 		struct vp_decision d = { 0 };
-		assert_int_equal(vp_decide_ex(&p, &in, &d), 0);
+		assert_int_equal(vp_decide(&p, &in, &d), 0);
 		if (d.changes)
 			fail_msg("type %06o: changes %#x", (unsigned)types[i], d.changes);
 	}
@@ -1049,7 +1060,7 @@ static void test_grant_other_types_and_errors(void **state)
 	struct stat st = mkst(F(0644), 1000, 1000);
 	struct vp_decide_in in = { .st = &st, .acl_access = junk, .acl_access_len = sizeof junk };
 	struct vp_decision d = { 0 };
-	assert_int_equal(vp_decide_ex(&p, &in, &d), -EBADMSG);
+	assert_int_equal(vp_decide(&p, &in, &d), -EBADMSG);
 	assert_int_equal(d.changes, 0);
 	vp_decision_free(&d);
 	vp_policy_free(&p);
@@ -1094,7 +1105,7 @@ static void test_grant_large_acls(void **state)
 		struct vp_decide_in in = { .st = &st, .acl_access = v, .acl_access_len = len,
 			                   .acl_default = v, .acl_default_len = len };
 		struct vp_decision d = { 0 };
-		assert_int_equal(vp_decide_ex(&p, &in, &d), 0);
+		assert_int_equal(vp_decide(&p, &in, &d), 0);
 		if (d.changes != (VP_CH_ACL | VP_CH_DEFAULT_ACL | MO))
 			fail_msg("%zu entries: changes %#x, want the access and default ACLs and the mode",
 			         n, d.changes);
@@ -1109,7 +1120,7 @@ static void test_grant_large_acls(void **state)
 			                    .acl_default = d.acl_default,
 			                    .acl_default_len = d.acl_default_len };
 		struct vp_decision d2 = { 0 };
-		assert_int_equal(vp_decide_ex(&p, &in2, &d2), 0);
+		assert_int_equal(vp_decide(&p, &in2, &d2), 0);
 		assert_int_equal(d2.changes, 0);
 		vp_decision_free(&d2);
 		vp_decision_free(&d);
@@ -1121,14 +1132,14 @@ static void test_grant_large_acls(void **state)
 	struct stat st = mkst(F(0755), 0, 0);
 	struct vp_decide_in in = { .st = &st, .acl_access = v, .acl_access_len = len };
 	struct vp_decision d = { 0 };
-	assert_int_equal(vp_decide_ex(&p, &in, &d), -E2BIG);
+	assert_int_equal(vp_decide(&p, &in, &d), -E2BIG);
 	assert_int_equal(d.changes, 0);
 	assert_null(d.acl_access);
 	vp_decision_free(&d);
 	vp_policy_free(&p);
 
 	grant_policy(&p, "u:10000:rwx", NULL);
-	assert_int_equal(vp_decide_ex(&p, &in, &d), 0);
+	assert_int_equal(vp_decide(&p, &in, &d), 0);
 	assert_int_equal(d.changes, VP_CH_ACL | MO);
 	assert_int_equal(d.acl_access_len, len);
 	assert_int_equal(d.mode, F(0775));

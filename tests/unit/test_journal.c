@@ -15,10 +15,18 @@
  * batches is refused, which is the property that matters.)
  *
  * File level (in a mkdtemp() directory, batch_max 4 so there are several
- * batches): create/add/flush/commit then read forward and backward; states;
+ * batches): create/add/sync/commit then read forward and backward; states;
  * a torn tail is ignored (one fewer entry), corruption in the middle or in
  * the header is refused; vp_jw_open appends after the valid end (cutting a
  * torn tail); the flock excludes a second writer; O_EXCL|O_NOFOLLOW, 0600.
+ *
+ * Group commit (the writer as apply --jobs uses it): 1, 2, 4 and 8 threads
+ * add and sync concurrently, then every record is read back exactly once, in
+ * order, in the batch its ticket named, and inside what had been
+ * fdatasync()ed when its worker's sync returned (this binary's fdatasync()
+ * watches the journal); a leader's batch held in flight while a follower
+ * waits for it and the next batch fills; a failed batch is sticky until
+ * discarded.
  *
  * The tests use the record codec to find record boundaries in the file, so
  * they do not depend on the byte layout beyond what journal.h promises:
@@ -27,6 +35,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -36,6 +46,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -698,6 +710,100 @@ static void test_header_flips_and_prefixes(void **state)
 		fail_msg("%d flipped or cut headers not refused as corrupt", bad);
 }
 
+/* ---- what the writer syncs, seen from outside it ----
+ *
+ * This test binary's fdatasync(): the library is linked into it statically,
+ * so this definition replaces libc's for the journal writer too. For the one
+ * journal being watched it records how far the file reached when its data
+ * was synced (the size before the call: what that sync covers) and counts
+ * the syncs; it can also hold the next call until released (to catch a
+ * batch in flight) or fail it. Every other fd gets the real call only. */
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	dev_t dev;
+	ino_t ino;          /* 0: nothing watched */
+	uint64_t durable;   /* the file size the last successful sync covered */
+	unsigned calls;     /* successful syncs of the watched file */
+	bool hold;          /* the next call waits until `release` */
+	bool held, release;
+	int fail_errno;     /* the next call fails with it */
+} watch = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
+
+int fdatasync(int fd)
+{
+	struct stat st;
+	bool watched;
+	int fail = 0;
+
+	pthread_mutex_lock(&watch.mu);
+	watched = watch.ino && fstat(fd, &st) == 0 && st.st_dev == watch.dev &&
+	          st.st_ino == watch.ino;
+	if (watched && watch.hold) {
+		watch.hold = false;
+		watch.held = true;
+		pthread_cond_broadcast(&watch.cv);
+		while (!watch.release)
+			pthread_cond_wait(&watch.cv, &watch.mu);
+	}
+	if (watched && watch.fail_errno) {
+		fail = watch.fail_errno;
+		watch.fail_errno = 0;
+	}
+	pthread_mutex_unlock(&watch.mu);
+	if (fail) {
+		errno = fail;
+		return -1;
+	}
+	if (syscall(SYS_fdatasync, fd) < 0)
+		return -1;
+	if (watched) {
+		pthread_mutex_lock(&watch.mu);
+		if ((uint64_t)st.st_size > watch.durable)
+			watch.durable = (uint64_t)st.st_size;
+		watch.calls++;
+		pthread_mutex_unlock(&watch.mu);
+	}
+	return 0;
+}
+
+static void watch_reset(dev_t dev, ino_t ino, uint64_t durable)
+{
+	pthread_mutex_lock(&watch.mu);
+	watch.dev = dev;
+	watch.ino = ino;
+	watch.durable = durable;
+	watch.calls = 0;
+	watch.hold = watch.held = watch.release = false;
+	watch.fail_errno = 0;
+	pthread_mutex_unlock(&watch.mu);
+}
+
+/* Watch dfd/name from now on; what it holds now counts as durable (the
+ * writer fsync()s the header). */
+static void watch_journal(int dfd, const char *name)
+{
+	struct stat st;
+	assert_int_equal(fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW), 0);
+	watch_reset(st.st_dev, st.st_ino, (uint64_t)st.st_size);
+}
+
+static uint64_t watch_durable(void)
+{
+	pthread_mutex_lock(&watch.mu);
+	uint64_t d = watch.durable;
+	pthread_mutex_unlock(&watch.mu);
+	return d;
+}
+
+static unsigned watch_calls(void)
+{
+	pthread_mutex_lock(&watch.mu);
+	unsigned n = watch.calls;
+	pthread_mutex_unlock(&watch.mu);
+	return n;
+}
+
 /* ---- file level ---- */
 
 struct fx {
@@ -739,6 +845,7 @@ static int fx_teardown(void **state)
 	close(x->dfd);
 	rmdir(x->dir);
 	free(x);
+	watch_reset(0, 0, 0); /* after a failed test too */
 	return 0;
 }
 
@@ -828,26 +935,33 @@ static size_t walk_file(int dfd, const char *name, struct recinfo *out, size_t m
 	return n;
 }
 
-/* Write entries [from, to) with the writer, flushing whenever it is full
- * (and checking vp_jw_full/vp_jw_pending against batch_max on the way). */
-static void add_entries(struct vp_jwriter *w, size_t from, size_t to, size_t batch_max)
+/* Write entries [from, to) with the writer, syncing whenever it is full
+ * (and checking vp_jw_full/vp_jw_pending against batch_max on the way).
+ * Returns the ticket of the last entry (0 if none), for vp_jw_sync(). */
+static uint32_t add_entries(struct vp_jwriter *w, size_t from, size_t to, size_t batch_max)
 {
+	uint32_t ticket = 0;
 	for (size_t i = from; i < to; i++) {
 		struct ent_store s;
 		make_entry(i, &s);
 		size_t before = vp_jw_pending(w);
 		assert_true(before < batch_max);
-		assert_int_equal(vp_jw_add(w, &s.e), 0);
+		uint32_t prev = ticket;
+		assert_int_equal(vp_jw_add(w, &s.e, &ticket), 0);
+		/* a batch holds consecutive entries: the ticket moves by one after a sync */
+		if (i > from)
+			assert_int_equal(ticket, before ? prev : prev + 1);
 		/* the writer copied the entry: scribbling over ours changes nothing */
 		memset(&s, 0x77, sizeof s);
 		assert_int_equal(vp_jw_pending(w), before + 1);
 		if (vp_jw_pending(w) == batch_max) {
 			assert_true(vp_jw_full(w));
-			assert_int_equal(vp_jw_flush(w), 0);
+			assert_int_equal(vp_jw_sync(w, ticket), 0);
 			assert_int_equal(vp_jw_pending(w), 0);
 		}
 		assert_false(vp_jw_full(w));
 	}
+	return ticket;
 }
 
 static struct vp_jwriter *create_journal(struct fx *x, const char *name, size_t n_entries,
@@ -874,8 +988,8 @@ static struct vp_jwriter *create_journal(struct fx *x, const char *name, size_t 
 		snap->policy[wh->policy_len] = 0;
 	}
 	vp_jheader_free(&h);
-	add_entries(w, 0, n_entries, batch_max);
-	assert_int_equal(vp_jw_flush(w), 0);
+	uint32_t ticket = add_entries(w, 0, n_entries, batch_max);
+	assert_int_equal(vp_jw_sync(w, ticket), 0);
 	assert_int_equal(vp_jw_pending(w), 0);
 	assert_int_equal(vp_jw_entries(w), n_entries);
 	return w;
@@ -1091,10 +1205,11 @@ static void test_file_unflushed_dropped(void **state)
 	struct fx *x = *state;
 	struct vp_jwriter *w = create_journal(x, JNAME, 3, 4, NULL);
 	struct ent_store s;
+	uint32_t ticket;
 	make_entry(3, &s);
-	assert_int_equal(vp_jw_add(w, &s.e), 0);
+	assert_int_equal(vp_jw_add(w, &s.e, &ticket), 0);
 	make_entry(4, &s);
-	assert_int_equal(vp_jw_add(w, &s.e), 0);
+	assert_int_equal(vp_jw_add(w, &s.e, &ticket), 0);
 	assert_int_equal(vp_jw_pending(w), 2);
 	vp_jw_close(w);
 	struct vp_jreader *r = open_reader(x, JNAME);
@@ -1370,8 +1485,7 @@ static void test_file_reopen_appends(void **state)
 	assert_header_equal(&snap, vp_jw_header(w));
 	assert_int_equal(vp_jw_header(w)->crc, snap.crc);
 	assert_int_equal(vp_jw_pending(w), 0);
-	add_entries(w, 5, 8, 4);
-	assert_int_equal(vp_jw_flush(w), 0);
+	assert_int_equal(vp_jw_sync(w, add_entries(w, 5, 8, 4)), 0);
 	assert_int_equal(vp_jw_mark(w, VP_REC_COMMIT), 0);
 	vp_jw_close(w);
 
@@ -1398,8 +1512,8 @@ static void test_file_reopen_cuts_torn_tail(void **state)
 
 	w = NULL;
 	assert_int_equal(vp_jw_open(x->dfd, JNAME, 4, &w), 0);
-	add_entries(w, 5, 7, 4); /* entries 5 and 6 again, for real this time */
-	assert_int_equal(vp_jw_flush(w), 0);
+	/* entries 5 and 6 again, for real this time */
+	assert_int_equal(vp_jw_sync(w, add_entries(w, 5, 7, 4)), 0);
 	vp_jw_close(w);
 
 	struct vp_jreader *r = open_reader(x, JNAME);
@@ -1425,8 +1539,7 @@ static void test_file_lock(void **state)
 	assert_int_equal(vp_jw_open(x->dfd, JNAME, 4, &w2), -EWOULDBLOCK);
 	assert_null(w2);
 	/* the refused open did not damage the journal the first writer is using */
-	add_entries(w1, 2, 4, 4);
-	assert_int_equal(vp_jw_flush(w1), 0);
+	assert_int_equal(vp_jw_sync(w1, add_entries(w1, 2, 4, 4)), 0);
 	assert_int_equal(vp_jw_mark(w1, VP_REC_COMMIT), 0);
 	vp_jw_close(w1);
 
@@ -1450,19 +1563,29 @@ static void test_file_discard(void **state)
 {
 	struct fx *x = *state;
 	struct vp_jwriter *w = create_journal(x, JNAME, 2, 4, NULL);
+	uint32_t dropped = 0;
 	for (size_t i = 100; i < 103; i++) {
 		struct ent_store s;
 		make_entry(i, &s);
-		assert_int_equal(vp_jw_add(w, &s.e), 0);
+		assert_int_equal(vp_jw_add(w, &s.e, &dropped), 0);
 	}
 	assert_int_equal(vp_jw_pending(w), 3);
 	vp_jw_discard(w);
 	assert_int_equal(vp_jw_pending(w), 0);
 	assert_false(vp_jw_full(w));
-	assert_int_equal(vp_jw_flush(w), 0); /* nothing to write */
+	/* the dropped batch's ticket: nothing to write, and its number is not
+	 * used up (no gap in the batch numbers the torn-tail rule reads) */
+	off_t size = file_size(x->dfd, JNAME);
+	assert_int_equal(vp_jw_sync(w, dropped), 0);
+	assert_int_equal(file_size(x->dfd, JNAME), size);
 	assert_int_equal(vp_jw_entries(w), 2);
-	add_entries(w, 2, 7, 4);
-	assert_int_equal(vp_jw_flush(w), 0);
+	struct ent_store s2;
+	uint32_t ticket;
+	make_entry(2, &s2);
+	assert_int_equal(vp_jw_add(w, &s2.e, &ticket), 0);
+	assert_int_equal(ticket, dropped);
+	ticket = add_entries(w, 3, 7, 4);
+	assert_int_equal(vp_jw_sync(w, ticket), 0);
 	assert_int_equal(vp_jw_entries(w), 7);
 	assert_int_equal(vp_jw_mark(w, VP_REC_COMMIT), 0);
 	vp_jw_close(w);
@@ -1578,6 +1701,393 @@ static void test_file_create_exclusive(void **state)
 	assert_true(open_rc(x, "link.vpj") < 0);
 }
 
+/* ---- group commit: the writer as the engine's --jobs workers use it ---- */
+
+#define GC_DEV 42u
+#define GC_MAX_THREADS 8
+
+struct gc_rec {
+	char path[96];
+	struct vp_jentry e;
+};
+
+/* Record j of thread t: (t, j) is in the inode number, so a record read
+ * back says whose it is; paths of varied lengths give batches of varied
+ * sizes. */
+static void gc_entry(unsigned t, unsigned j, struct gc_rec *r)
+{
+	static const char pad[] = "pppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppp";
+	memset(r, 0, sizeof *r);
+	int n = snprintf(r->path, sizeof r->path, "t%u/%.*sr%u", t, (int)(j % 9) * 7, pad, j);
+	r->e.path = r->path;
+	r->e.path_len = (uint32_t)n;
+	r->e.dev = GC_DEV;
+	r->e.ino = (uint64_t)t << 32 | j;
+	r->e.uid = t;
+	r->e.gid = j;
+	r->e.mode = S_IFREG | 0644;
+	r->e.new_uid = 1000 + t;
+	r->e.new_gid = j;
+	r->e.new_mode = S_IFREG | 0644;
+	r->e.changes = VP_CH_UID;
+}
+
+struct gc_worker {
+	struct vp_jwriter *w;
+	pthread_barrier_t *start;
+	unsigned id, n, every;
+	uint32_t *ticket;     /* per record: what vp_jw_add() gave */
+	uint64_t *durable_at; /* per record: the durable file size when the
+	                       * vp_jw_sync() that covered it returned */
+	unsigned syncs;
+	char err[160];        /* cmocka's checks are for the main thread only */
+};
+
+/* One worker: add n records, and after every `every` of them (and the last)
+ * ask for the batch of the newest one to be durable, as flush_batch() does. */
+static void *gc_run(void *arg)
+{
+	struct gc_worker *g = arg;
+	unsigned from = 0;
+
+	pthread_barrier_wait(g->start);
+	for (unsigned j = 0; j < g->n; j++) {
+		struct gc_rec r;
+		gc_entry(g->id, j, &r);
+		int e = vp_jw_add(g->w, &r.e, &g->ticket[j]);
+		if (e < 0) {
+			snprintf(g->err, sizeof g->err, "vp_jw_add of record %u: %d", j, e);
+			return NULL;
+		}
+		if (j > 0 && g->ticket[j] < g->ticket[j - 1]) {
+			snprintf(g->err, sizeof g->err, "record %u: ticket %u after %u", j,
+			         g->ticket[j], g->ticket[j - 1]);
+			return NULL;
+		}
+		if ((j + 1) % g->every != 0 && j + 1 < g->n)
+			continue;
+		e = vp_jw_sync(g->w, g->ticket[j]);
+		if (e < 0) {
+			snprintf(g->err, sizeof g->err, "vp_jw_sync(%u) after record %u: %d",
+			         g->ticket[j], j, e);
+			return NULL;
+		}
+		g->syncs++;
+		uint64_t d = watch_durable();
+		for (; from <= j; from++)
+			g->durable_at[from] = d;
+	}
+	return NULL;
+}
+
+/* nthreads workers add records concurrently, each syncing at its own pace
+ * (after every 1, 6, 11 or 16 records); then a commit. Read back with the
+ * reader: every record exactly once, in its worker's order, in the batch its
+ * ticket named, with consecutive sequence and batch numbers (the reader
+ * checked the CRCs); each one inside what had been fdatasync()ed when its
+ * worker's sync returned; one fdatasync per batch (plus the mark's). */
+static void group_commit_run(struct fx *x, unsigned nthreads, unsigned n)
+{
+	char name[64];
+	snprintf(name, sizeof name, "gc-%u.vpj", nthreads);
+	struct vp_jheader h;
+	make_header(&h);
+	struct vp_jwriter *w = NULL;
+	assert_int_equal(vp_jw_create(x->dfd, name, &h, 64, &w), 0);
+	vp_jheader_free(&h);
+	watch_journal(x->dfd, name);
+
+	pthread_barrier_t start;
+	assert_int_equal(pthread_barrier_init(&start, NULL, nthreads), 0);
+	struct gc_worker g[GC_MAX_THREADS];
+	pthread_t tid[GC_MAX_THREADS];
+	assert_true(nthreads <= GC_MAX_THREADS);
+	for (unsigned t = 0; t < nthreads; t++) {
+		g[t] = (struct gc_worker){
+			.w = w, .start = &start, .id = t, .n = n, .every = 1 + (t % 4) * 5,
+			.ticket = calloc(n, sizeof(uint32_t)),
+			.durable_at = calloc(n, sizeof(uint64_t)),
+		};
+		assert_non_null(g[t].ticket);
+		assert_non_null(g[t].durable_at);
+		assert_int_equal(pthread_create(&tid[t], NULL, gc_run, &g[t]), 0);
+	}
+	unsigned syncs = 0;
+	for (unsigned t = 0; t < nthreads; t++) {
+		assert_int_equal(pthread_join(tid[t], NULL), 0);
+		if (g[t].err[0])
+			fail_msg("%u threads, worker %u: %s", nthreads, t, g[t].err);
+		syncs += g[t].syncs;
+	}
+	pthread_barrier_destroy(&start);
+	const uint64_t total = (uint64_t)nthreads * n;
+	assert_int_equal(vp_jw_pending(w), 0);
+	assert_int_equal(vp_jw_entries(w), total);
+	assert_int_equal(vp_jw_mark(w, VP_REC_COMMIT), 0);
+	unsigned calls = watch_calls();
+	vp_jw_close(w);
+	watch_reset(0, 0, 0);
+	/* group commit: never more fdatasyncs than syncs asked for */
+	assert_true(calls >= 2 && calls <= syncs + 1);
+
+	struct vp_jreader *r = open_reader(x, name);
+	assert_int_equal(vp_jr_state(r), VP_JSTATE_COMMITTED);
+	assert_false(vp_jr_torn(r));
+	assert_int_equal(vp_jr_entries(r), total);
+	assert_int_equal(vp_jr_valid_end(r), (uint64_t)file_size(x->dfd, name));
+	/* Where each record ends in the file: the header, then the entries,
+	 * then the COMMIT mark. */
+	struct vp_jentry e;
+	uint64_t sum = 0;
+	vp_jr_rewind(r);
+	while (vp_jr_next(r, &e) == 1)
+		sum += vp_jrec_entry_size(&e);
+	uint64_t off = vp_jr_valid_end(r) - VP_REC_FRAME - sum;
+
+	bool *seen = calloc(total, sizeof(bool));
+	assert_non_null(seen);
+	unsigned next_j[GC_MAX_THREADS] = { 0 };
+	uint32_t batch = 0, nbatches = 0;
+	uint64_t k = 0;
+	int rc;
+	vp_jr_rewind(r);
+	while ((rc = vp_jr_next(r, &e)) == 1) {
+		unsigned t = (unsigned)(e.ino >> 32), j = (unsigned)e.ino;
+		if (e.dev != GC_DEV || t >= nthreads || j >= n)
+			fail_msg("record %llu: not one of ours (ino %#llx)", (unsigned long long)k,
+			         (unsigned long long)e.ino);
+		if (seen[(uint64_t)t * n + j])
+			fail_msg("record %u of worker %u is there twice", j, t);
+		seen[(uint64_t)t * n + j] = true;
+		struct gc_rec want;
+		gc_entry(t, j, &want);
+		assert_entry_equal(&want.e, &e, (size_t)k, false);
+		if (e.seq != k)
+			fail_msg("record %llu has sequence number %llu", (unsigned long long)k,
+			         (unsigned long long)e.seq);
+		if (j != next_j[t])
+			fail_msg("worker %u: record %u where %u was due", t, j, next_j[t]);
+		next_j[t]++;
+		if (e.batch != g[t].ticket[j])
+			fail_msg("worker %u record %u: in batch %u, its ticket said %u", t, j, e.batch,
+			         g[t].ticket[j]);
+		if (e.batch != batch) {
+			if (e.batch != batch + 1)
+				fail_msg("batch %u follows batch %u", e.batch, batch);
+			batch = e.batch;
+			nbatches++;
+		}
+		off += vp_jrec_entry_size(&e);
+		if (off > g[t].durable_at[j])
+			fail_msg("worker %u record %u ends at %llu, but its sync returned when %llu bytes were durable",
+			         t, j, (unsigned long long)off, (unsigned long long)g[t].durable_at[j]);
+		k++;
+	}
+	assert_int_equal(rc, 0);
+	assert_int_equal(k, total); /* so, with no duplicate, every record is there */
+	/* one fdatasync per batch and one for the mark: none twice, none skipped */
+	assert_int_equal(calls, nbatches + 1);
+	vp_jr_close(r);
+	free(seen);
+	for (unsigned t = 0; t < nthreads; t++) {
+		free(g[t].ticket);
+		free(g[t].durable_at);
+	}
+}
+
+static void test_group_commit_threads(void **state)
+{
+	struct fx *x = *state;
+	static const unsigned threads[] = { 1, 2, 4, 8 };
+	for (size_t i = 0; i < sizeof threads / sizeof threads[0]; i++)
+		group_commit_run(x, threads[i], 150);
+}
+
+/* One vp_jw_sync() on its own thread, for the leader/follower test. */
+struct gc_sync {
+	pthread_t thread;
+	struct vp_jwriter *w;
+	uint32_t ticket;
+	pid_t tid;            /* set by the thread (under watch.mu) */
+	int ret;
+	bool after_release;   /* it returned after the held fdatasync was let go */
+	uint64_t durable;     /* the durable size when it returned */
+};
+
+static void *gc_sync_run(void *arg)
+{
+	struct gc_sync *s = arg;
+
+	pthread_mutex_lock(&watch.mu);
+	s->tid = (pid_t)syscall(SYS_gettid);
+	pthread_cond_broadcast(&watch.cv);
+	pthread_mutex_unlock(&watch.mu);
+	s->ret = vp_jw_sync(s->w, s->ticket);
+	pthread_mutex_lock(&watch.mu);
+	s->after_release = watch.release;
+	s->durable = watch.durable;
+	pthread_mutex_unlock(&watch.mu);
+	return NULL;
+}
+
+static void gc_sync_start(struct gc_sync *s, struct vp_jwriter *w, uint32_t ticket)
+{
+	*s = (struct gc_sync){ .w = w, .ticket = ticket };
+	assert_int_equal(pthread_create(&s->thread, NULL, gc_sync_run, s), 0);
+	pthread_mutex_lock(&watch.mu);
+	while (!s->tid)
+		pthread_cond_wait(&watch.cv, &watch.mu);
+	pthread_mutex_unlock(&watch.mu);
+}
+
+/* Wait until thread tid sleeps. On the way through vp_jw_sync() while
+ * another thread's batch is in flight, the only place it can sleep is the
+ * writer's condition variable: no sleep decides anything here, the loop
+ * only yields until the thread got there. */
+static void wait_until_sleeping(pid_t tid)
+{
+	char path[64], buf[512];
+	struct timespec t0, now;
+
+	snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)tid);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			fail_msg("thread %d returned instead of waiting for the batch in flight",
+			         (int)tid);
+		ssize_t n = read(fd, buf, sizeof buf - 1);
+		close(fd);
+		assert_true(n > 0);
+		buf[n] = 0;
+		const char *p = strrchr(buf, ')'); /* "pid (comm) S ..." */
+		assert_non_null(p);
+		if (p[1] == ' ' && p[2] == 'S')
+			return;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec - t0.tv_sec > 60)
+			fail_msg("thread %d never waited", (int)tid);
+		sched_yield();
+	}
+}
+
+/* Leader and followers, step by step: the leader's fdatasync of batch k is
+ * held; meanwhile an entry goes into batch k+1 (adding does not wait for
+ * the flush), a follower asks for batch k and another for batch k+1. The
+ * follower of k returns only after the leader's fdatasync, without one of
+ * its own; the one of k+1 then leads its own batch. */
+static void test_group_commit_leader_followers(void **state)
+{
+	struct fx *x = *state;
+	struct vp_jheader h;
+	make_header(&h);
+	struct vp_jwriter *w = NULL;
+	assert_int_equal(vp_jw_create(x->dfd, JNAME, &h, 64, &w), 0);
+	vp_jheader_free(&h);
+	watch_journal(x->dfd, JNAME);
+
+	struct ent_store s;
+	uint32_t k, k1;
+	make_entry(0, &s);
+	assert_int_equal(vp_jw_add(w, &s.e, &k), 0);
+	pthread_mutex_lock(&watch.mu);
+	watch.hold = true;
+	pthread_mutex_unlock(&watch.mu);
+	struct gc_sync leader, follower, next;
+	gc_sync_start(&leader, w, k);
+	pthread_mutex_lock(&watch.mu);
+	while (!watch.held)
+		pthread_cond_wait(&watch.cv, &watch.mu);
+	pthread_mutex_unlock(&watch.mu);
+
+	/* batch k is in flight: a new entry goes into k+1 at once */
+	make_entry(1, &s);
+	assert_int_equal(vp_jw_add(w, &s.e, &k1), 0);
+	assert_int_equal(k1, k + 1);
+	assert_int_equal(vp_jw_pending(w), 1);
+	gc_sync_start(&follower, w, k);
+	wait_until_sleeping(follower.tid);
+	gc_sync_start(&next, w, k1);
+	wait_until_sleeping(next.tid);
+	assert_int_equal(watch_calls(), 0);
+
+	pthread_mutex_lock(&watch.mu);
+	watch.release = true;
+	pthread_cond_broadcast(&watch.cv);
+	pthread_mutex_unlock(&watch.mu);
+	assert_int_equal(pthread_join(leader.thread, NULL), 0);
+	assert_int_equal(pthread_join(follower.thread, NULL), 0);
+	assert_int_equal(pthread_join(next.thread, NULL), 0);
+	assert_int_equal(leader.ret, 0);
+	assert_int_equal(follower.ret, 0);
+	assert_int_equal(next.ret, 0);
+	assert_true(follower.after_release);
+	assert_true(next.after_release);
+	/* two batches, two fdatasyncs: the follower of k had none of its own */
+	assert_int_equal(watch_calls(), 2);
+	size_t size = (size_t)file_size(x->dfd, JNAME);
+	assert_true(next.durable == size);
+	assert_int_equal(vp_jw_pending(w), 0);
+	assert_int_equal(vp_jw_entries(w), 2);
+	assert_int_equal(vp_jw_mark(w, VP_REC_COMMIT), 0);
+	vp_jw_close(w);
+	watch_reset(0, 0, 0);
+
+	struct recinfo ri[4];
+	assert_int_equal(walk_file(x->dfd, JNAME, ri, 4, NULL, NULL), 3);
+	struct vp_jreader *r = open_reader(x, JNAME);
+	assert_int_equal(vp_jr_state(r), VP_JSTATE_COMMITTED);
+	check_entries(r, 2);
+	struct vp_jentry e;
+	vp_jr_rewind(r);
+	assert_int_equal(vp_jr_next(r, &e), 1);
+	assert_int_equal(e.batch, k);
+	/* the leader and the follower of k returned with batch k durable */
+	assert_true(leader.durable >= ri[0].off + ri[0].len);
+	assert_true(follower.durable >= ri[0].off + ri[0].len);
+	assert_int_equal(vp_jr_next(r, &e), 1);
+	assert_int_equal(e.batch, k1);
+	vp_jr_close(r);
+}
+
+/* A batch that cannot be made durable: the error is sticky (adds and syncs
+ * fail with it, a mark is refused) and the file keeps only durable records,
+ * until vp_jw_discard(); then the lost batch's number is used again. */
+static void test_group_commit_failure(void **state)
+{
+	struct fx *x = *state;
+	struct vp_jwriter *w = create_journal(x, JNAME, 2, 4, NULL);
+	watch_journal(x->dfd, JNAME);
+	off_t size = file_size(x->dfd, JNAME);
+	struct ent_store s;
+	uint32_t t, t2;
+	make_entry(2, &s);
+	assert_int_equal(vp_jw_add(w, &s.e, &t), 0);
+	pthread_mutex_lock(&watch.mu);
+	watch.fail_errno = EIO;
+	pthread_mutex_unlock(&watch.mu);
+	assert_int_equal(vp_jw_sync(w, t), -EIO);
+	assert_int_equal(file_size(x->dfd, JNAME), size); /* the written batch was cut */
+	assert_int_equal(vp_jw_sync(w, t), -EIO);
+	make_entry(3, &s);
+	assert_int_equal(vp_jw_add(w, &s.e, &t2), -EIO);
+	assert_int_equal(vp_jw_mark(w, VP_REC_COMMIT), -EBUSY);
+	assert_int_equal(vp_jw_entries(w), 2);
+	vp_jw_discard(w);
+	make_entry(2, &s);
+	assert_int_equal(vp_jw_add(w, &s.e, &t2), 0);
+	assert_int_equal(t2, t);
+	assert_int_equal(vp_jw_sync(w, t2), 0);
+	assert_int_equal(vp_jw_mark(w, VP_REC_COMMIT), 0);
+	vp_jw_close(w);
+	watch_reset(0, 0, 0);
+	struct vp_jreader *r = open_reader(x, JNAME);
+	assert_int_equal(vp_jr_state(r), VP_JSTATE_COMMITTED);
+	assert_false(vp_jr_torn(r));
+	check_entries(r, 3);
+	vp_jr_close(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1608,6 +2118,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_file_create_exclusive, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_file_discard, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_file_peek, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_group_commit_threads, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_group_commit_leader_followers, fx_setup,
+		                                fx_teardown),
+		cmocka_unit_test_setup_teardown(test_group_commit_failure, fx_setup, fx_teardown),
 	};
 	return cmocka_run_group_tests_name("journal", tests, NULL, NULL);
 }

@@ -1,0 +1,407 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* One command on one root (see session.h): the rules that used to sit in
+ * the command line, where no unit test reached them. Nothing here prints;
+ * the sentences built here go to the caller in a why. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "volperm/quote.h"
+#include "volperm/session.h"
+
+int vp_session_find(int jdir_fd, const struct vp_root *rt, enum vp_pick pick,
+                    char name[VP_JNAME_MAX])
+{
+	struct vp_jinfo *v = NULL;
+	size_t n = 0;
+	int r = vp_jdir_list(jdir_fd, false, rt->st.st_dev, rt->st.st_ino, &v, &n);
+
+	if (r < 0)
+		return r;
+	r = 0;
+	/* vp_jdir_list orders by sequence, unreadable ones last: newest first
+	 * is from the end. */
+	for (size_t i = n; i-- > 0;) {
+		bool match;
+		if (pick == VP_PICK_HOT)
+			match = v[i].hot;
+		else
+			match = v[i].unreadable || pick == VP_PICK_ANY ||
+			        v[i].state != VP_JSTATE_ROLLED_BACK;
+		if (match) {
+			memcpy(name, v[i].name, VP_JNAME_MAX);
+			r = 1;
+			break;
+		}
+	}
+	vp_jdir_list_free(v, n);
+	return r;
+}
+
+/* The root and the directories above it, by dev/ino, the root first, as
+ * vp_tree_overlap() wants them. A root that is not a directory has no ".."
+ * of its own: its parent's ancestry, behind its own dev/ino. (Climbing from
+ * the parent alone put the parent first, where vp_tree_overlap() looks for
+ * the root itself: a hot journal of the directory holding a one-file volume
+ * went unseen.) On failure an empty ancestry: only the root's own journals,
+ * and trees found inside it from their side, are seen. */
+static void root_ancestry(const struct vp_root *rt, struct vp_ancestry *anc)
+{
+	struct vp_ancestry up = { 0 };
+
+	*anc = (struct vp_ancestry){ 0 };
+	if (S_ISDIR(rt->st.st_mode)) {
+		if (vp_ancestry_get(rt->fd, anc) < 0)
+			*anc = (struct vp_ancestry){ 0 };
+		return;
+	}
+	if (rt->parent_fd < 0 || vp_ancestry_get(rt->parent_fd, &up) < 0)
+		return;
+	anc->v = malloc((up.n + 1) * sizeof(*anc->v));
+	if (anc->v) {
+		anc->v[0] = (struct vp_devino){ (uint64_t)rt->st.st_dev, (uint64_t)rt->st.st_ino };
+		memcpy(anc->v + 1, up.v, up.n * sizeof(*up.v));
+		anc->n = up.n + 1;
+	}
+	vp_ancestry_free(&up);
+}
+
+void vp_hot_free(struct vp_hot *h)
+{
+	free(h->tree);
+	free(h->unreadable);
+	h->tree = NULL;
+	h->unreadable = NULL;
+	h->n_unreadable = 0;
+}
+
+static int note_unreadable(struct vp_hot *h, const char *name)
+{
+	char (*nv)[VP_JNAME_MAX] = realloc(h->unreadable, (h->n_unreadable + 1) * sizeof(*nv));
+	if (!nv)
+		return -ENOMEM;
+	h->unreadable = nv;
+	memcpy(h->unreadable[h->n_unreadable++], name, VP_JNAME_MAX);
+	return 0;
+}
+
+int vp_session_check_hot(int jdir_fd, const struct vp_root *rt, bool allow_hot,
+                         struct vp_hot *h)
+{
+	struct vp_ancestry anc = { 0 };
+	struct vp_jinfo *v = NULL;
+	size_t n = 0;
+	int r = VP_OUT_OK;
+
+	*h = (struct vp_hot){ .block = VP_BLOCK_NONE };
+	/* Every journal of the directory, not only this root's: one of a tree
+	 * inside this one, or containing it, matters as much (volume.h). */
+	if (jdir_fd < 0 || vp_jdir_list(jdir_fd, true, 0, 0, &v, &n) < 0)
+		return VP_OUT_OK;
+	root_ancestry(rt, &anc);
+	for (size_t i = 0; i < n && r == VP_OUT_OK; i++) {
+		bool same = v[i].dev == (uint64_t)rt->st.st_dev && v[i].ino == (uint64_t)rt->st.st_ino;
+		bool running = v[i].live &&
+		               (v[i].state == VP_JSTATE_ACTIVE || v[i].state == VP_JSTATE_ROLLING_BACK);
+		if (same && v[i].unreadable && note_unreadable(h, v[i].name) < 0) {
+			r = -ENOMEM;
+			break;
+		}
+		if (!running && !v[i].hot)
+			continue;
+		/* Only these few are looked at more closely: the overlap of
+		 * another tree costs an open and a climb. */
+		int ov = same ? 1 : vp_tree_overlap(rt->st.st_dev, rt->st.st_ino, &anc, &v[i]);
+		if (!ov)
+			continue;
+		if (!running && ov == 1 && allow_hot) {
+			memcpy(h->recover, v[i].name, VP_JNAME_MAX);
+			continue;
+		}
+		const char *tree = ov == 1 ? rt->path : v[i].root;
+		h->block = running ? VP_BLOCK_RUNNING : ov == 1 ? VP_BLOCK_HOT : VP_BLOCK_HOT_OVERLAP;
+		h->overlap = ov;
+		memcpy(h->journal, v[i].name, VP_JNAME_MAX);
+		if (tree && !(h->tree = strdup(tree))) {
+			r = -ENOMEM;
+			break;
+		}
+		r = VP_OUT_BLOCKED;
+	}
+	vp_ancestry_free(&anc);
+	vp_jdir_list_free(v, n);
+	return r;
+}
+
+int vp_session_lock(const struct vp_root *rt, int jdir_fd, struct vp_tree_lock *lk)
+{
+	int r = vp_tree_lock(rt->fd, rt->parent_fd, jdir_fd, rt->st.st_dev, rt->st.st_ino, lk);
+	return r == -EWOULDBLOCK ? VP_OUT_BLOCKED : r;
+}
+
+bool vp_session_jdir_inside(int jdir_fd, const struct vp_root *rt)
+{
+	return vp_jdir_inside(jdir_fd, rt->st.st_dev, rt->st.st_ino) == 1 ||
+	       vp_jdir_inside_fs(jdir_fd, rt->fd) == 1;
+}
+
+bool vp_session_jdir_error_deferred(int err)
+{
+	return err == -ENOENT || err == -EROFS || err == -EACCES || err == -ENOSPC;
+}
+
+int vp_session_journal_root(int jdir_fd, const char *name, char **root)
+{
+	struct vp_jreader *jr = NULL;
+	int r = vp_jr_open_at(jdir_fd, name, &jr);
+
+	if (r == 0) {
+		*root = strdup(vp_jr_header(jr)->root);
+		r = *root ? 0 : -ENOMEM;
+	}
+	vp_jr_close(jr);
+	return r;
+}
+
+int vp_session_journals(int jdir_fd, const struct vp_root *rt, struct vp_jinfo **ret,
+                        size_t *n_ret)
+{
+	struct vp_ancestry anc = { 0 };
+	struct vp_jinfo *v = NULL;
+	size_t n = 0, kept = 0;
+	int r = vp_jdir_list(jdir_fd, true, 0, 0, &v, &n);
+
+	if (r < 0)
+		return r;
+	if (rt) {
+		root_ancestry(rt, &anc);
+		for (size_t i = 0; i < n; i++) {
+			if (!vp_tree_overlap(rt->st.st_dev, rt->st.st_ino, &anc, &v[i])) {
+				free(v[i].root);
+				continue;
+			}
+			v[kept++] = v[i];
+		}
+		vp_ancestry_free(&anc);
+		n = kept;
+	}
+	*ret = v;
+	*n_ret = n;
+	return 0;
+}
+
+/* ---- rollback of one named journal ---- */
+
+static char *join(const char *dir, const char *name)
+{
+	char *p = NULL;
+	return asprintf(&p, "%s/%s", dir, name) < 0 ? NULL : p;
+}
+
+int vp_session_rollback_open(int jdir_fd, const char *jdir_path, const char *name,
+                             const struct vp_root *rt, bool force, struct vp_rbjob *j)
+{
+	char q[4096], belongs[512], newest[VP_JNAME_MAX];
+	const char *jp;
+	int e;
+
+	*j = (struct vp_rbjob){ 0 };
+	j->path = join(jdir_path, name);
+	if (!j->path)
+		return -ENOMEM;
+	jp = vp_quote_shell_buf(q, sizeof(q), j->path, strlen(j->path));
+	/* Validate first (the reader says where a journal is corrupt), then
+	 * take the journal's lock through the writer. */
+	e = vp_jr_open_at(jdir_fd, name, &j->r);
+	if (e == 0) {
+		e = vp_jw_open(jdir_fd, name, 1, &j->w);
+		if (e == -EWOULDBLOCK) {
+			snprintf(j->why, sizeof(j->why), "journal %s is in use by another volperm", jp);
+			return VP_OUT_BLOCKED;
+		}
+	}
+	if (e == -EBADMSG) {
+		snprintf(j->why, sizeof(j->why),
+		         "journal %s is corrupt (%s); refusing to use it, nothing was changed", jp,
+		         j->r ? vp_jr_error(j->r) : "bad header or checksum");
+		return VP_OUT_INVALID;
+	}
+	if (e < 0) {
+		snprintf(j->why, sizeof(j->why), "cannot read journal %s: %s", jp,
+		         e == -EPROTO ? "written by an incompatible volperm version" : strerror(-e));
+		return VP_OUT_INVALID;
+	}
+	/* Invariant 3, said before anything is printed (vp_rollback_run
+	 * checks it again: no caller can skip it). */
+	if (vp_journal_belongs(j->r, rt->fd, rt->path, belongs, sizeof(belongs)) < 0) {
+		snprintf(j->why, sizeof(j->why), "journal %s %s", jp, belongs);
+		return VP_OUT_INVALID;
+	}
+	if (vp_jr_state(j->r) == VP_JSTATE_ROLLED_BACK && !force) {
+		snprintf(j->why, sizeof(j->why),
+		         "journal %s was already rolled back (use --force to run it again)", jp);
+		return VP_OUT_INVALID;
+	}
+	/* Only the newest journal's entries can be judged by their ctime
+	 * (rollback.c): a later apply changed them again. */
+	j->rb = (struct vp_rollback){
+		.root_fd = rt->fd, .root = rt->path, .force = force,
+		.newest = vp_session_find(jdir_fd, rt, VP_PICK_ANY, newest) > 0 &&
+		          strcmp(newest, name) == 0,
+	};
+	return VP_OUT_OK;
+}
+
+int vp_session_rollback_run(struct vp_rbjob *j, struct vp_stats *st)
+{
+	struct vp_rollback *rb = &j->rb;
+	struct timespec t0, t1;
+	char q1[4096], q2[4096];
+	int out;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	out = vp_rollback_run(rb, j->r, j->w, st);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	st->seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	if (rb->interrupted) {
+		size_t l = strlen(rb->why);
+		const char *jp = vp_quote_shell_buf(q1, sizeof(q1), j->path, strlen(j->path));
+		if (out == VP_OUT_INTERRUPTED)
+			snprintf(rb->why + l, sizeof(rb->why) - l, "; nothing was changed (journal %s)",
+			         jp);
+		else
+			snprintf(rb->why + l, sizeof(rb->why) - l, " (%s): run volperm recover %s", jp,
+			         vp_quote_shell_buf(q2, sizeof(q2), rb->root, strlen(rb->root)));
+	}
+	return out;
+}
+
+void vp_session_rollback_close(struct vp_rbjob *j)
+{
+	vp_jr_close(j->r);
+	vp_jw_close(j->w);
+	free(j->path);
+	j->r = NULL;
+	j->w = NULL;
+	j->path = NULL;
+}
+
+/* ---- recover ---- */
+
+int vp_session_recover_next(int jdir_fd, const struct vp_root *rt, bool forward,
+                            const char *last, char name[VP_JNAME_MAX],
+                            enum vp_recover_step *step)
+{
+	enum vp_jstate state = VP_JSTATE_ACTIVE;
+	bool live = false;
+	int r = vp_session_find(jdir_fd, rt, VP_PICK_HOT, name);
+
+	if (r <= 0) {
+		name[0] = 0;
+		return r; /* VP_OUT_OK: none left */
+	}
+	/* Recovering a journal that stays hot would loop for ever. */
+	if (strcmp(name, last) == 0)
+		return VP_OUT_ROLLBACK_INCOMPLETE;
+	(void)vp_jr_peek(jdir_fd, name, &state, &live, NULL);
+	*step = forward && state == VP_JSTATE_ACTIVE ? VP_RECOVER_FORWARD : VP_RECOVER_ROLLBACK;
+	return VP_OUT_OK;
+}
+
+int vp_session_forward_open(int jdir_fd, const char *jdir_path, const char *name,
+                            const struct vp_root *rt, size_t batch_max, struct vp_fwdjob *f)
+{
+	char q1[4096], q2[4096];
+	int r;
+
+	*f = (struct vp_fwdjob){ 0 };
+	f->path = join(jdir_path, name);
+	if (!f->path)
+		return -ENOMEM;
+	r = vp_jw_open(jdir_fd, name, batch_max, &f->w);
+	if (r < 0) {
+		snprintf(f->why, sizeof(f->why), "cannot open journal %s: %s",
+		         vp_quote_shell_buf(q1, sizeof(q1), f->path, strlen(f->path)),
+		         r == -EBADMSG ? "it is corrupt" : strerror(-r));
+		return r == -EWOULDBLOCK ? VP_OUT_BLOCKED : VP_OUT_INVALID;
+	}
+	const struct vp_jheader *h = vp_jw_header(f->w);
+	if (vp_policy_from_text(h->policy, h->policy_len, &f->policy) < 0) {
+		snprintf(f->why, sizeof(f->why),
+		         "journal %s has a policy this volperm cannot read; refusing it (for %s)",
+		         vp_quote_shell_buf(q1, sizeof(q1), f->path, strlen(f->path)),
+		         vp_quote_shell_buf(q2, sizeof(q2), rt->path, strlen(rt->path)));
+		return VP_OUT_INVALID;
+	}
+	f->has_policy = true;
+	(void)vp_policy_describe(&f->policy, &f->desc);
+	f->run = (struct vp_run){
+		.cmd = VP_CMD_APPLY, .root = rt->path, .root_fd = rt->fd, .root_st = rt->st,
+		.policy = &f->policy, .jdir_fd = jdir_fd, .keep_going = false,
+		.batch_max = batch_max, .resume = f->w, .jdir_path = jdir_path,
+	};
+	snprintf(f->run.journal, sizeof(f->run.journal), "%s", name);
+	return VP_OUT_OK;
+}
+
+void vp_session_forward_close(struct vp_fwdjob *f)
+{
+	vp_jw_close(f->w);
+	if (f->has_policy)
+		vp_policy_free(&f->policy);
+	free(f->desc);
+	free(f->path);
+	*f = (struct vp_fwdjob){ 0 };
+}
+
+/* ---- resources of a run ---- */
+
+size_t vp_session_batch_max(void)
+{
+	struct rlimit rl;
+	size_t b = 4096;
+
+	/* Each entry of a batch holds a pinned fd until the batch is applied;
+	 * the --jobs workers share these out. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		if (rl.rlim_cur < rl.rlim_max && rl.rlim_cur < 2 * b + 1024) {
+			rlim_t want = rl.rlim_max < 2 * b + 1024 ? rl.rlim_max : 2 * b + 1024;
+			struct rlimit nl = { want, rl.rlim_max };
+			if (setrlimit(RLIMIT_NOFILE, &nl) == 0)
+				rl.rlim_cur = want;
+		}
+		if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur / 2 < b)
+			b = rl.rlim_cur / 2 > 16 ? rl.rlim_cur / 2 - 16 : 1;
+	}
+	return b;
+}
+
+int vp_jobs_parse(const char *text, unsigned *jobs)
+{
+	char *end;
+
+	errno = 0;
+	unsigned long n = strtoul(text, &end, 10);
+	if (errno || end == text || *end || text[0] == '-' || n < 1 || n > VP_JOBS_MAX)
+		return -EINVAL;
+	*jobs = (unsigned)n;
+	return 0;
+}
+
+unsigned vp_jobs_default(void)
+{
+	cpu_set_t set;
+
+	if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 1)
+		return CPU_COUNT(&set) < VP_JOBS_DEFAULT_MAX ? (unsigned)CPU_COUNT(&set)
+		                                              : VP_JOBS_DEFAULT_MAX;
+	return 1;
+}
