@@ -20,12 +20,22 @@ need_cmd setpriv getfacl setfacl useradd groupadd
 
 U=vp-rootless
 G2=vp-rootless2
+# Fixed ids that no other test uses as an owner: suites run in parallel,
+# and one that compares `find -printf %u` output (security/cycles_deep,
+# --owner 1001) sees a name instead of a number while a passwd entry for its
+# id exists. (useradd's next free id would be 1001 on a fresh machine.)
+RUID=6543
+RGID2=6544
 if ! getent group "$G2" >/dev/null; then
-	groupadd "$G2" || die "groupadd $G2"
+	! getent group "$RGID2" >/dev/null || die "gid $RGID2 is taken; this test needs it free"
+	groupadd -g "$RGID2" "$G2" || die "groupadd $G2"
 	on_exit "groupdel $G2"
 fi
 if ! id "$U" >/dev/null 2>&1; then
-	useradd -M -d /nonexistent -s /usr/sbin/nologin -G "$G2" "$U" || die "useradd $U"
+	! getent passwd "$RUID" >/dev/null || die "uid $RUID is taken; this test needs it free"
+	! getent group "$RUID" >/dev/null || die "gid $RUID is taken; this test needs it free"
+	useradd -M -d /nonexistent -s /usr/sbin/nologin -u "$RUID" -U -G "$G2" "$U" ||
+		die "useradd $U"
 	on_exit "userdel $U"
 else
 	usermod -a -G "$G2" "$U" || die "usermod -a -G $G2 $U"
