@@ -215,7 +215,7 @@ e2e_build_images() {
 
 SCENARIOS=(image docker_run_recipe journal_on_volume no_journal_chown_only no_caps
 	recipe_stops_app bind_grant exec_entrypoint copy_up stop_rolls_back
-	compose compose_fresh_volume compose_no_caps)
+	idmap compose compose_fresh_volume compose_no_caps)
 # VOLPERM_E2E_FULL_BUILD=1: also build the Containerfile's debian:12 builder
 # stage, from a debian:12 made here with debootstrap (about 3 minutes).
 if [ -n "${VOLPERM_E2E_FULL_BUILD:-}" ]; then
@@ -560,6 +560,144 @@ sc_stop_rolls_back() {
 	expect 0 "$VOLPERM_STATIC_BIN" journal list --journal-dir "$jp"
 	has "rolled-back"
 	"$RT" volume rm -f $v $jv >/dev/null 2>&1
+}
+
+# ---- idmapped mounts (volperm idmap) -----------------------------------------------------
+
+# idmap_base DIR: make DIR on a filesystem that takes idmapped mounts: WORK's
+# own when `volperm idmap --dry-run` probes it supported (ext4, xfs, btrfs;
+# tmpfs from 6.3), else a small ext4 loop image mounted on DIR (the runtime
+# scripts' cleanup unmounts whatever is mounted below WORK).
+idmap_base() {
+	local b=$1
+	rm -rf "$b"
+	mkdir -p "$b/probe" "$b/probe-dst"
+	if "$VOLPERM_STATIC_BIN" idmap --dry-run --map 1000:1001 "$b/probe" "$b/probe-dst" >/dev/null 2>&1; then
+		rmdir "$b/probe" "$b/probe-dst"
+		echo "    SRC on $(findmnt -n -o FSTYPE -T "$b") ($b)"
+		return 0
+	fi
+	rmdir "$b/probe" "$b/probe-dst"
+	command -v mkfs.ext4 >/dev/null || fail "$(stat -f -c %T "$b") does not take idmapped mounts and mkfs.ext4 is missing"
+	truncate -s 64M "$b.img" && mkfs.ext4 -q -F "$b.img" >/dev/null 2>&1 && mount -o loop "$b.img" "$b" ||
+		fail "cannot make an ext4 loop mount on $b"
+	rm -f "$b.img" # the loop device keeps it until the unmount
+	chmod 0755 "$b"
+	echo "    SRC on an ext4 loop mount ($(findmnt -n -o FSTYPE -T "$(dirname "$b")") does not take idmapped mounts)"
+}
+
+# volperm idmap (docs/volperm.1, docs/policies.md "chown or idmap?") on the
+# host, then the app container over a bind mount of DST: SRC's files stay
+# 1000:1000 on disk and the app, as 1001:1001, owns them through DST. No
+# chown anywhere: SRC's inodes (owners, modes, ACL xattrs, ctimes) are the
+# same before and after but for the two files the app wrote and the
+# directory it created one in. Then what the map does with other callers:
+# root (an id not named maps to itself) creates files, stored as 0:0; an
+# entry owned by 1001 on disk (a NEW that is no OLD) shows as 65534 and its
+# mode cannot be changed; uid 1000 (an OLD that is no NEW) has no id through
+# DST and cannot create files there. Last, --undo: DST is an empty directory.
+sc_idmap() {
+	local b=$WORK/idmap S D diff rest
+	local map=(--map 1000:1001 --map-gid 1000:1001)
+	command -v getfacl >/dev/null && command -v setfacl >/dev/null || fail "getfacl/setfacl (package acl) are missing"
+	command -v findmnt >/dev/null || fail "findmnt (util-linux) is missing"
+	findmnt -rn --mountpoint "$b/dst" >/dev/null 2>&1 && umount "$b/dst"
+	findmnt -rn --mountpoint "$b" >/dev/null 2>&1 && umount "$b"
+	idmap_base "$b"
+	S=$b/src D=$b/dst
+	mkdir -p "$S/sub" "$S/open" "$D"
+	echo top >"$S/top"
+	echo f >"$S/sub/f"
+	echo acl >"$S/aclfile"
+	echo theirs >"$S/by1001"
+	echo root >"$S/byroot"
+	chown -R 1000:1000 "$S"
+	chown 1001:1001 "$S/by1001"
+	chown 0:0 "$S/byroot"
+	chmod 0755 "$S" "$S/sub"
+	chmod 0777 "$S/open"
+	chmod 0644 "$S/top" "$S/sub/f" "$S/aclfile" "$S/by1001" "$S/byroot"
+	# Named ACL entries for user 1000: a file's, and a directory's access and
+	# default ACL (what the app creates there inherits u:1000 on disk).
+	setfacl -m u:1000:rw- "$S/aclfile" && setfacl -m u:1000:rwx,d:u:1000:rwx "$S/sub" ||
+		fail "setfacl on $S failed"
+	python3 "$REPO/tests/tools/snapshot.py" --ctime -o "$WORK/idmap.before" "$S" || fail "snapshot failed"
+
+	expect 0 "$VOLPERM_STATIC_BIN" idmap "${map[@]}" "$S" "$D"
+	OUT=$(findmnt -rn -o VFS-OPTIONS --mountpoint "$D")
+	has "idmapped"
+	OUT=$(getfacl -pn --omit-header "$D/aclfile" "$D/sub" 2>&1)
+	has "user:1001:rw-"
+	has "default:user:1001:rwx"
+	hasnt "user:1000:"
+
+	# (a) and (b): the app, 1001:1001, over a bind mount of DST.
+	expect 0 "$RT" run --rm --user 1001:1001 --network none -v "$D":/data "$APP_IMG" sh -c \
+		'stat -c "%n %u:%g" /data /data/top /data/sub /data/sub/f /data/aclfile /data/byroot /data/by1001 &&
+		 echo app >>/data/top && echo new >/data/sub/made-by-app &&
+		 stat -c "%n %u:%g" /data/sub/made-by-app && echo "app-ran-as=$(id -u):$(id -g)"'
+	has "app-ran-as=1001:1001"
+	has "/data 1001:1001"
+	has "/data/top 1001:1001"
+	has "/data/sub 1001:1001"
+	has "/data/sub/f 1001:1001"
+	has "/data/aclfile 1001:1001"
+	has "/data/byroot 0:0"
+	has "/data/by1001 65534:65534"
+	has "/data/sub/made-by-app 1001:1001"
+	# On the host: what the app wrote is 1000's on disk, its inherited ACL
+	# entry names 1000 on disk and 1001 through DST.
+	[ "$(stat -c %u:%g "$S/sub/made-by-app")" = 1000:1000 ] ||
+		fail "the app's new file should be 1000:1000 on disk, is $(stat -c %u:%g "$S/sub/made-by-app")"
+	[ "$(tail -n 1 "$S/top")" = app ] || fail "the app's write to top is not in SRC"
+	OUT=$(getfacl -pn --omit-header "$S/sub/made-by-app")
+	has "user:1000:rwx"
+	OUT=$(getfacl -pn --omit-header "$D/sub/made-by-app")
+	has "user:1001:rwx"
+
+	# SRC's inodes: only top (written), sub (a new entry) and the new file.
+	python3 "$REPO/tests/tools/snapshot.py" --ctime -o "$WORK/idmap.after" "$S" || fail "snapshot failed"
+	diff=$(python3 "$REPO/tests/tools/snapshot.py" --diff --max 1000 "$WORK/idmap.before" "$WORK/idmap.after")
+	OUT=$diff
+	has "+ sub/made-by-app	file	1000	1000	"
+	has "~ top: ctime "
+	rest=$(grep -v -e '^+ sub/made-by-app	file	1000	1000	' -e '^~ top: ctime ' -e '^~ sub: ctime ' <<<"$diff")
+	[ -z "$rest" ] || { OUT=$rest; show_out; fail "SRC changed beyond what the app wrote (above)"; }
+	echo "    SRC unchanged but for the app's writes ($(wc -l <<<"$diff") differences, all expected)"
+
+	# Root, an id not named in the map, maps to itself (docs/volperm.1:
+	# "root can still create files through dst"): no EOVERFLOW, stored 0:0.
+	expect 0 "$RT" run --rm --user 0:0 --network none -v "$D":/data "$APP_IMG" sh -c \
+		'echo root >/data/sub/by-root && stat -c "%n %u:%g" /data/sub/by-root'
+	has "/data/sub/by-root 0:0"
+	[ "$(stat -c %u:%g "$S/sub/by-root")" = 0:0 ] || fail "root's file should be 0:0 on disk"
+	# An entry of 1001 on disk (a NEW that is no OLD) is unmapped through DST:
+	# 65534, and its mode cannot be changed there, not even by root.
+	expect fail "$RT" run --rm --user 0:0 --network none -v "$D":/data "$APP_IMG" chmod 0600 /data/by1001
+	has "Value too large"
+	[ "$(stat -c %u:%g:%a "$S/by1001")" = 1001:1001:644 ] || fail "by1001 changed on disk: $(stat -c %u:%g:%a "$S/by1001")"
+	# ...but root with CAP_CHOWN can give it a mapped owner (the kernel lets
+	# a chown make an unmapped id valid; docs/volperm.1 says such entries
+	# "cannot be changed through dst", which holds for everything else).
+	cp -p "$S/by1001" "$S/by1001-chown"
+	expect 0 "$RT" run --rm --user 0:0 --network none -v "$D":/data "$APP_IMG" chown 1001:1001 /data/by1001-chown
+	[ "$(stat -c %u:%g "$S/by1001-chown")" = 1000:1000 ] ||
+		fail "root's chown to 1001 through DST should store 1000:1000, got $(stat -c %u:%g "$S/by1001-chown")"
+	# uid 1000, an OLD that is no NEW, has no id through DST: it cannot
+	# create files there even in a directory open to all (EOVERFLOW).
+	expect fail "$RT" run --rm --user 1000:1000 --network none -v "$D":/data "$APP_IMG" touch /data/open/by1000
+	has "Value too large"
+	[ ! -e "$S/open/by1000" ] || fail "uid 1000 created a file through DST"
+
+	# --undo: the mount goes, DST is an empty directory again, SRC stays.
+	expect 0 "$VOLPERM_STATIC_BIN" idmap --undo "$D"
+	! findmnt -rn --mountpoint "$D" >/dev/null 2>&1 || fail "DST is still a mount point after --undo"
+	[ -d "$D" ] && [ -z "$(find "$D" -mindepth 1 -print -quit)" ] || fail "DST is not an empty directory after --undo"
+	[ "$(stat -c %u:%g "$S/sub/made-by-app")" = 1000:1000 ] || fail "SRC changed at --undo"
+	expect 2 "$VOLPERM_STATIC_BIN" idmap --undo "$D"
+	has "not a mount point"
+	findmnt -rn --mountpoint "$b" >/dev/null 2>&1 && umount "$b"
+	rm -rf "$b"
 }
 
 # ---- compose ------------------------------------------------------------------------------
