@@ -215,7 +215,7 @@ e2e_build_images() {
 
 SCENARIOS=(image docker_run_recipe journal_on_volume no_journal_chown_only no_caps
 	recipe_stops_app bind_grant exec_entrypoint copy_up stop_rolls_back
-	idmap compose compose_fresh_volume compose_no_caps)
+	idmap compose compose_fresh_volume compose_no_caps compose_idmap)
 # VOLPERM_E2E_FULL_BUILD=1: also build the Containerfile's debian:12 builder
 # stage, from a debian:12 made here with debootstrap (about 3 minutes).
 if [ -n "${VOLPERM_E2E_FULL_BUILD:-}" ]; then
@@ -696,6 +696,63 @@ sc_idmap() {
 	[ "$(stat -c %u:%g "$S/sub/made-by-app")" = 1000:1000 ] || fail "SRC changed at --undo"
 	expect 2 "$VOLPERM_STATIC_BIN" idmap --undo "$D"
 	has "not a mount point"
+	findmnt -rn --mountpoint "$b" >/dev/null 2>&1 && umount "$b"
+	rm -rf "$b"
+}
+
+# docs/examples/compose-idmap.yaml with the host unit of docs/containers.md:
+# `volperm idmap --print-unit` (accepted by systemd-analyze verify when it
+# is installed), its ExecStart= run as the unit would, then compose's app
+# (1001) over DST, then ExecStop=. And the rootless note: without root on the
+# host (here: the volperm image in a container, no CAP_SYS_ADMIN) no
+# idmapped mount can be made: exit 2, one sentence, nothing mounted.
+sc_compose_idmap() {
+	need_compose
+	local f=$EXAMPLES/compose-idmap.yaml p=e2eidmap b=$WORK/idmap-compose S D unit line
+	findmnt -rn --mountpoint "$b/dst" >/dev/null 2>&1 && umount "$b/dst"
+	findmnt -rn --mountpoint "$b" >/dev/null 2>&1 && umount "$b"
+	idmap_base "$b"
+	S=$b/src D=$b/dst
+	mkdir -p "$S/sub" "$D"
+	echo top >"$S/top"
+	chown -R 1000:1000 "$S"
+	chmod 0755 "$S" "$S/sub"
+	unit=$WORK/app-data-idmap.service
+	"$VOLPERM_STATIC_BIN" idmap --print-unit --map 1000:1001 --map-gid 1000:1001 "$S" "$D" >"$unit" ||
+		fail "idmap --print-unit failed"
+	! findmnt -rn --mountpoint "$D" >/dev/null 2>&1 || fail "--print-unit mounted something"
+	if command -v systemd-analyze >/dev/null; then
+		# (the engines' units named in Before= do not exist here)
+		OUT=$(systemd-analyze verify "$unit" 2>&1 | grep -v -e 'docker.service' -e 'podman.service' -e 'containerd.service')
+		[ -z "$OUT" ] || { show_out; fail "systemd-analyze verify complains about the unit"; }
+	fi
+	# The unit's Exec lines, run as systemd would (the words are quoted in a
+	# way the shell reads the same for these paths).
+	line=$(sed -n 's/^ExecStart=//p' "$unit")
+	[ -n "$line" ] || fail "the unit has no ExecStart="
+	expect 0 eval "$line"
+	OUT=$(findmnt -rn -o VFS-OPTIONS --mountpoint "$D")
+	has "idmapped"
+	dc_cleanup $p "$f"
+	APP_DATA=$D expect 0 dc $p "$f" run --rm app sh -c \
+		'echo app >>/data/top && mkdir /data/sub/made && stat -c "%n %u:%g" /data/top /data/sub/made'
+	has "/data/top 1001:1001"
+	has "/data/sub/made 1001:1001"
+	[ "$(stat -c %u:%g "$S/sub/made")" = 1000:1000 ] || fail "the app's directory should be 1000:1000 on disk"
+	owners "$S" 1000:1000
+	APP_DATA=$D dc_cleanup $p "$f"
+	# No root on the host, no idmapped mount: volperm in a container.
+	mkdir -p "$b/dst2"
+	expect 2 "$RT" run --rm --user 0:0 --network none -v "$b":/w "$VP_IMG" \
+		idmap --map 1000:1001 --map-gid 1000:1001 /w/src /w/dst2
+	has "Operation not permitted"
+	echo "    in a container: $OUT"
+	[ "$(wc -l <<<"$OUT")" = 1 ] || fail "expected one sentence"
+	! findmnt -rn --mountpoint "$b/dst2" >/dev/null 2>&1 || fail "something was mounted on dst2"
+	line=$(sed -n 's/^ExecStop=//p' "$unit")
+	expect 0 eval "$line"
+	! findmnt -rn --mountpoint "$D" >/dev/null 2>&1 || fail "ExecStop= left DST mounted"
+	[ -z "$(find "$D" -mindepth 1 -print -quit)" ] || fail "DST is not empty after ExecStop="
 	findmnt -rn --mountpoint "$b" >/dev/null 2>&1 && umount "$b"
 	rm -rf "$b"
 }
