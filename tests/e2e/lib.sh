@@ -672,9 +672,13 @@ sc_idmap() {
 	has "/data/sub/by-root 0:0"
 	[ "$(stat -c %u:%g "$S/sub/by-root")" = 0:0 ] || fail "root's file should be 0:0 on disk"
 	# An entry of 1001 on disk (a NEW that is no OLD) is unmapped through DST:
-	# 65534, and its mode cannot be changed there, not even by root.
+	# 65534; its mode cannot be changed there nor its data written, not even
+	# by root.
 	expect fail "$RT" run --rm --user 0:0 --network none -v "$D":/data "$APP_IMG" chmod 0600 /data/by1001
 	has "Value too large"
+	expect fail "$RT" run --rm --user 0:0 --network none -v "$D":/data "$APP_IMG" sh -c 'echo root >>/data/by1001'
+	has "Permission denied"
+	[ "$(cat "$S/by1001")" = theirs ] || fail "root wrote to by1001 through DST"
 	[ "$(stat -c %u:%g:%a "$S/by1001")" = 1001:1001:644 ] || fail "by1001 changed on disk: $(stat -c %u:%g:%a "$S/by1001")"
 	# ...but root with CAP_CHOWN can give it a mapped owner (the kernel lets
 	# a chown make an unmapped id valid; docs/volperm.1 says such entries
