@@ -578,7 +578,7 @@ idmap_base() {
 		return 0
 	fi
 	rmdir "$b/probe" "$b/probe-dst"
-	command -v mkfs.ext4 >/dev/null || fail "$(stat -f -c %T "$b") does not take idmapped mounts and mkfs.ext4 is missing"
+	command -v mkfs.ext4 >/dev/null || fail "$(findmnt -n -o FSTYPE -T "$b") does not take idmapped mounts and mkfs.ext4 is missing"
 	truncate -s 64M "$b.img" && mkfs.ext4 -q -F "$b.img" >/dev/null 2>&1 && mount -o loop "$b.img" "$b" ||
 		fail "cannot make an ext4 loop mount on $b"
 	rm -f "$b.img" # the loop device keeps it until the unmount
@@ -593,9 +593,10 @@ idmap_base() {
 # same before and after but for the two files the app wrote and the
 # directory it created one in. Then what the map does with other callers:
 # root (an id not named maps to itself) creates files, stored as 0:0; an
-# entry owned by 1001 on disk (a NEW that is no OLD) shows as 65534 and its
-# mode cannot be changed; uid 1000 (an OLD that is no NEW) has no id through
-# DST and cannot create files there. Last, --undo: DST is an empty directory.
+# entry owned by 1001 on disk (a NEW that is no OLD) shows as 65534, and
+# root can neither chmod nor write it (but can chown it to a mapped id); uid
+# 1000 (an OLD that is no NEW) has no id through DST and cannot create files
+# there. Last, --undo: DST is an empty directory.
 sc_idmap() {
 	local b=$WORK/idmap S D diff rest
 	local map=(--map 1000:1001 --map-gid 1000:1001)
@@ -631,7 +632,8 @@ sc_idmap() {
 	has "default:user:1001:rwx"
 	hasnt "user:1000:"
 
-	# (a) and (b): the app, 1001:1001, over a bind mount of DST.
+	# The app, 1001:1001, over a bind mount of DST: it sees its own ids and
+	# writes a new file and an existing one.
 	expect 0 "$RT" run --rm --user 1001:1001 --network none -v "$D":/data "$APP_IMG" sh -c \
 		'stat -c "%n %u:%g" /data /data/top /data/sub /data/sub/f /data/aclfile /data/byroot /data/by1001 &&
 		 echo app >>/data/top && echo new >/data/sub/made-by-app &&
