@@ -10,6 +10,7 @@ syscalls per entry. Run by scripts/bench as
                                                   RSS, scaling, the targets
   benchlib.py depth RESULTS DEPTH                 deep chain vs flat directory
   benchlib.py slowfs RESULTS REQUESTS             the slowfs table, issue 14's targets
+  benchlib.py idmap RESULTS                       idmapped mount vs chown -R (issue 16)
   benchlib.py profile DIR ENTRIES                 strace -c -f counts per entry
   benchlib.py per-entry COUNT ENTRIES             COUNT / ENTRIES, 2 decimals
   benchlib.py markdown RESULTS [TREE...]          medians as a Markdown table (for
@@ -428,6 +429,63 @@ def slowfs_report(results, requests, out=sys.stdout):
     return verdicts
 
 
+# ---- the idmap section ----
+
+# (label, row key) in table order; "volperm idmap + --undo" is made per run.
+IDMAP_ROWS = [
+    ("volperm idmap --dry-run (walk + probe)", "volperm idmap --dry-run"),
+    ("volperm idmap (the mount)", "volperm idmap"),
+    ("volperm idmap --undo", "volperm idmap --undo"),
+    ("volperm idmap + --undo", "volperm idmap + undo"),
+    ("chown -R -h U:G", "chown -R -h"),
+    ("chown -R -h U:G + sync -f", "chown -R -h + sync"),
+    ("volperm apply --map --map-gid (journaled)", "volperm apply --map"),
+]
+# what each is compared with: (row, against)
+IDMAP_VS = [("chown -R -h + sync", "volperm idmap"), ("chown -R -h + sync", "volperm idmap + undo"),
+            ("volperm apply --map", "volperm idmap")]
+
+
+def idmap_report(results, out=sys.stdout):
+    """The idmap table (one tree): each row's median, min, max, CPU and
+    peak RSS, then how many times longer chown -R -h (with its sync) and
+    apply --map take than the mount; returns {(row, against): factor}."""
+    def p(s=""):
+        print(s, file=out)
+
+    runs = read_results(results)
+    tree = runs.trees[0] if runs.trees else None
+    if tree is None:
+        p("idmap: no runs")
+        return {}
+    runs.combine(tree, "chown -R -h", "sync after chown -R", "chown -R -h + sync")
+    runs.combine(tree, "volperm idmap", "volperm idmap --undo", "volperm idmap + undo")
+    n = runs.entries[tree]
+    p("== %s: %d entries (incl. root), median of %d run(s) ==" %
+      (tree, n, max(len(v) for (t, _), v in runs.secs.items() if t == tree)))
+    p("%-42s %9s %9s %9s %9s %9s %9s" % ("row", "median s", "min s", "max s", "cpu s", "peak RSS",
+                                           "us/entry"))
+    for label, key in IDMAP_ROWS:
+        v = runs.secs.get((tree, key))
+        if not v:
+            continue
+        m = statistics.median(v)
+        bad = runs.exits[tree, key] - {"0"}
+        p("%-42s %9.3f %9.3f %9.3f %9s %7.1f M %9.3f%s" % (
+            label, m, min(v), max(v), "%.3f" % runs.cmed(tree, key) if runs.cmed(tree, key) is not None else "n/a",
+            max(runs.rss[tree, key]) / 1024.0, m / n * 1e6,
+            ("  exit %s!" % ",".join(sorted(bad))) if bad else ""))
+    p()
+    factors = {}
+    for key, against in IDMAP_VS:
+        a, b = runs.med(tree, key), runs.med(tree, against)
+        if a is None or not b:
+            continue
+        factors[key, against] = a / b
+        p("  %-22s takes %10.1fx the time of %s (%.3f s vs %.3f s)" % (key, a / b, against, a, b))
+    return factors
+
+
 # ---- the profile ----
 
 PROFILE_CMDS = ["find -uid", "volperm plan", "chown -R fresh", "chown -R correct",
@@ -542,6 +600,8 @@ def main(argv):
             depth_report(a[0], int(a[1]))
         elif cmd == "slowfs" and len(a) == 2:
             slowfs_report(a[0], a[1])
+        elif cmd == "idmap" and len(a) == 1:
+            idmap_report(a[0])
         elif cmd == "profile" and len(a) == 2:
             profile_report(a[0], int(a[1]))
         elif cmd == "per-entry" and len(a) == 2:

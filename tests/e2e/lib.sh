@@ -215,7 +215,7 @@ e2e_build_images() {
 
 SCENARIOS=(image docker_run_recipe journal_on_volume no_journal_chown_only no_caps
 	recipe_stops_app bind_grant exec_entrypoint copy_up stop_rolls_back
-	compose compose_fresh_volume compose_no_caps)
+	idmap compose compose_fresh_volume compose_no_caps compose_idmap)
 # VOLPERM_E2E_FULL_BUILD=1: also build the Containerfile's debian:12 builder
 # stage, from a debian:12 made here with debootstrap (about 3 minutes).
 if [ -n "${VOLPERM_E2E_FULL_BUILD:-}" ]; then
@@ -562,6 +562,207 @@ sc_stop_rolls_back() {
 	expect 0 "$VOLPERM_STATIC_BIN" journal list --journal-dir "$jp"
 	has "rolled-back"
 	"$RT" volume rm -f $v $jv >/dev/null 2>&1
+}
+
+# ---- idmapped mounts (volperm idmap) -----------------------------------------------------
+
+# idmap_base DIR: make DIR on a filesystem that takes idmapped mounts: WORK's
+# own when `volperm idmap --dry-run` probes it supported (ext4, xfs, btrfs;
+# tmpfs from 6.3), else a small ext4 loop image mounted on DIR (the runtime
+# scripts' cleanup unmounts whatever is mounted below WORK).
+idmap_base() {
+	local b=$1
+	rm -rf "$b"
+	mkdir -p "$b/probe" "$b/probe-dst"
+	if "$VOLPERM_STATIC_BIN" idmap --dry-run --map 1000:1001 "$b/probe" "$b/probe-dst" >/dev/null 2>&1; then
+		rmdir "$b/probe" "$b/probe-dst"
+		echo "    SRC on $(findmnt -n -o FSTYPE -T "$b") ($b)"
+		return 0
+	fi
+	rmdir "$b/probe" "$b/probe-dst"
+	command -v mkfs.ext4 >/dev/null || fail "$(findmnt -n -o FSTYPE -T "$b") does not take idmapped mounts and mkfs.ext4 is missing"
+	truncate -s 64M "$b.img" && mkfs.ext4 -q -F "$b.img" >/dev/null 2>&1 && mount -o loop "$b.img" "$b" ||
+		fail "cannot make an ext4 loop mount on $b"
+	rm -f "$b.img" # the loop device keeps it until the unmount
+	chmod 0755 "$b"
+	echo "    SRC on an ext4 loop mount ($(findmnt -n -o FSTYPE -T "$(dirname "$b")") does not take idmapped mounts)"
+}
+
+# volperm idmap (docs/volperm.1, docs/policies.md "chown or idmap?") on the
+# host, then the app container over a bind mount of DST: SRC's files stay
+# 1000:1000 on disk and the app, as 1001:1001, owns them through DST. No
+# chown anywhere: SRC's inodes (owners, modes, ACL xattrs, ctimes) are the
+# same before and after but for the two files the app wrote and the
+# directory it created one in. Then what the map does with other callers:
+# root (an id not named maps to itself) creates files, stored as 0:0; an
+# entry owned by 1001 on disk (a NEW that is no OLD) shows as 65534, and
+# root can neither chmod nor write it (but can chown it to a mapped id); uid
+# 1000 (an OLD that is no NEW) has no id through DST and cannot create files
+# there. Last, --undo: DST is an empty directory.
+sc_idmap() {
+	local b=$WORK/idmap S D diff rest
+	local map=(--map 1000:1001 --map-gid 1000:1001)
+	command -v getfacl >/dev/null && command -v setfacl >/dev/null || fail "getfacl/setfacl (package acl) are missing"
+	command -v findmnt >/dev/null || fail "findmnt (util-linux) is missing"
+	findmnt -rn --mountpoint "$b/dst" >/dev/null 2>&1 && umount "$b/dst"
+	findmnt -rn --mountpoint "$b" >/dev/null 2>&1 && umount "$b"
+	idmap_base "$b"
+	S=$b/src D=$b/dst
+	mkdir -p "$S/sub" "$S/open" "$D"
+	echo top >"$S/top"
+	echo f >"$S/sub/f"
+	echo acl >"$S/aclfile"
+	echo theirs >"$S/by1001"
+	echo root >"$S/byroot"
+	chown -R 1000:1000 "$S"
+	chown 1001:1001 "$S/by1001"
+	chown 0:0 "$S/byroot"
+	chmod 0755 "$S" "$S/sub"
+	chmod 0777 "$S/open"
+	chmod 0644 "$S/top" "$S/sub/f" "$S/aclfile" "$S/by1001" "$S/byroot"
+	# Named ACL entries for user 1000: a file's, and a directory's access and
+	# default ACL (what the app creates there inherits u:1000 on disk).
+	setfacl -m u:1000:rw- "$S/aclfile" && setfacl -m u:1000:rwx,d:u:1000:rwx "$S/sub" ||
+		fail "setfacl on $S failed"
+	python3 "$REPO/tests/tools/snapshot.py" --ctime -o "$WORK/idmap.before" "$S" || fail "snapshot failed"
+
+	expect 0 "$VOLPERM_STATIC_BIN" idmap "${map[@]}" "$S" "$D"
+	OUT=$(findmnt -rn -o VFS-OPTIONS --mountpoint "$D")
+	has "idmapped"
+	OUT=$(getfacl -pn --omit-header "$D/aclfile" "$D/sub" 2>&1)
+	has "user:1001:rw-"
+	has "default:user:1001:rwx"
+	hasnt "user:1000:"
+
+	# The app, 1001:1001, over a bind mount of DST: it sees its own ids and
+	# writes a new file and an existing one.
+	expect 0 "$RT" run --rm --user 1001:1001 --network none -v "$D":/data "$APP_IMG" sh -c \
+		'stat -c "%n %u:%g" /data /data/top /data/sub /data/sub/f /data/aclfile /data/byroot /data/by1001 &&
+		 echo app >>/data/top && echo new >/data/sub/made-by-app &&
+		 stat -c "%n %u:%g" /data/sub/made-by-app && echo "app-ran-as=$(id -u):$(id -g)"'
+	has "app-ran-as=1001:1001"
+	has "/data 1001:1001"
+	has "/data/top 1001:1001"
+	has "/data/sub 1001:1001"
+	has "/data/sub/f 1001:1001"
+	has "/data/aclfile 1001:1001"
+	has "/data/byroot 0:0"
+	has "/data/by1001 65534:65534"
+	has "/data/sub/made-by-app 1001:1001"
+	# On the host: what the app wrote is 1000's on disk, its inherited ACL
+	# entry names 1000 on disk and 1001 through DST.
+	[ "$(stat -c %u:%g "$S/sub/made-by-app")" = 1000:1000 ] ||
+		fail "the app's new file should be 1000:1000 on disk, is $(stat -c %u:%g "$S/sub/made-by-app")"
+	[ "$(tail -n 1 "$S/top")" = app ] || fail "the app's write to top is not in SRC"
+	OUT=$(getfacl -pn --omit-header "$S/sub/made-by-app")
+	has "user:1000:rwx"
+	OUT=$(getfacl -pn --omit-header "$D/sub/made-by-app")
+	has "user:1001:rwx"
+
+	# SRC's inodes: only top (written), sub (a new entry) and the new file.
+	python3 "$REPO/tests/tools/snapshot.py" --ctime -o "$WORK/idmap.after" "$S" || fail "snapshot failed"
+	diff=$(python3 "$REPO/tests/tools/snapshot.py" --diff --max 1000 "$WORK/idmap.before" "$WORK/idmap.after")
+	OUT=$diff
+	has "+ sub/made-by-app	file	1000	1000	"
+	has "~ top: ctime "
+	rest=$(grep -v -e '^+ sub/made-by-app	file	1000	1000	' -e '^~ top: ctime ' -e '^~ sub: ctime ' <<<"$diff")
+	[ -z "$rest" ] || { OUT=$rest; show_out; fail "SRC changed beyond what the app wrote (above)"; }
+	echo "    SRC unchanged but for the app's writes ($(wc -l <<<"$diff") differences, all expected)"
+
+	# Root, an id not named in the map, maps to itself (docs/volperm.1:
+	# "root can still create files through dst"): no EOVERFLOW, stored 0:0.
+	expect 0 "$RT" run --rm --user 0:0 --network none -v "$D":/data "$APP_IMG" sh -c \
+		'echo root >/data/sub/by-root && stat -c "%n %u:%g" /data/sub/by-root'
+	has "/data/sub/by-root 0:0"
+	[ "$(stat -c %u:%g "$S/sub/by-root")" = 0:0 ] || fail "root's file should be 0:0 on disk"
+	# An entry of 1001 on disk (a NEW that is no OLD) is unmapped through DST:
+	# 65534; its mode cannot be changed there nor its data written, not even
+	# by root.
+	expect fail "$RT" run --rm --user 0:0 --network none -v "$D":/data "$APP_IMG" chmod 0600 /data/by1001
+	has "Value too large"
+	expect fail "$RT" run --rm --user 0:0 --network none -v "$D":/data "$APP_IMG" sh -c 'echo root >>/data/by1001'
+	has "Permission denied"
+	[ "$(cat "$S/by1001")" = theirs ] || fail "root wrote to by1001 through DST"
+	[ "$(stat -c %u:%g:%a "$S/by1001")" = 1001:1001:644 ] || fail "by1001 changed on disk: $(stat -c %u:%g:%a "$S/by1001")"
+	# ...but root with CAP_CHOWN can give it a mapped owner (the kernel lets
+	# a chown make an unmapped id valid; docs/volperm.1 says such entries
+	# "cannot be changed through dst", which holds for everything else).
+	cp -p "$S/by1001" "$S/by1001-chown"
+	expect 0 "$RT" run --rm --user 0:0 --network none -v "$D":/data "$APP_IMG" chown 1001:1001 /data/by1001-chown
+	[ "$(stat -c %u:%g "$S/by1001-chown")" = 1000:1000 ] ||
+		fail "root's chown to 1001 through DST should store 1000:1000, got $(stat -c %u:%g "$S/by1001-chown")"
+	# uid 1000, an OLD that is no NEW, has no id through DST: it cannot
+	# create files there even in a directory open to all (EOVERFLOW).
+	expect fail "$RT" run --rm --user 1000:1000 --network none -v "$D":/data "$APP_IMG" touch /data/open/by1000
+	has "Value too large"
+	[ ! -e "$S/open/by1000" ] || fail "uid 1000 created a file through DST"
+
+	# --undo: the mount goes, DST is an empty directory again, SRC stays.
+	expect 0 "$VOLPERM_STATIC_BIN" idmap --undo "$D"
+	! findmnt -rn --mountpoint "$D" >/dev/null 2>&1 || fail "DST is still a mount point after --undo"
+	[ -d "$D" ] && [ -z "$(find "$D" -mindepth 1 -print -quit)" ] || fail "DST is not an empty directory after --undo"
+	[ "$(stat -c %u:%g "$S/sub/made-by-app")" = 1000:1000 ] || fail "SRC changed at --undo"
+	expect 2 "$VOLPERM_STATIC_BIN" idmap --undo "$D"
+	has "not a mount point"
+	findmnt -rn --mountpoint "$b" >/dev/null 2>&1 && umount "$b"
+	rm -rf "$b"
+}
+
+# docs/examples/compose-idmap.yaml with the host unit of docs/containers.md:
+# `volperm idmap --print-unit` (accepted by systemd-analyze verify when it
+# is installed), its ExecStart= run as the unit would, then compose's app
+# (1001) over DST, then ExecStop=. And the rootless note: without root on the
+# host (here: the volperm image in a container, no CAP_SYS_ADMIN) no
+# idmapped mount can be made: exit 2, one sentence, nothing mounted.
+sc_compose_idmap() {
+	need_compose
+	local f=$EXAMPLES/compose-idmap.yaml p=e2eidmap b=$WORK/idmap-compose S D unit line
+	findmnt -rn --mountpoint "$b/dst" >/dev/null 2>&1 && umount "$b/dst"
+	findmnt -rn --mountpoint "$b" >/dev/null 2>&1 && umount "$b"
+	idmap_base "$b"
+	S=$b/src D=$b/dst
+	mkdir -p "$S/sub" "$D"
+	echo top >"$S/top"
+	chown -R 1000:1000 "$S"
+	chmod 0755 "$S" "$S/sub"
+	unit=$WORK/app-data-idmap.service
+	"$VOLPERM_STATIC_BIN" idmap --print-unit --map 1000:1001 --map-gid 1000:1001 "$S" "$D" >"$unit" ||
+		fail "idmap --print-unit failed"
+	! findmnt -rn --mountpoint "$D" >/dev/null 2>&1 || fail "--print-unit mounted something"
+	if command -v systemd-analyze >/dev/null; then
+		# (the engines' units named in Before= do not exist here)
+		OUT=$(systemd-analyze verify "$unit" 2>&1 | grep -v -e 'docker.service' -e 'podman.service' -e 'containerd.service')
+		[ -z "$OUT" ] || { show_out; fail "systemd-analyze verify complains about the unit"; }
+	fi
+	# The unit's Exec lines, run as systemd would (the words are quoted in a
+	# way the shell reads the same for these paths).
+	line=$(sed -n 's/^ExecStart=//p' "$unit")
+	[ -n "$line" ] || fail "the unit has no ExecStart="
+	expect 0 eval "$line"
+	OUT=$(findmnt -rn -o VFS-OPTIONS --mountpoint "$D")
+	has "idmapped"
+	dc_cleanup $p "$f"
+	APP_DATA=$D expect 0 dc $p "$f" run --rm app sh -c \
+		'echo app >>/data/top && mkdir /data/sub/made && stat -c "%n %u:%g" /data/top /data/sub/made'
+	has "/data/top 1001:1001"
+	has "/data/sub/made 1001:1001"
+	[ "$(stat -c %u:%g "$S/sub/made")" = 1000:1000 ] || fail "the app's directory should be 1000:1000 on disk"
+	owners "$S" 1000:1000
+	APP_DATA=$D dc_cleanup $p "$f"
+	# No root on the host, no idmapped mount: volperm in a container.
+	mkdir -p "$b/dst2"
+	expect 2 "$RT" run --rm --user 0:0 --network none -v "$b":/w "$VP_IMG" \
+		idmap --map 1000:1001 --map-gid 1000:1001 /w/src /w/dst2
+	has "Operation not permitted"
+	echo "    in a container: $OUT"
+	[ "$(wc -l <<<"$OUT")" = 1 ] || fail "expected one sentence"
+	! findmnt -rn --mountpoint "$b/dst2" >/dev/null 2>&1 || fail "something was mounted on dst2"
+	line=$(sed -n 's/^ExecStop=//p' "$unit")
+	expect 0 eval "$line"
+	! findmnt -rn --mountpoint "$D" >/dev/null 2>&1 || fail "ExecStop= left DST mounted"
+	[ -z "$(find "$D" -mindepth 1 -print -quit)" ] || fail "DST is not empty after ExecStop="
+	findmnt -rn --mountpoint "$b" >/dev/null 2>&1 && umount "$b"
+	rm -rf "$b"
 }
 
 # ---- compose ------------------------------------------------------------------------------

@@ -226,6 +226,41 @@ class DepthTree(Tmp):
         self.assertIn("2.00x", out.getvalue())
 
 
+class Idmap(Tmp):
+    def test_report(self):
+        rows = []
+        for r, (dry, mount, undo, chown, sync, apply) in enumerate(
+                [(1.0, 0.010, 0.004, 10.0, 1.0, 30.0),
+                 (1.2, 0.030, 0.006, 12.0, 2.0, 20.0),
+                 (0.8, 0.020, 0.005, 11.0, 1.0, 25.0)], 1):
+            rows += [line("idmap-100", 101, "volperm idmap --dry-run", r, dry),
+                     line("idmap-100", 101, "volperm idmap", r, mount),
+                     line("idmap-100", 101, "volperm idmap --undo", r, undo),
+                     line("idmap-100", 101, "chown -R -h", r, chown),
+                     line("idmap-100", 101, "sync after chown -R", r, sync),
+                     line("idmap-100", 101, "volperm apply --map", r, apply, rc=0 if r != 2 else 1)]
+        p = self.write("i.tsv", HEADER + "".join(rows))
+        out = io.StringIO()
+        f = benchlib.idmap_report(p, out=out)
+        # medians: mount 0.020, mount + undo (per run) 0.025, chown + sync 12.0, apply 25.0
+        self.assertAlmostEqual(f["chown -R -h + sync", "volperm idmap"], 600.0)
+        self.assertAlmostEqual(f["chown -R -h + sync", "volperm idmap + undo"], 480.0)
+        self.assertAlmostEqual(f["volperm apply --map", "volperm idmap"], 1250.0)
+        text = out.getvalue()
+        self.assertIn("== idmap-100: 101 entries (incl. root), median of 3 run(s) ==", text)
+        self.assertRegex(text, r"volperm idmap \(the mount\) +0\.020 +0\.010 +0\.030 ")
+        self.assertRegex(text, r"volperm idmap \+ --undo +0\.025 ")
+        self.assertRegex(text, r"chown -R -h U:G \+ sync -f +12\.000 +11\.000 +14\.000 ")
+        apply = [l for l in text.splitlines() if l.startswith("volperm apply --map")][0]
+        self.assertIn("exit 1!", apply)
+
+    def test_no_runs(self):
+        p = self.write("i.tsv", HEADER)
+        out = io.StringIO()
+        self.assertEqual(benchlib.idmap_report(p, out=out), {})
+        self.assertIn("no runs", out.getvalue())
+
+
 class Cli(unittest.TestCase):
     def test_usage(self):
         err = io.StringIO()
