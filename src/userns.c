@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "volperm/idspec.h"
+#include "volperm/quote.h"
 #include "volperm/userns.h"
 
 /* Ids are 0..VP_ID_MAX; a range may end on VP_ID_MAX (the initial
@@ -556,7 +557,9 @@ int vp_userns_build(struct vp_userns *u, const char *spec, char *const *uid_maps
 				what = "not a user namespace file (expected /proc/PID/ns/user or a bind mount of one)";
 			else if (r == -EPERM)
 				what = "this process may not join that user namespace to read its maps (run it as root or as the namespace's owner)";
-			snprintf(why, why_size, "cannot use --userns '%s': %s", spec, what);
+			char q[320]; /* SPEC may be a path: quoted, as every path */
+			snprintf(why, why_size, "cannot use --userns %s: %s",
+			         vp_quote_shell_buf(q, sizeof(q), spec, strlen(spec)), what);
 			vp_userns_free(&tmp);
 			return r;
 		}
@@ -632,10 +635,12 @@ int vp_userns_translate_policy(const struct vp_userns *u, struct vp_policy *p, c
 				l += (size_t)snprintf(ranges + l, sizeof(ranges) - l, "%s%u-%llu",
 				                      j ? "," : "", rg[j].c,
 				                      (unsigned long long)rg[j].c + rg[j].n - 1);
+			char q[320];
 			snprintf(why, why_size,
 			         "%s %s %u is outside the user namespace map of %s (container %ss %s), so in the container it would be nobody (65534); nothing was changed",
 			         v[i].option, v[i].gid ? "gid" : "uid", *v[i].id,
-			         u->spec ? u->spec : v[i].gid ? "--gid-map" : "--uid-map",
+			         u->spec ? vp_quote_shell_buf(q, sizeof(q), u->spec, strlen(u->spec))
+			         : v[i].gid ? "--gid-map" : "--uid-map",
 			         v[i].gid ? "gid" : "uid", ranges);
 			goto out;
 		}
