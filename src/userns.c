@@ -526,6 +526,9 @@ static int add_ranges(struct vp_userns *u, bool gid, char *const *v, size_t n, c
 	return 0;
 }
 
+/* The two names vp_userns_build() gives maps from --uid-map/--gid-map. */
+static const char map_uid[] = "--uid-map", map_both[] = "--uid-map/--gid-map";
+
 int vp_userns_build(struct vp_userns *u, const char *spec, char *const *uid_maps, size_t n_uid,
                     char *const *gid_maps, size_t n_gid, char *why, size_t why_size)
 {
@@ -572,7 +575,7 @@ int vp_userns_build(struct vp_userns *u, const char *spec, char *const *uid_maps
 			vp_userns_free(&tmp);
 			return r;
 		}
-		if (n_uid && !(tmp.spec = strdup(n_gid ? "--uid-map/--gid-map" : "--uid-map"))) {
+		if (n_uid && !(tmp.spec = strdup(n_gid ? map_both : map_uid))) {
 			vp_userns_free(&tmp);
 			return -ENOMEM;
 		}
@@ -580,6 +583,16 @@ int vp_userns_build(struct vp_userns *u, const char *spec, char *const *uid_maps
 	vp_userns_free(u);
 	*u = tmp;
 	return 0;
+}
+
+const char *vp_userns_name(const struct vp_userns *u, char *buf, size_t size,
+                           const char *fallback)
+{
+	if (!u->spec)
+		return fallback;
+	if (!strcmp(u->spec, map_uid) || !strcmp(u->spec, map_both))
+		return u->spec;
+	return vp_quote_shell_buf(buf, size, u->spec, strlen(u->spec));
 }
 
 /* ---- policies ---- */
@@ -639,8 +652,7 @@ int vp_userns_translate_policy(const struct vp_userns *u, struct vp_policy *p, c
 			snprintf(why, why_size,
 			         "%s %s %u is outside the user namespace map of %s (container %ss %s), so in the container it would be nobody (65534); nothing was changed",
 			         v[i].option, v[i].gid ? "gid" : "uid", *v[i].id,
-			         u->spec ? vp_quote_shell_buf(q, sizeof(q), u->spec, strlen(u->spec))
-			         : v[i].gid ? "--gid-map" : "--uid-map",
+			         vp_userns_name(u, q, sizeof(q), v[i].gid ? "--gid-map" : "--uid-map"),
 			         v[i].gid ? "gid" : "uid", ranges);
 			goto out;
 		}

@@ -111,6 +111,13 @@ int vp_userns_translate_policy(const struct vp_userns *u, struct vp_policy *p, c
  * "owner 1001:1001 (host 101000:101000)". *ret is malloc()ed. */
 int vp_userns_describe(const struct vp_userns *u, const struct vp_policy *host, char **ret);
 
+/* What the map was built from, for a sentence: the --userns SPEC quoted
+ * (vp_quote_shell_buf: it may be a path), "--uid-map" or
+ * "--uid-map/--gid-map" as they are, fallback when there is no spec.
+ * Returns buf or a static string. */
+const char *vp_userns_name(const struct vp_userns *u, char *buf, size_t size,
+                           const char *fallback);
+
 /* The uid and gid map as text: "uid C:H:N[,C:H:N...]; gid ..." (one line). */
 int vp_userns_format(const struct vp_userns *u, FILE *f);
 

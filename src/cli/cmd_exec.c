@@ -39,10 +39,9 @@ int cmd_exec(const struct cli_opts *o)
 		struct qpath q;
 		if (vp_userns_to_host(&o->userns, false, ow.uid, &hu) < 0 ||
 		    vp_userns_to_host(&o->userns, true, ow.gid, &hg) < 0) {
-			/* the spec may be a path (a namespace file): quoted */
 			value_error("exec --user %u:%u is outside the user namespace map of %s, so in the container it would be nobody (65534)",
 			            (unsigned)ow.uid, (unsigned)ow.gid,
-			            o->userns.spec ? qp(&q, o->userns.spec) : "--uid-map");
+			            vp_userns_name(&o->userns, q.s, sizeof(q.s), "--uid-map"));
 			return VP_EXIT_USAGE;
 		}
 		ow.uid = hu;

@@ -314,6 +314,34 @@ static void test_policy(void **state)
 	vp_userns_free(&u);
 }
 
+/* The map's name in a sentence: a --userns SPEC (maybe a path) quoted, the
+ * names of --uid-map/--gid-map maps as they are. */
+static void test_name(void **state)
+{
+	char *um[] = { "0:100000:10" }, *gm[] = { "0:200000:10" }, why[512] = "", buf[64];
+	struct vp_userns u = VP_USERNS_INIT;
+	struct vp_policy p;
+	(void)state;
+
+	assert_string_equal(vp_userns_name(&u, buf, sizeof(buf), "--uid-map"), "--uid-map");
+	assert_int_equal(vp_userns_build(&u, NULL, um, 1, NULL, 0, why, sizeof(why)), 0);
+	assert_string_equal(vp_userns_name(&u, buf, sizeof(buf), "x"), "--uid-map");
+	assert_int_equal(vp_userns_build(&u, NULL, um, 1, gm, 1, why, sizeof(why)), 0);
+	assert_string_equal(vp_userns_name(&u, buf, sizeof(buf), "x"), "--uid-map/--gid-map");
+	free(u.spec);
+	assert_non_null(u.spec = strdup("/run/a'b\nns"));
+	assert_string_equal(vp_userns_name(&u, buf, sizeof(buf), "x"), "'/run/a'\\''b'$'\\n''ns'");
+
+	/* and so in translate_policy's refusal */
+	vp_policy_init(&p);
+	p.has_uid = true;
+	p.uid = 10;
+	assert_int_equal(vp_userns_translate_policy(&u, &p, why, sizeof(why)), -ERANGE);
+	assert_non_null(strstr(why, "map of '/run/a'\\''b'$'\\n''ns' (container uids 0-9)"));
+	vp_policy_free(&p);
+	vp_userns_free(&u);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -323,6 +351,7 @@ int main(void)
 		cmocka_unit_test(test_subid),
 		cmocka_unit_test(test_self),
 		cmocka_unit_test(test_policy),
+		cmocka_unit_test(test_name),
 	};
 	return cmocka_run_group_tests_name("userns", tests, make_dir, remove_dir);
 }
