@@ -1160,6 +1160,7 @@ bool vp_jw_full(const struct vp_jwriter *w) { return w->pending >= w->batch_max;
 size_t vp_jw_pending(const struct vp_jwriter *w) { return w->pending; }
 const struct vp_jheader *vp_jw_header(const struct vp_jwriter *w) { return &w->h; }
 uint64_t vp_jw_entries(const struct vp_jwriter *w) { return w->entries; }
+enum vp_jstate vp_jw_state(const struct vp_jwriter *w) { return w->jstate; }
 
 /* Keep one page allocated past the end (FALLOC_FL_KEEP_SIZE) so that the
  * rollback marks still fit when the journal's filesystem has filled up: an

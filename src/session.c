@@ -312,6 +312,23 @@ int vp_session_recover_next(int jdir_fd, const struct vp_root *rt, bool forward,
 	if (strcmp(name, last) == 0)
 		return VP_OUT_ROLLBACK_INCOMPLETE;
 	(void)vp_jr_peek(jdir_fd, name, &state, &live, NULL);
+	/* The quick look reads a torn tail as ACTIVE. After a COMMIT the only
+	 * record ever written is a rollback's first mark, so a torn one there
+	 * is a rollback that crashed as it began: going forward would append
+	 * entries after the COMMIT (a corrupt journal, no rollback possible).
+	 * Before going forward, read the state the records really end in; a
+	 * journal whose rollback began is finished by rolling back, as a
+	 * rolling-back one is. */
+	if (forward && state == VP_JSTATE_ACTIVE) {
+		struct vp_jreader *jr = NULL;
+		r = vp_jr_open_at(jdir_fd, name, &jr);
+		if (r == 0)
+			state = vp_jr_state(jr);
+		vp_jr_close(jr);
+		/* unreadable: the rollback step names what is wrong with it */
+		if (r < 0)
+			state = VP_JSTATE_ROLLING_BACK;
+	}
 	*step = forward && state == VP_JSTATE_ACTIVE ? VP_RECOVER_FORWARD : VP_RECOVER_ROLLBACK;
 	return VP_OUT_OK;
 }
@@ -332,6 +349,15 @@ int vp_session_forward_open(int jdir_fd, const char *jdir_path, const char *name
 		         vp_quote_shell_buf(q1, sizeof(q1), f->path, strlen(f->path)),
 		         r == -EBADMSG ? "it is corrupt" : strerror(-r));
 		return r == -EWOULDBLOCK ? VP_OUT_BLOCKED : VP_OUT_INVALID;
+	}
+	/* Only an apply that never committed can be finished forward: entries
+	 * after any mark would make the journal corrupt. */
+	if (vp_jw_state(f->w) != VP_JSTATE_ACTIVE) {
+		snprintf(f->why, sizeof(f->why),
+		         "journal %s is %s, not an interrupted apply; refusing to finish it forward (run volperm recover without --forward)",
+		         vp_quote_shell_buf(q1, sizeof(q1), f->path, strlen(f->path)),
+		         vp_jstate_name(vp_jw_state(f->w)));
+		return VP_OUT_INVALID;
 	}
 	const struct vp_jheader *h = vp_jw_header(f->w);
 	if (vp_policy_from_text(h->policy, h->policy_len, &f->policy) < 0) {
