@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "volperm/meta.h"
+#include "volperm/mountinfo.h"
 #include "volperm/walk.h"
 
 const char *vp_skip_name(enum vp_skip s)
@@ -38,100 +39,15 @@ bool vp_skip_is_safety(enum vp_skip s)
 	return s == VP_SKIP_EXTERNAL_LINK || s == VP_SKIP_CHANGED;
 }
 
-/* Mount points below the root, as (dev, ino) of what lstat shows there. A
- * bind mount of a directory of the same filesystem has the same st_dev as
- * its surroundings, so st_dev alone cannot see it; mountinfo can. */
-struct mounts {
-	dev_t *dev;
-	ino_t *ino;
-	size_t n;
-};
-
-static void unescape_octal(char *s)
+/* What the mount table says of an entry, as the walk's skip reason. */
+static enum vp_skip nested_skip(const struct vp_mounts *m, const struct stat *st, dev_t root_dev,
+                                int dirfd, const char *name)
 {
-	char *o = s;
-	for (char *p = s; *p; p++) {
-		if (p[0] == '\\' && p[1] >= '0' && p[1] <= '3' && p[2] >= '0' && p[2] <= '7' &&
-		    p[3] >= '0' && p[3] <= '7') {
-			*o++ = (char)((p[1] - '0') << 6 | (p[2] - '0') << 3 | (p[3] - '0'));
-			p += 3;
-		} else {
-			*o++ = *p;
-		}
+	switch (vp_mounts_nested(m, st, root_dev, dirfd, name)) {
+	case VP_NESTED_MOUNT: return VP_SKIP_MOUNT;
+	case VP_NESTED_SUBVOLUME: return VP_SKIP_SUBVOLUME;
+	case VP_NESTED_NONE: break;
 	}
-	*o = 0;
-}
-
-static void mounts_load(const char *root, struct mounts *m)
-{
-	FILE *f = fopen("/proc/self/mountinfo", "re");
-	char *line = NULL;
-	size_t cap = 0, rl = strlen(root);
-
-	memset(m, 0, sizeof(*m));
-	if (!f)
-		return; /* no /proc: st_dev and RESOLVE_NO_XDEV still guard */
-	while (getline(&line, &cap, f) > 0) {
-		/* id parent major:minor root mountpoint ... */
-		char *save = NULL, *tok = strtok_r(line, " ", &save);
-		for (int i = 0; tok && i < 4; i++)
-			tok = strtok_r(NULL, " ", &save);
-		if (!tok)
-			continue;
-		unescape_octal(tok);
-		bool below = rl == 1 ? tok[0] == '/' && tok[1] : strncmp(tok, root, rl) == 0 && tok[rl] == '/';
-		if (!below)
-			continue;
-		struct stat st;
-		if (lstat(tok, &st) < 0)
-			continue;
-		dev_t *nd = realloc(m->dev, (m->n + 1) * sizeof(*nd));
-		if (!nd)
-			break;
-		m->dev = nd;
-		ino_t *ni = realloc(m->ino, (m->n + 1) * sizeof(*ni));
-		if (!ni)
-			break;
-		m->ino = ni;
-		m->dev[m->n] = st.st_dev;
-		m->ino[m->n] = st.st_ino;
-		m->n++;
-	}
-	free(line);
-	fclose(f);
-}
-
-/* Is the entry `name` in dirfd a mount point, or a subvolume? A different
- * st_dev says "another filesystem tree" at once; statx's
- * STATX_ATTR_MOUNT_ROOT then tells a mount from a btrfs subvolume, which has
- * an st_dev of its own but is reached without any mount (same vfsmount,
- * so RESOLVE_NO_XDEV would let us in: the st_dev rule is what keeps us on
- * one filesystem tree, as find -xdev does). A bind mount from the same
- * filesystem has the same st_dev, and the same (dev, ino) as its source
- * directory, so a match in the mountinfo table is confirmed with
- * STATX_ATTR_MOUNT_ROOT too: the source itself is an ordinary directory of
- * the volume. Returns VP_SKIP_NONE, VP_SKIP_MOUNT or VP_SKIP_SUBVOLUME. */
-static enum vp_skip nested_fs(const struct mounts *m, const struct stat *st, dev_t root_dev,
-                              int dirfd, const char *name)
-{
-	struct statx sx;
-
-	if (st->st_dev != root_dev) {
-		if (S_ISDIR(st->st_mode) &&
-		    statx(dirfd, name, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, 0, &sx) == 0 &&
-		    (sx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) &&
-		    !(sx.stx_attributes & STATX_ATTR_MOUNT_ROOT))
-			return VP_SKIP_SUBVOLUME;
-		return VP_SKIP_MOUNT;
-	}
-	for (size_t i = 0; i < m->n; i++)
-		if (m->dev[i] == st->st_dev && m->ino[i] == st->st_ino) {
-			if (statx(dirfd, name, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, 0, &sx) == 0 &&
-			    (sx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT))
-				return (sx.stx_attributes & STATX_ATTR_MOUNT_ROOT) ? VP_SKIP_MOUNT
-				                                                  : VP_SKIP_NONE;
-			return VP_SKIP_MOUNT; /* cannot tell: be safe, do not enter */
-		}
 	return VP_SKIP_NONE;
 }
 
@@ -262,7 +178,7 @@ struct task {
 
 struct walker {
 	const struct vp_walk_cfg *cfg;
-	struct mounts mounts;
+	struct vp_mounts mounts;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	struct task *queue;
@@ -668,7 +584,7 @@ static void visit(struct worker *k, const char *name)
 			e.kind = VP_WALK_SKIP;
 			e.skip = VP_SKIP_EXCLUDED;
 		} else if (!p->cross_mounts &&
-		           nested_fs(&k->w->mounts, &st, cfg->root_st->st_dev, top->fd, name)) {
+		           nested_skip(&k->w->mounts, &st, cfg->root_st->st_dev, top->fd, name)) {
 			e.kind = VP_WALK_SKIP; /* a bind-mounted file */
 			e.skip = VP_SKIP_MOUNT;
 		} else if ((S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) && !p->include_devices) {
@@ -687,7 +603,7 @@ static void visit(struct worker *k, const char *name)
 		goto out;
 	}
 	if (!p->cross_mounts &&
-	    (e.skip = nested_fs(&k->w->mounts, &st, cfg->root_st->st_dev, top->fd, name))) {
+	    (e.skip = nested_skip(&k->w->mounts, &st, cfg->root_st->st_dev, top->fd, name))) {
 		e.kind = VP_WALK_SKIP;
 		goto out;
 	}
@@ -997,8 +913,8 @@ int vp_walk(const struct vp_walk_cfg *cfg)
 {
 	struct walker w = { .cfg = cfg };
 	unsigned jobs = cfg->jobs ? cfg->jobs : 1;
-	struct worker *ks;
-	pthread_t *th;
+	struct worker *ks = NULL;
+	pthread_t *th = NULL;
 	unsigned started = 0;
 	struct task *t;
 	int r;
@@ -1009,7 +925,11 @@ int vp_walk(const struct vp_walk_cfg *cfg)
 		pthread_mutex_destroy(&w.mu);
 		return -ENOMEM;
 	}
-	mounts_load(cfg->root, &w.mounts);
+	/* Without a mount table (no /proc) st_dev and pin's RESOLVE_NO_XDEV
+	 * still guard; without memory for it, a bind mount would be entered. */
+	r = vp_mounts_load(&w.mounts, NULL, cfg->root);
+	if (r == -ENOMEM)
+		goto out;
 	ks = calloc(jobs, sizeof(*ks));
 	th = calloc(jobs, sizeof(*th));
 	if (!ks || !th) {
@@ -1047,8 +967,7 @@ out:
 			worker_free(&ks[i]);
 	free(ks);
 	free(th);
-	free(w.mounts.dev);
-	free(w.mounts.ino);
+	vp_mounts_free(&w.mounts);
 	pthread_cond_destroy(&w.cv);
 	pthread_mutex_destroy(&w.mu);
 	return r;
