@@ -7,11 +7,9 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "volperm/meta.h"
@@ -51,39 +49,17 @@ static enum vp_skip nested_skip(const struct vp_mounts *m, const struct stat *st
 	return VP_SKIP_NONE;
 }
 
-/* ---- xattr reads relative to the walk's fds ---- */
+/* ---- xattr reads relative to the walk's fds ----
+ * The ways to reach the inode (and their fallbacks) are meta's; the walk
+ * only knows which fd stands for the entry. */
 
 long vp_walk_getxattr(const struct vp_walk_entry *e, const char *name, void *buf, size_t size)
 {
-	char p[64];
-	ssize_t n;
-
-	if (e->fd >= 0) {
-		n = fgetxattr(e->fd, name, buf, size);
-		if (n >= 0 || errno != EBADF)
-			return n < 0 ? -errno : n;
-		/* An O_PATH fd (a non-directory root): through its magic link. */
-		snprintf(p, sizeof(p), "/proc/self/fd/%d", e->fd);
-		n = getxattr(p, name, buf, size);
-		return n < 0 ? -errno : n;
-	}
+	if (e->fd >= 0)
+		return vp_fd_getxattr_buf(e->fd, name, buf, size);
 	if (e->dirfd < 0)
 		return -EBADF;
-	n = vp_getxattrat(e->dirfd, e->name, AT_SYMLINK_NOFOLLOW, name, buf, size);
-	if (n != -ENOSYS)
-		return n;
-	/* Older kernels: the same single-component lookup, spelled as a path
-	 * through the directory's magic link. */
-	if (snprintf(p, sizeof(p), "/proc/self/fd/%d/", e->dirfd) >= (int)sizeof(p))
-		return -ENAMETOOLONG;
-	char *full = malloc(strlen(p) + strlen(e->name) + 1);
-	if (!full)
-		return -ENOMEM;
-	strcpy(full, p);
-	strcat(full, e->name);
-	n = lgetxattr(full, name, buf, size);
-	free(full);
-	return n < 0 ? -errno : n;
+	return vp_getxattr_at(e->dirfd, e->name, name, buf, size);
 }
 
 /* ---- the parallel walk ----
