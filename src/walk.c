@@ -621,109 +621,162 @@ out:
 	k->path[at] = 0;
 }
 
-/* The top frame's listing is done: deliver it (or delay it), and pop. */
-static void leave(struct worker *k)
+/* ---- leaving a directory: its listing is done ----
+ * leave() below, in steps. */
+
+/* The task is finished: its root is delivered (or the error that kept us
+ * from reading it), or it was a borrowed part of another worker's listing
+ * (whose directory stays that worker's to deliver). What it delivered must
+ * be journaled and changed (barrier) before the node above counts it: that
+ * count is what lets another worker deliver the directory above. */
+static void finish_task(struct worker *k)
+{
+	barrier(k);
+	if (!stopped(k->w))
+		complete(k, k->task->up);
+}
+
+/* Deep trees keep only the newest FD_KEEP directory fds open (push_frame),
+ * so the frame below ours may have lost its fd; it needs one again to go on
+ * with its listing, and as the dirfd of the entry we deliver. Reopened
+ * through our "..", checked to be the directory we came from: one moved
+ * while we were below it stops the walk (we must never go on in another
+ * tree). */
+static void reopen_parent_fd(struct worker *k, size_t i)
+{
+	struct frame *f = &k->stack[i], *b = &k->stack[i - 1];
+	struct stat st;
+	int fd;
+
+	if (b->fd >= 0 || f->fd < 0)
+		return;
+	fd = openat(f->fd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd >= 0 && (fstat(fd, &st) < 0 || st.st_dev != b->st.st_dev || st.st_ino != b->st.st_ino)) {
+		close(fd);
+		fd = -1;
+		errno = ESTALE;
+	}
+	if (fd < 0)
+		set_error(k->w, -errno);
+	b->fd = fd;
+}
+
+/* With w->mu held: the directory of frame i waits for parts of its subtree
+ * on other workers. The frame is popped now, so its node takes what
+ * delivering the directory needs (fd, stats, path): whichever worker
+ * finishes the last part delivers it from there (complete()). The path is
+ * the one a delayed subdirectory already shares, when there is one (see
+ * struct spath). Returns false when out of memory. */
+static bool hand_over_to_node_locked(struct worker *k, size_t i)
+{
+	struct frame *f = &k->stack[i];
+	struct dnode *n = f->node;
+	const struct stat *ps = parent_of(k, i);
+
+	n->delayed = true;
+	n->fd = f->fd;
+	f->fd = -1;
+	n->st = f->st;
+	n->has_parent = ps != NULL;
+	if (ps)
+		n->parent_st = *ps;
+	n->relpath_len = f->path_len ? f->path_len : 1;
+	if (f->shared && f->path_len) {
+		n->path = f->shared; /* the frame's reference */
+		f->shared = NULL;
+	} else {
+		n->path = spath_new(f->path_len ? k->path : ".", n->relpath_len);
+	}
+	n->name_off = f->name_off;
+	return n->path != NULL;
+}
+
+/* With w->mu held, after hand_over_to_node_locked(): the directory above
+ * must now wait for this delayed one, so the node of the frame below
+ * counts it (given *spare when it has none yet; a task root's node above is
+ * the task's, already counting the task). The frame below also takes a
+ * reference to the path, which begins its own. Returns false when out of
+ * memory (no node to count in). */
+static bool count_in_parent_locked(struct worker *k, size_t i, struct dnode **spare)
+{
+	struct dnode *n = k->stack[i].node;
+	struct frame *b;
+
+	if (i == 0) {
+		n->up = k->task->up;
+		return true;
+	}
+	b = &k->stack[i - 1];
+	if (!b->node && *spare) {
+		node_link_locked(k->w, *spare);
+		b->node = *spare;
+		*spare = NULL;
+	}
+	n->up = b->node;
+	if (n->up)
+		n->up->pending++;
+	if (n->path && !b->shared)
+		b->shared = spath_get(n->path);
+	return n->up != NULL;
+}
+
+/* Part of the subtree of frame i's directory went to other workers (its
+ * node counts what is still out). Returns true when some is still out: the
+ * directory is then delayed, for the worker that finishes the last part to
+ * deliver; false when it is ours to deliver now (its node is gone). */
+static bool delay_while_parts_out(struct worker *k, size_t i)
 {
 	struct walker *w = k->w;
-	size_t i = k->depth - 1;
 	struct frame *f = &k->stack[i];
-	bool task_root = i == 0;
+	bool delayed, ok = true;
 
-	if (f->borrowed) {
-		/* Not ours to deliver: tell its owner's count that our part
-		 * is done (and finished: barrier). */
-		barrier(k);
-		if (!stopped(w))
-			complete(k, k->task->up);
-		goto pop;
-	}
-
-	/* The frame below needs its fd again to go on; reopen it through ".."
-	 * and check that it is still the directory we came from. */
-	if (!task_root && k->stack[i - 1].fd < 0 && f->fd >= 0) {
-		struct frame *b = &k->stack[i - 1];
-		struct stat st;
-		int fd = openat(f->fd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-		if (fd >= 0 && (fstat(fd, &st) < 0 || st.st_dev != b->st.st_dev || st.st_ino != b->st.st_ino)) {
-			close(fd);
-			fd = -1;
-			errno = ESTALE;
-		}
-		if (fd < 0)
-			set_error(w, -errno); /* moved while we were below it */
-		b->fd = fd;
-	}
-	if (f->node && !stopped(w)) {
-		/* Our part below it must be finished before anyone else may
-		 * deliver it. */
-		barrier(k);
-		/* If it must wait, the directory below counts it: have that
-		 * node ready before taking the lock, which must not be dropped
-		 * once this one is marked delayed (a finishing worker could
-		 * deliver and free it at once). */
-		struct dnode *spare = !task_root && !k->stack[i - 1].node ? node_alloc() : NULL;
-		pthread_mutex_lock(&w->mu);
-		if (f->node->pending > 0) {
-			struct dnode *n = f->node;
-			n->delayed = true;
-			n->fd = f->fd;
-			f->fd = -1;
-			n->st = f->st;
-			const struct stat *ps = parent_of(k, i);
-			n->has_parent = ps != NULL;
-			if (ps)
-				n->parent_st = *ps;
-			n->relpath_len = f->path_len ? f->path_len : 1;
-			if (f->shared && f->path_len) {
-				n->path = f->shared; /* the frame's reference */
-				f->shared = NULL;
-			} else {
-				n->path = spath_new(f->path_len ? k->path : ".", n->relpath_len);
-			}
-			n->name_off = f->name_off;
-			if (task_root) {
-				n->up = k->task->up;
-			} else {
-				struct frame *b = &k->stack[i - 1];
-				if (!b->node && spare) {
-					node_link_locked(w, spare);
-					b->node = spare;
-					spare = NULL;
-				}
-				n->up = b->node;
-				if (n->up)
-					n->up->pending++;
-				if (n->path && !b->shared)
-					b->shared = spath_get(n->path);
-			}
-			bool oom = !n->path || (!task_root && !n->up);
-			pthread_mutex_unlock(&w->mu);
-			free(spare);
-			if (oom)
-				set_error(w, -ENOMEM);
-			goto pop;
-		}
+	/* Our part below it must be finished before anyone else may
+	 * deliver it. */
+	barrier(k);
+	/* If it must wait, the directory below counts it: have that node
+	 * ready before taking the lock, which must not be dropped once this
+	 * one is marked delayed (a finishing worker could deliver and free it
+	 * at once). */
+	struct dnode *spare = i > 0 && !k->stack[i - 1].node ? node_alloc() : NULL;
+	pthread_mutex_lock(&w->mu);
+	delayed = f->node->pending > 0;
+	if (delayed) {
+		ok = hand_over_to_node_locked(k, i);
+		ok = count_in_parent_locked(k, i, &spare) && ok;
+	} else {
 		node_free_locked(w, f->node);
-		pthread_mutex_unlock(&w->mu);
-		free(spare);
 		f->node = NULL;
 	}
-	{
-		struct vp_walk_entry e = {
-			.kind = VP_WALK_ENTRY, .relpath = k->path, .relpath_len = f->path_len,
-			.name = k->path + f->name_off, .dirfd = task_root ? -1 : k->stack[i - 1].fd,
-			.fd = f->fd, .st = &f->st, .parent_st = parent_of(k, i),
-		};
-		if (!f->path_len)
-			e.relpath = e.name = ".", e.relpath_len = 1;
-		deliver(k, &e);
-	}
-	if (task_root) {
-		barrier(k);
-		if (!stopped(w))
-			complete(k, k->task->up);
-	}
-pop:
+	pthread_mutex_unlock(&w->mu);
+	free(spare);
+	if (!ok)
+		set_error(w, -ENOMEM);
+	return delayed;
+}
+
+/* Deliver the directory of frame i, which is complete: its listing done,
+ * nothing below it out. The volume root's path is kept empty (see
+ * path_push) and shown as ".". */
+static void deliver_dir(struct worker *k, size_t i)
+{
+	struct frame *f = &k->stack[i];
+	struct vp_walk_entry e = {
+		.kind = VP_WALK_ENTRY, .relpath = k->path, .relpath_len = f->path_len,
+		.name = k->path + f->name_off, .dirfd = i > 0 ? k->stack[i - 1].fd : -1,
+		.fd = f->fd, .st = &f->st, .parent_st = parent_of(k, i),
+	};
+
+	if (!f->path_len)
+		e.relpath = e.name = ".", e.relpath_len = 1;
+	deliver(k, &e);
+}
+
+/* What the top frame holds (a delayed directory's fd and path went to its
+ * node), and the path back to the frame below's. */
+static void pop_frame(struct worker *k)
+{
+	struct frame *f = &k->stack[k->depth - 1];
+
 	if (f->fd >= 0)
 		close(f->fd);
 	spath_put(f->shared);
@@ -731,6 +784,31 @@ pop:
 	k->depth--;
 	if (k->depth)
 		k->path[k->stack[k->depth - 1].path_len] = 0;
+}
+
+/* The top frame's listing is done: deliver it (or delay it), and pop. */
+static void leave(struct worker *k)
+{
+	size_t i = k->depth - 1;
+	struct frame *f = &k->stack[i];
+
+	if (f->borrowed) {
+		/* Only frame 0 is ever borrowed: our part of the listing was
+		 * the whole task. */
+		finish_task(k);
+		pop_frame(k);
+		return;
+	}
+	if (i > 0)
+		reopen_parent_fd(k, i);
+	if (f->node && !stopped(k->w) && delay_while_parts_out(k, i)) {
+		pop_frame(k);
+		return;
+	}
+	deliver_dir(k, i);
+	if (i == 0)
+		finish_task(k);
+	pop_frame(k);
 }
 
 static void run_task(struct worker *k, struct task *t)
@@ -760,9 +838,7 @@ static void run_task(struct worker *k, struct task *t)
 			.fd = -1, .st = &t->st,
 		};
 		deliver(k, &e);
-		barrier(k);
-		if (!stopped(k->w))
-			complete(k, t->up);
+		finish_task(k);
 		return; /* t->fd is closed by task_free */
 	}
 	t->fd = -1; /* the frame owns it now */
@@ -774,11 +850,7 @@ static void run_task(struct worker *k, struct task *t)
 		}
 		struct frame *f = &k->stack[k->depth - 1];
 		if (stopped(k->w)) {
-			if (f->fd >= 0)
-				close(f->fd);
-			spath_put(f->shared);
-			free(f->names);
-			k->depth--;
+			pop_frame(k); /* nothing more is delivered */
 			continue;
 		}
 		if (f->pos < f->names_len) {

@@ -165,12 +165,12 @@ static void build_mixed(struct tree *t)
 	mk_symlink(t, "nowhere", "dangling");
 }
 
-static void build_wide(struct tree *t, const char *name)
+static void build_wide(struct tree *t, const char *name, int files)
 {
 	char p[64];
 
 	tree_init(t, name);
-	for (int i = 0; i < 1500; i++) {
+	for (int i = 0; i < files; i++) {
 		snprintf(p, sizeof(p), "file%04d", i);
 		mk_file(t, p);
 	}
@@ -532,7 +532,7 @@ static void test_wide(void **state)
 	(void)state;
 	struct tree t;
 
-	build_wide(&t, "wide");
+	build_wide(&t, "wide", 1500);
 	walk_all_jobs(&t);
 	tree_free(&t);
 }
@@ -563,7 +563,7 @@ static void test_callback_error_stops(void **state)
 	struct tree t;
 	struct log l;
 
-	build_wide(&t, "wide-fail");
+	build_wide(&t, "wide-fail", 300);
 	for (unsigned jobs = 1; jobs <= 8; jobs *= 2) {
 		assert_int_equal(walk(t.root, jobs, jobs, 100, &l), -EDOM);
 		assert_int_equal(l.bad, 0);
