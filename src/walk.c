@@ -974,9 +974,10 @@ int vp_walk(const struct vp_walk_cfg *cfg)
 		return -ENOMEM;
 	}
 	/* Without a mount table (no /proc) st_dev and pin's RESOLVE_NO_XDEV
-	 * still guard; without memory for it, a bind mount would be entered. */
+	 * still guard. A table there is but that we could not hold or read
+	 * whole is another matter: a bind mount left out would be entered. */
 	r = vp_mounts_load(&w.mounts, NULL, cfg->root);
-	if (r == -ENOMEM)
+	if (r == -ENOMEM || r == -EIO)
 		goto out;
 	ks = calloc(jobs, sizeof(*ks));
 	th = calloc(jobs, sizeof(*th));

@@ -39,8 +39,8 @@ typedef int (*vp_mountinfo_fn)(const struct vp_mountinfo *m, void *userdata);
 
 /* Call fn for each line of the table at path (NULL: /proc/self/mountinfo)
  * that parses; a malformed line names no mount we could use and is passed
- * over. Returns 0, fn's negative return, or -errno (-ENOENT: no such file,
- * no /proc mounted). */
+ * over. Returns 0, fn's negative return, -EIO on a read error, or fopen's
+ * -errno (-ENOENT: no such file, no /proc mounted). */
 int vp_mountinfo_each(const char *path, vp_mountinfo_fn fn, void *userdata);
 
 /* The mount points strictly below a root, as the (dev, ino) lstat shows at
@@ -58,8 +58,9 @@ struct vp_mounts {
  * slash, "/" itself allowed) from the table at path (NULL:
  * /proc/self/mountinfo). A mount point that cannot be lstat'ed (gone, or
  * hidden by a later mount) is left out: the walk cannot meet it either.
- * Returns 0, or -errno with an empty table (-ENOMEM; -ENOENT when there is
- * no table). vp_mounts_free() in either case. */
+ * Returns 0, or -errno with an empty table: -ENOMEM, -EIO (a read error),
+ * or fopen's (-ENOENT: there is no table). vp_mounts_free() in either
+ * case. */
 int vp_mounts_load(struct vp_mounts *m, const char *path, const char *root);
 void vp_mounts_free(struct vp_mounts *m);
 
