@@ -468,7 +468,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
-	struct CMUnitTest tests[8];
+	struct CMUnitTest tests[9];
 	size_t n = 0;
 	tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_threads); /* the one-time setup */
 	tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_get_set_remove);
