@@ -64,7 +64,7 @@ static void tree_add(struct tree *t, const char *rel)
 	char p[PATH_MAX * 2];
 	struct stat st;
 
-	snprintf(p, sizeof(p), "%s/%s", t->root, rel);
+	assert_true((size_t)snprintf(p, sizeof(p), "%s/%s", t->root, rel) < sizeof(p));
 	assert_int_equal(lstat(p, &st), 0);
 	if (t->n == t->cap) {
 		t->cap = t->cap ? t->cap * 2 : 1024;
@@ -79,7 +79,7 @@ static void mk_dir(struct tree *t, const char *rel)
 {
 	char p[PATH_MAX * 2];
 
-	snprintf(p, sizeof(p), "%s/%s", t->root, rel);
+	assert_true((size_t)snprintf(p, sizeof(p), "%s/%s", t->root, rel) < sizeof(p));
 	assert_int_equal(mkdir(p, 0755), 0);
 	tree_add(t, rel);
 }
@@ -89,7 +89,7 @@ static void mk_file(struct tree *t, const char *rel)
 	char p[PATH_MAX * 2];
 	int fd;
 
-	snprintf(p, sizeof(p), "%s/%s", t->root, rel);
+	assert_true((size_t)snprintf(p, sizeof(p), "%s/%s", t->root, rel) < sizeof(p));
 	fd = open(p, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
 	assert_true(fd >= 0);
 	close(fd);
@@ -100,7 +100,7 @@ static void mk_symlink(struct tree *t, const char *target, const char *rel)
 {
 	char p[PATH_MAX * 2];
 
-	snprintf(p, sizeof(p), "%s/%s", t->root, rel);
+	assert_true((size_t)snprintf(p, sizeof(p), "%s/%s", t->root, rel) < sizeof(p));
 	assert_int_equal(symlink(target, p), 0);
 	tree_add(t, rel);
 }
@@ -139,11 +139,12 @@ static void gen_mixed(struct tree *t, const char *rel, int depth, unsigned long 
 	if (depth > 0 && lcg(seed) % 6 == 0)
 		return; /* an empty directory */
 	for (unsigned i = 0; i < nf; i++) {
-		snprintf(p, sizeof(p), "%s/f%u", rel, i);
+		/* never truncated: a path that does not fit fails the test */
+		assert_true((size_t)snprintf(p, sizeof(p), "%s/f%u", rel, i) < sizeof(p));
 		mk_file(t, p);
 	}
 	for (unsigned i = 0; i < nd; i++) {
-		snprintf(p, sizeof(p), "%s/d%u", rel, i);
+		assert_true((size_t)snprintf(p, sizeof(p), "%s/d%u", rel, i) < sizeof(p));
 		mk_dir(t, p);
 		gen_mixed(t, p, depth + 1, seed);
 	}
@@ -202,16 +203,16 @@ static void build_deep(struct tree *t)
 		len += (size_t)snprintf(p + len, sizeof(p) - len, "%sd", len ? "/" : "");
 		mk_dir(t, p);
 		for (int j = 0; j < 2; j++) {
-			snprintf(q, sizeof(q), "%s/f%d", p, j);
+			assert_true((size_t)snprintf(q, sizeof(q), "%s/f%d", p, j) < sizeof(q));
 			mk_file(t, q);
 		}
 		if (i == 200) {
-			snprintf(q, sizeof(q), "%s/up", p);
+			assert_true((size_t)snprintf(q, sizeof(q), "%s/up", p) < sizeof(q));
 			mk_symlink(t, "..", q);
 		}
 	}
 	for (int j = 0; j < 300; j++) {
-		snprintf(q, sizeof(q), "%s/bottom%03d", p, j);
+		assert_true((size_t)snprintf(q, sizeof(q), "%s/bottom%03d", p, j) < sizeof(q));
 		mk_file(t, q);
 	}
 	len = 0;
