@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "volperm/meta.h"
@@ -79,6 +80,13 @@ long vp_walk_getxattr(const struct vp_walk_entry *e, const char *name, void *buf
 enum { FD_KEEP = 16,        /* open directory fds per worker stack */
        SPLIT_EVERY = 256,   /* entries a worker walks between two splits */
        NAMES_CHUNK = 32768 };
+/* ... or this long, whichever comes first. On a local disk 256 entries take
+ * about a millisecond, so the count decides; where each request is a round
+ * trip (NFS, FUSE: 0.2-1 ms a request, several requests an entry) 256
+ * entries are a second or more, and a count alone starved idle workers: 64
+ * workers kept 2-3 requests in flight. Time keeps a latency-bound walk
+ * splitting about as often as a local one. */
+#define SPLIT_AFTER_NS 2000000L
 
 struct anc {
 	dev_t dev;
@@ -190,6 +198,7 @@ struct worker {
 	char *path;
 	size_t path_cap;
 	unsigned long since_split;
+	struct timespec split_at;  /* CLOCK_MONOTONIC of our last split (or start) */
 };
 
 static void set_error(struct walker *w, int r)
@@ -462,8 +471,14 @@ static bool want_split(struct worker *k)
 	if (w->cfg->jobs < 2 || atomic_load_explicit(&w->idle, memory_order_relaxed) == 0 ||
 	    atomic_load_explicit(&w->queued, memory_order_relaxed))
 		return false;
-	return k->since_split >= SPLIT_EVERY ||
-	       atomic_load_explicit(&w->splits, memory_order_relaxed) < 4ul * w->cfg->jobs;
+	if (k->since_split >= SPLIT_EVERY ||
+	    atomic_load_explicit(&w->splits, memory_order_relaxed) < 4ul * w->cfg->jobs)
+		return true;
+	/* Only asked while another worker waits: the clock (vDSO) is cheap. */
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (now.tv_sec - k->split_at.tv_sec) * 1000000000L + (now.tv_nsec - k->split_at.tv_nsec) >=
+	       SPLIT_AFTER_NS;
 }
 
 /* Hand the second half of the unvisited names of our shallowest directory
@@ -526,6 +541,7 @@ static int split(struct worker *k)
 	pthread_cond_signal(&w->cv);
 	pthread_mutex_unlock(&w->mu);
 	k->since_split = 0;
+	clock_gettime(CLOCK_MONOTONIC, &k->split_at);
 	return 0;
 }
 
