@@ -341,27 +341,23 @@ static int count_pair(struct vp_idpair **v, size_t *n, uint32_t uid, uint32_t gi
 	return 0;
 }
 
-/* Count the named entries of one ACL xattr of path. 0 (none there
+/* Count the named entries of one ACL xattr of e. 0 (none there
  * included), a positive errno for an ACL that could not be read (counted
  * by the caller), or -ENOMEM. */
-static int count_acl(struct vp_idcensus *c, const char *path, const char *name, bool *unsupported)
+static int count_acl(struct vp_idcensus *c, const FTSENT *e, const char *name)
 {
 	uint8_t buf[VP_ACL_XATTR_MAX];
 	struct vp_acl a = VP_ACL_INIT;
 	int r = 0;
 
-	if (*unsupported)
-		return 0;
-	ssize_t len = lgetxattr(path, name, buf, sizeof(buf));
-	if (len < 0) {
-		if (errno == ENODATA)
-			return 0;
-		if (errno == ENOTSUP) {
-			*unsupported = true; /* no ACLs on this filesystem: stop asking */
-			return 0;
-		}
-		return errno;
-	}
+	/* The root's path is the magic link /proc/self/fd/N: follow it (it
+	 * is the pinned directory). Below it, never follow. */
+	ssize_t len = e->fts_level == FTS_ROOTLEVEL ? getxattr(e->fts_accpath, name, buf, sizeof(buf))
+	                                            : lgetxattr(e->fts_accpath, name, buf, sizeof(buf));
+	if (len < 0)
+		/* No ACL, or none on this filesystem (with --cross-mounts, the
+		 * next mount may have them: ask every entry). */
+		return errno == ENODATA || errno == ENOTSUP ? 0 : errno;
 	if (vp_acl_from_xattr(buf, (size_t)len, &a) < 0)
 		return EINVAL;
 	for (size_t i = 0; i < a.n && r == 0; i++)
@@ -399,7 +395,6 @@ int vp_idmap_census(int src_fd, bool cross_mounts, struct vp_idcensus *c)
 	                    (cross_mounts ? 0 : FTS_XDEV), NULL);
 	if (!fts)
 		return -errno;
-	bool no_acls = false;
 	while (r == 0 && (errno = 0, e = fts_read(fts))) {
 		switch (e->fts_info) {
 		case FTS_DP:
@@ -425,9 +420,9 @@ int vp_idmap_census(int src_fd, bool cross_mounts, struct vp_idcensus *c)
 		 * With FTS_NOCHDIR, fts_accpath is the whole path from the
 		 * pinned root's magic link. */
 		if (r == 0 && !S_ISLNK(e->fts_statp->st_mode)) {
-			int k = count_acl(c, e->fts_accpath, "system.posix_acl_access", &no_acls);
+			int k = count_acl(c, e, "system.posix_acl_access");
 			if (k == 0 && S_ISDIR(e->fts_statp->st_mode))
-				k = count_acl(c, e->fts_accpath, "system.posix_acl_default", &no_acls);
+				k = count_acl(c, e, "system.posix_acl_default");
 			if (k < 0)
 				r = k;
 			else if (k > 0 && !c->errors++)
