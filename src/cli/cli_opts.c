@@ -32,7 +32,8 @@ static const char usage_text[] =
 	"  or:  volperm recover [--forward] [--journal-dir DIR] PATH\n"
 	"  or:  volperm journal list|show|export [--format getfacl|json] [--journal-dir DIR] [FILE|PATH]\n"
 	"  or:  volperm exec [OPTIONS] --user UID:GID PATH... -- CMD [ARG...]\n"
-	"  or:  volperm idmap [--map OLD:NEW]... [--map-gid OLD:NEW]... [--read-only] [--dry-run|--print-unit] SRC DST\n"
+	"  or:  volperm idmap [--map OLD:NEW]... [--map-gid OLD:NEW]... | [--owner UID[:GID]] [--read-only] [--dry-run|--print-unit] SRC DST\n"
+	"  or:  volperm plan --idmap [--map OLD:NEW]... [--map-gid OLD:NEW]... | [--owner UID[:GID]] PATH\n"
 	"  or:  volperm idmap --undo DST";
 
 void cli_command(int *argc, char ***argv_p, struct cli_opts *o)
@@ -280,7 +281,8 @@ static int popt_read(int argc, char **argv, struct cli_opts *o)
 		{ "allow-root", 0, POPT_ARG_NONE, &o->allow_root, 0, "exec: allow --user 0", NULL },
 		{ "undo", 0, POPT_ARG_NONE, &o->idmap_undo, 0, "idmap: unmount the idmapped mount on DST", NULL },
 		{ "dry-run", 0, POPT_ARG_NONE, &o->idmap_dry_run, 0, "idmap: show what DST would show, probe support, mount nothing", NULL },
-		{ "print-unit", 0, POPT_ARG_NONE, &o->print_unit, 0, "idmap: print a systemd unit that makes the mount", NULL },
+		{ "print-unit", 0, POPT_ARG_NONE, &o->print_unit, 0, "idmap: print a systemd unit that makes the mount (and its fstab line)", NULL },
+		{ "idmap", 0, POPT_ARG_NONE, &o->idmap_plan, 0, "plan: would an idmapped mount do instead of chown, and what each costs", NULL },
 		POPT_TABLEEND
 	};
 	struct poptOption output_table[] = {
@@ -383,7 +385,7 @@ int cli_check_command(const struct cli_opts *o)
 	}
 	if ((o->forward && o->cmd != CLI_RECOVER) || (o->force && o->cmd != CLI_ROLLBACK) ||
 	    (o->journal && o->cmd != CLI_ROLLBACK) || (o->recover && o->cmd != CLI_APPLY) ||
-	    o->idmap_undo || o->idmap_dry_run || o->print_unit ||
+	    o->idmap_undo || o->idmap_dry_run || o->print_unit || o->idmap_plan ||
 	    (!is_run && !vp_policy_is_empty(&o->policy))) {
 		usage_error("an option was given that '%s' does not take", command);
 		return VP_EXIT_USAGE;
