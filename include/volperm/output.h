@@ -22,6 +22,8 @@ struct vp_output {
 	enum { VP_PROGRESS_AUTO, VP_PROGRESS_ALWAYS, VP_PROGRESS_NEVER } progress;
 	double progress_interval;     /* seconds between plain lines */
 	uint64_t expected;            /* entries expected (used inodes), 0 if unknown */
+	unsigned jobs;                /* the run's threads (0: not shown) and why */
+	const char *jobs_why;         /* that many: "--jobs", "auto: ext4, 2 CPUs" */
 	/* state */
 	double started, last_shown;
 	bool live_line;               /* a \r line is on the terminal */

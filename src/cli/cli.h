@@ -56,7 +56,8 @@ struct cli_opts {
 	char *progress;
 	double progress_interval;
 	char *jobs_text;       /* --jobs, as typed */
-	unsigned jobs;         /* resolved: --jobs, VOLPERM_JOBS, or the CPUs */
+	unsigned jobs;         /* --jobs or VOLPERM_JOBS; 0: auto, decided per root */
+	const char *jobs_from; /* "--jobs", "VOLPERM_JOBS", or NULL (auto) */
 	char *user;            /* exec --user */
 	int allow_root;        /* exec --allow-root */
 	int idmap_undo, idmap_dry_run, print_unit; /* idmap */

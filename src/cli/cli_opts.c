@@ -186,7 +186,8 @@ static int parse_option(struct cli_opts *o, const struct vp_iddb *db, int val, c
 	return 0;
 }
 
-/* --jobs N, else VOLPERM_JOBS, else the CPUs we may run on (session.h). */
+/* --jobs N or auto, else VOLPERM_JOBS, else auto (0: decided by
+ * vp_jobs_auto() once the root is open). */
 static int resolve_jobs(struct cli_opts *o)
 {
 	const char *text = o->jobs_text, *from = "--jobs";
@@ -195,12 +196,13 @@ static int resolve_jobs(struct cli_opts *o)
 		from = "VOLPERM_JOBS";
 	else if (!o->jobs_text)
 		text = NULL;
+	o->jobs_from = text ? from : NULL;
 	if (!text) {
-		o->jobs = vp_jobs_default();
+		o->jobs = 0;
 		return 0;
 	}
 	if (vp_jobs_parse(text, &o->jobs) < 0) {
-		usage_error("invalid %s '%s': give a number of threads from 1 to %d", from, text,
+		usage_error("invalid %s '%s': give a number of threads from 1 to %d, or auto", from, text,
 		            VP_JOBS_MAX);
 		return -EINVAL;
 	}
@@ -261,7 +263,7 @@ static int popt_read(int argc, char **argv, struct cli_opts *o)
 	};
 	struct poptOption scope_table[] = {
 		{ "exclude", 0, POPT_ARG_STRING, NULL, OPT_EXCLUDE, "skip entries matching GLOB (a name, or a path below PATH if it has '/'; repeatable)", "GLOB" },
-		{ "jobs", 'j', POPT_ARG_STRING, &o->jobs_text, 0, "walk and apply with N threads (env VOLPERM_JOBS; default: the CPUs, at most 8)", "N" },
+		{ "jobs", 'j', POPT_ARG_STRING, &o->jobs_text, 0, "walk and apply with N threads (1-256), or auto (env VOLPERM_JOBS; default auto: the CPUs, at most 8, on a local filesystem; up to 128 where each request is a round trip)", "N|auto" },
 		{ "cross-mounts", 0, POPT_ARG_NONE, &o->cross_mounts, 0, "enter nested mount points (default: stay on one filesystem)", NULL },
 		{ "include-devices", 0, POPT_ARG_NONE, &o->include_devices, 0, "change device nodes too (default: skip them)", NULL },
 		{ "allow-external-links", 0, POPT_ARG_NONE, &o->allow_external_links, 0, "change files with hard links outside PATH (unsafe)", NULL },
