@@ -131,6 +131,11 @@ void vp_jw_discard(struct vp_jwriter *w);
  * were never made. */
 void vp_jw_close(struct vp_jwriter *w);
 
+/* Is p[0..n) a path relative to the root as journals (and shard manifests)
+ * store them: not empty, no NUL, not absolute, no empty, "." or ".."
+ * component, no trailing slash; "." alone is the root. */
+bool vp_jpath_ok(const char *p, size_t n);
+
 /* ---- reader ---- */
 
 /* A quick look without validating every record: the header and the last
