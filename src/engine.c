@@ -31,6 +31,7 @@
  * and before the commit. It stops the run like a failure does (apply rolls
  * back through abort_apply), with VP_OUT_INTERRUPTED.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <fcntl.h>
@@ -1197,7 +1198,9 @@ enum vp_outcome vp_engine_run(struct vp_run *run, struct vp_stats *st)
 	}
 	if (run->resume) {
 		/* recover --forward: journal invariant 3 holds for finishing an
-		 * apply as it does for undoing one. */
+		 * apply as it does for undoing one. Entries may only follow
+		 * entries (vp_session_forward_open refuses a marked journal). */
+		assert(vp_jw_state(run->resume) == VP_JSTATE_ACTIVE);
 		const struct vp_jheader *h = vp_jw_header(run->resume);
 		if (h->root_dev != (uint64_t)run->root_st.st_dev ||
 		    h->root_ino != (uint64_t)run->root_st.st_ino) {

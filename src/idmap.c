@@ -23,8 +23,10 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
+#include "volperm/acl.h"
 #include "volperm/idmap.h"
 
 #define ID_MAX 4294967294u  /* 4294967295 is (uid_t)-1: never a real id */
@@ -313,10 +315,67 @@ static int count_id(struct vp_idcount **v, size_t *n, uint32_t id)
 	return 0;
 }
 
+static int count_pair(struct vp_idpair **v, size_t *n, uint32_t uid, uint32_t gid)
+{
+	uint64_t key = (uint64_t)uid << 32 | gid;
+	size_t lo = 0, hi = *n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		uint64_t k = (uint64_t)(*v)[mid].uid << 32 | (*v)[mid].gid;
+		if (k == key) {
+			(*v)[mid].n++;
+			return 0;
+		}
+		if (k < key)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	struct vp_idpair *nv = realloc(*v, (*n + 1) * sizeof(**v));
+	if (!nv)
+		return -ENOMEM;
+	memmove(nv + lo + 1, nv + lo, (*n - lo) * sizeof(*nv));
+	nv[lo] = (struct vp_idpair){ uid, gid, 1 };
+	*v = nv;
+	(*n)++;
+	return 0;
+}
+
+/* Count the named entries of one ACL xattr of e. 0 (none there
+ * included), a positive errno for an ACL that could not be read (counted
+ * by the caller), or -ENOMEM. */
+static int count_acl(struct vp_idcensus *c, const FTSENT *e, const char *name)
+{
+	uint8_t buf[VP_ACL_XATTR_MAX];
+	struct vp_acl a = VP_ACL_INIT;
+	int r = 0;
+
+	/* The root's path is the magic link /proc/self/fd/N: follow it (it
+	 * is the pinned directory). Below it, never follow. */
+	ssize_t len = e->fts_level == FTS_ROOTLEVEL ? getxattr(e->fts_accpath, name, buf, sizeof(buf))
+	                                            : lgetxattr(e->fts_accpath, name, buf, sizeof(buf));
+	if (len < 0)
+		/* No ACL, or none on this filesystem (with --cross-mounts, the
+		 * next mount may have them: ask every entry). */
+		return errno == ENODATA || errno == ENOTSUP ? 0 : errno;
+	if (vp_acl_from_xattr(buf, (size_t)len, &a) < 0)
+		return EINVAL;
+	for (size_t i = 0; i < a.n && r == 0; i++)
+		if (a.e[i].tag == VP_ACL_USER)
+			r = count_id(&c->acl_uids, &c->n_acl_uids, a.e[i].id);
+		else if (a.e[i].tag == VP_ACL_GROUP)
+			r = count_id(&c->acl_gids, &c->n_acl_gids, a.e[i].id);
+	vp_acl_free(&a);
+	return r;
+}
+
 void vp_idcensus_free(struct vp_idcensus *c)
 {
 	free(c->uids);
 	free(c->gids);
+	free(c->pairs);
+	free(c->acl_uids);
+	free(c->acl_gids);
 	*c = (struct vp_idcensus){ 0 };
 }
 
@@ -355,6 +414,20 @@ int vp_idmap_census(int src_fd, bool cross_mounts, struct vp_idcensus *c)
 		r = count_id(&c->uids, &c->n_uids, e->fts_statp->st_uid);
 		if (r == 0)
 			r = count_id(&c->gids, &c->n_gids, e->fts_statp->st_gid);
+		if (r == 0)
+			r = count_pair(&c->pairs, &c->n_pairs, e->fts_statp->st_uid, e->fts_statp->st_gid);
+		/* Symlinks carry no ACL; only directories have a default ACL.
+		 * With FTS_NOCHDIR, fts_accpath is the whole path from the
+		 * pinned root's magic link. */
+		if (r == 0 && !S_ISLNK(e->fts_statp->st_mode)) {
+			int k = count_acl(c, e, "system.posix_acl_access");
+			if (k == 0 && S_ISDIR(e->fts_statp->st_mode))
+				k = count_acl(c, e, "system.posix_acl_default");
+			if (k < 0)
+				r = k;
+			else if (k > 0 && !c->errors++)
+				c->first_error = k;
+		}
 	}
 	if (r == 0 && !e && errno)
 		r = -errno;
@@ -362,4 +435,137 @@ int vp_idmap_census(int src_fd, bool cross_mounts, struct vp_idcensus *c)
 	if (r < 0)
 		vp_idcensus_free(c);
 	return r;
+}
+
+/* ---- what an --owner policy is, and what chown would cost ---- */
+
+size_t vp_idcount_top(const struct vp_idcount *v, size_t n, struct vp_idcount *top, size_t k)
+{
+	size_t got = 0;
+
+	/* Insertion into a k-long list: k is a handful (the message's "top
+	 * few"), n the ids of one volume. v is sorted by id, so on a tie the
+	 * id seen first, the lower, stays ahead. */
+	for (size_t i = 0; i < n; i++) {
+		size_t at = got;
+		while (at > 0 && top[at - 1].n < v[i].n)
+			at--;
+		if (at >= k)
+			continue;
+		size_t keep = got < k ? got : k - 1;
+		memmove(top + at + 1, top + at, (keep - at) * sizeof(*top));
+		top[at] = v[i];
+		if (got < k)
+			got++;
+	}
+	return got;
+}
+
+int vp_idmap_owner(const struct vp_idcensus *c, bool has_uid, uint32_t uid, bool has_gid,
+                   uint32_t gid, struct vp_idmap_owner *out)
+{
+	struct vp_idcount top;
+
+	*out = (struct vp_idmap_owner){ 0 };
+	if (!has_uid && !has_gid)
+		return -EINVAL;
+	if (!c->entries || !c->n_uids || !c->n_gids)
+		return -ENODATA;
+	if (has_uid) {
+		out->many_uids = c->n_uids > 1;
+		vp_idcount_top(c->uids, c->n_uids, &top, 1);
+		out->uid_map = (struct vp_idmap){ top.id, uid };
+		out->n_uid_maps = 1;
+	}
+	if (has_gid) {
+		out->many_gids = c->n_gids > 1;
+		vp_idcount_top(c->gids, c->n_gids, &top, 1);
+		out->gid_map = (struct vp_idmap){ top.id, gid };
+		out->n_gid_maps = 1;
+	}
+	/* An entry that could not be stat()ed may have any owner: one owner
+	 * among those read proves nothing about it. */
+	out->unknown = c->errors > 0;
+	out->expressible = !out->many_uids && !out->many_gids && !out->unknown;
+	return 0;
+}
+
+static uint32_t chown_id(const struct vp_idmap *m, size_t n, uint32_t id, bool has_default,
+                         uint32_t def)
+{
+	/* As decide.c does: a map first, then the owner given. */
+	for (size_t i = 0; i < n; i++)
+		if (m[i].from == id)
+			return m[i].to;
+	return has_default ? def : id;
+}
+
+uint64_t vp_idmap_chown_cost(const struct vp_idcensus *c, const struct vp_policy *p)
+{
+	uint64_t n = 0;
+
+	for (size_t i = 0; i < c->n_pairs; i++) {
+		const struct vp_idpair *e = &c->pairs[i];
+		if (chown_id(p->uid_maps, p->n_uid_maps, e->uid, p->has_uid, p->uid) != e->uid ||
+		    chown_id(p->gid_maps, p->n_gid_maps, e->gid, p->has_gid, p->gid) != e->gid)
+			n += e->n;
+	}
+	return n;
+}
+
+/* ---- fstab (util-linux 2.39+ X-mount.idmap) ---- */
+
+#define FSTAB_IDMAP "X-mount.idmap="
+
+/* One kernel map text ("INSIDE OUTSIDE COUNT\n" lines) as X-mount.idmap
+ * tokens. libmount (hook_idmap.c) writes each token's id-mount:id-host:
+ * id-range into the new namespace's map as "id-mount id-host id-range",
+ * that is inside, outside, count: the very line vp_idmap_format() made, so
+ * the token is the line's three numbers in order (on-disk id first, the id
+ * it appears as second). */
+static int fstab_tokens(char type, const char *text, char *buf, size_t len, size_t *used)
+{
+	const char *p = text;
+
+	while (*p) {
+		unsigned long long a, b, n;
+		int k, consumed = 0;
+		if (sscanf(p, "%llu %llu %llu%n", &a, &b, &n, &consumed) != 3 || p[consumed] != '\n')
+			return -EINVAL;
+		p += consumed + 1;
+		k = snprintf(buf + *used, len - *used, "%s%c:%llu:%llu:%llu",
+		             *used > strlen(FSTAB_IDMAP) ? "\\040" : "", type, a, b, n);
+		if (k < 0 || (size_t)k >= len - *used)
+			return -E2BIG;
+		*used += (size_t)k;
+	}
+	return 0;
+}
+
+int vp_idmap_fstab_option(const char *uid_map, const char *gid_map, char *buf, size_t len)
+{
+	size_t used;
+	int r;
+
+	used = (size_t)snprintf(buf, len, "%s", FSTAB_IDMAP);
+	if (used >= len)
+		return -E2BIG;
+	r = fstab_tokens('u', uid_map, buf, len, &used);
+	if (r == 0)
+		r = fstab_tokens('g', gid_map, buf, len, &used);
+	return r;
+}
+
+int vp_idmap_mount_takes_idmap(const char *text, unsigned *major, unsigned *minor)
+{
+	const char *p = strstr(text, "util-linux ");
+	unsigned a, b;
+
+	/* "mount from util-linux 2.38.1 (libmount 2.38.1: ...)"; older ones
+	 * say "mount from util-linux 2.33.1 (libmount ...)" too. */
+	if (!p || sscanf(p + strlen("util-linux "), "%u.%u", &a, &b) != 2)
+		return -EINVAL;
+	*major = a;
+	*minor = b;
+	return a > 2 || (a == 2 && b >= 39);
 }

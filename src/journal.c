@@ -115,6 +115,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "le.h"
 #include "volperm/crc32c.h"
 #include "volperm/fault.h"
 #include "volperm/journal.h"
@@ -124,30 +125,6 @@
 #define HDR_MAX (16u << 20)
 #define ENTRY_FIXED 76u
 #define WINDOW (1u << 20)
-
-/* ---- little-endian helpers ---- */
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
-}
 
 const char *vp_jstate_name(enum vp_jstate s)
 {
@@ -180,18 +157,18 @@ size_t vp_jrec_entry_size(const struct vp_jentry *e)
 
 static void frame(uint8_t *buf, size_t len, int type, uint64_t seq, uint32_t batch)
 {
-	put32(buf, VP_REC_MAGIC);
-	put32(buf + 4, (uint32_t)len);
+	vp_put32(buf, VP_REC_MAGIC);
+	vp_put32(buf + 4, (uint32_t)len);
 	buf[8] = (uint8_t)type;
 	buf[9] = buf[10] = buf[11] = 0;
-	put32(buf + 12, batch);
-	put64(buf + 16, seq);
+	vp_put32(buf + 12, batch);
+	vp_put64(buf + 16, seq);
 }
 
 static void seal(uint8_t *buf, size_t len, uint32_t seed)
 {
-	put32(buf + len - 8, vp_crc32c(seed, buf, len - 8));
-	put32(buf + len - 4, (uint32_t)len);
+	vp_put32(buf + len - 8, vp_crc32c(seed, buf, len - 8));
+	vp_put32(buf + len - 4, (uint32_t)len);
 }
 
 size_t vp_jrec_encode_entry(uint8_t *buf, const struct vp_jentry *e, uint32_t seed)
@@ -200,22 +177,22 @@ size_t vp_jrec_encode_entry(uint8_t *buf, const struct vp_jentry *e, uint32_t se
 	uint8_t *p = buf + 24;
 
 	frame(buf, len, VP_REC_ENTRY, e->seq, e->batch);
-	put64(p, e->dev);
-	put64(p + 8, e->ino);
-	put32(p + 16, e->uid);
-	put32(p + 20, e->gid);
-	put32(p + 24, e->mode);
-	put32(p + 28, e->new_uid);
-	put32(p + 32, e->new_gid);
-	put32(p + 36, e->new_mode);
-	put32(p + 40, e->changes);
-	put32(p + 44, e->path_len);
-	put32(p + 48, e->acl_access_len);
-	put32(p + 52, e->acl_default_len);
-	put32(p + 56, e->caps_len);
-	put32(p + 60, e->new_acl_access_len);
-	put32(p + 64, e->new_acl_default_len);
-	put64(p + 68, e->btime);
+	vp_put64(p, e->dev);
+	vp_put64(p + 8, e->ino);
+	vp_put32(p + 16, e->uid);
+	vp_put32(p + 20, e->gid);
+	vp_put32(p + 24, e->mode);
+	vp_put32(p + 28, e->new_uid);
+	vp_put32(p + 32, e->new_gid);
+	vp_put32(p + 36, e->new_mode);
+	vp_put32(p + 40, e->changes);
+	vp_put32(p + 44, e->path_len);
+	vp_put32(p + 48, e->acl_access_len);
+	vp_put32(p + 52, e->acl_default_len);
+	vp_put32(p + 56, e->caps_len);
+	vp_put32(p + 60, e->new_acl_access_len);
+	vp_put32(p + 64, e->new_acl_default_len);
+	vp_put64(p + 68, e->btime);
 	p += ENTRY_FIXED;
 	memcpy(p, e->path, e->path_len);
 	p += e->path_len;
@@ -248,14 +225,14 @@ size_t vp_jrec_encode_mark(uint8_t *buf, enum vp_rec_type t, uint64_t seq, uint3
 /* A path from a journal is used to find an entry below the root. Even with
  * RESOLVE_BENEATH at use, refuse anything that is not a plain relative path
  * so a forged journal is rejected early and loudly. */
-static bool path_ok(const char *p, uint32_t n)
+bool vp_jpath_ok(const char *p, size_t n)
 {
 	if (n == 0 || memchr(p, 0, n) || p[0] == '/')
 		return false;
 	if (n == 1 && p[0] == '.')
 		return true;
-	for (uint32_t i = 0; i < n;) {
-		uint32_t j = i;
+	for (size_t i = 0; i < n;) {
+		size_t j = i;
 		while (j < n && p[j] != '/')
 			j++;
 		if (j == i || (j - i == 1 && p[i] == '.') ||
@@ -275,14 +252,14 @@ long vp_jrec_decode(const uint8_t *buf, size_t avail, uint32_t seed, int *type,
 
 	if (avail < 8)
 		return -ENODATA;
-	if (get32(buf) != VP_REC_MAGIC)
+	if (vp_get32(buf) != VP_REC_MAGIC)
 		return -EBADMSG;
-	len = get32(buf + 4);
+	len = vp_get32(buf + 4);
 	if (len < VP_REC_FRAME || len > VP_REC_MAX)
 		return -EBADMSG;
 	if (avail < len)
 		return -ENODATA;
-	if (vp_crc32c(seed, buf, len - 8) != get32(buf + len - 8) || get32(buf + len - 4) != len)
+	if (vp_crc32c(seed, buf, len - 8) != vp_get32(buf + len - 8) || vp_get32(buf + len - 4) != len)
 		return -EBADMSG;
 	if (buf[9] || buf[10] || buf[11])
 		return -EBADMSG;
@@ -295,8 +272,8 @@ long vp_jrec_decode(const uint8_t *buf, size_t avail, uint32_t seed, int *type,
 			return -EBADMSG;
 		if (e) {
 			memset(e, 0, sizeof(*e));
-			e->batch = get32(buf + 12);
-			e->seq = get64(buf + 16);
+			e->batch = vp_get32(buf + 12);
+			e->seq = vp_get64(buf + 16);
 		}
 		return len;
 	case VP_REC_ENTRY:
@@ -308,24 +285,24 @@ long vp_jrec_decode(const uint8_t *buf, size_t avail, uint32_t seed, int *type,
 		return -EBADMSG;
 	const uint8_t *p = buf + 24;
 	struct vp_jentry d = {
-		.batch = get32(buf + 12),
-		.seq = get64(buf + 16),
-		.dev = get64(p),
-		.ino = get64(p + 8),
-		.uid = get32(p + 16),
-		.gid = get32(p + 20),
-		.mode = get32(p + 24),
-		.new_uid = get32(p + 28),
-		.new_gid = get32(p + 32),
-		.new_mode = get32(p + 36),
-		.changes = get32(p + 40),
-		.path_len = get32(p + 44),
-		.acl_access_len = get32(p + 48),
-		.acl_default_len = get32(p + 52),
-		.caps_len = get32(p + 56),
-		.new_acl_access_len = get32(p + 60),
-		.new_acl_default_len = get32(p + 64),
-		.btime = get64(p + 68),
+		.batch = vp_get32(buf + 12),
+		.seq = vp_get64(buf + 16),
+		.dev = vp_get64(p),
+		.ino = vp_get64(p + 8),
+		.uid = vp_get32(p + 16),
+		.gid = vp_get32(p + 20),
+		.mode = vp_get32(p + 24),
+		.new_uid = vp_get32(p + 28),
+		.new_gid = vp_get32(p + 32),
+		.new_mode = vp_get32(p + 36),
+		.changes = vp_get32(p + 40),
+		.path_len = vp_get32(p + 44),
+		.acl_access_len = vp_get32(p + 48),
+		.acl_default_len = vp_get32(p + 52),
+		.caps_len = vp_get32(p + 56),
+		.new_acl_access_len = vp_get32(p + 60),
+		.new_acl_default_len = vp_get32(p + 64),
+		.btime = vp_get64(p + 68),
 	};
 	uint64_t var = (uint64_t)d.path_len + d.acl_access_len + d.acl_default_len + d.caps_len +
 	               d.new_acl_access_len + d.new_acl_default_len;
@@ -343,7 +320,7 @@ long vp_jrec_decode(const uint8_t *buf, size_t avail, uint32_t seed, int *type,
 	d.new_acl_access = d.new_acl_access_len ? p : NULL;
 	p += d.new_acl_access_len;
 	d.new_acl_default = d.new_acl_default_len ? p : NULL;
-	if (!path_ok(d.path, d.path_len))
+	if (!vp_jpath_ok(d.path, d.path_len))
 		return -EBADMSG;
 	if (e)
 		*e = d;
@@ -357,7 +334,7 @@ long vp_jrec_decode(const uint8_t *buf, size_t avail, uint32_t seed, int *type,
  * is still checked as version 2's.) */
 static uint32_t hdr_fixed(const uint8_t *fixed)
 {
-	return get32(fixed + 8) == 1 ? HDR_FIXED : HDR_FIXED_V2;
+	return vp_get32(fixed + 8) == 1 ? HDR_FIXED : HDR_FIXED_V2;
 }
 
 /* The header length must equal what its own three length fields add up to;
@@ -365,9 +342,9 @@ static uint32_t hdr_fixed(const uint8_t *fixed)
  * corruption and not as a header that was never completely written. */
 static bool header_len_consistent(const uint8_t *fixed)
 {
-	uint64_t want = (uint64_t)hdr_fixed(fixed) + get32(fixed + 68) + get32(fixed + 72) +
-	                get32(fixed + 76) + 4;
-	return memcmp(fixed, VP_JOURNAL_MAGIC, 8) == 0 && want == get32(fixed + 12) &&
+	uint64_t want = (uint64_t)hdr_fixed(fixed) + vp_get32(fixed + 68) + vp_get32(fixed + 72) +
+	                vp_get32(fixed + 76) + 4;
+	return memcmp(fixed, VP_JOURNAL_MAGIC, 8) == 0 && want == vp_get32(fixed + 12) &&
 	       want <= HDR_MAX;
 }
 
@@ -383,24 +360,24 @@ int vp_jheader_encode(const struct vp_jheader *h, uint8_t **ret, size_t *ret_len
 	if (!b)
 		return -ENOMEM;
 	memcpy(b, VP_JOURNAL_MAGIC, 8);
-	put32(b + 8, VP_JOURNAL_VERSION);
-	put32(b + 12, (uint32_t)len);
-	put64(b + 16, h->created_ns);
-	put64(b + 24, h->root_dev);
-	put64(b + 32, h->root_ino);
-	put64(b + 40, h->fsid);
+	vp_put32(b + 8, VP_JOURNAL_VERSION);
+	vp_put32(b + 12, (uint32_t)len);
+	vp_put64(b + 16, h->created_ns);
+	vp_put64(b + 24, h->root_dev);
+	vp_put64(b + 32, h->root_ino);
+	vp_put64(b + 40, h->fsid);
 	memcpy(b + 48, h->nonce, 16);
-	put32(b + 64, h->flags);
-	put32(b + 68, (uint32_t)hl);
-	put32(b + 72, (uint32_t)rl);
-	put32(b + 76, (uint32_t)pl);
-	put64(b + 80, h->seq);
+	vp_put32(b + 64, h->flags);
+	vp_put32(b + 68, (uint32_t)hl);
+	vp_put32(b + 72, (uint32_t)rl);
+	vp_put32(b + 76, (uint32_t)pl);
+	vp_put64(b + 80, h->seq);
 	if (hl)
 		memcpy(b + HDR_FIXED_V2, h->host, hl);
 	memcpy(b + HDR_FIXED_V2 + hl, h->root, rl);
 	if (pl)
 		memcpy(b + HDR_FIXED_V2 + hl + rl, h->policy, pl);
-	put32(b + len - 4, vp_crc32c(0, b, len - 4));
+	vp_put32(b + len - 4, vp_crc32c(0, b, len - 4));
 	*ret = b;
 	*ret_len = len;
 	return 0;
@@ -425,34 +402,34 @@ int vp_jheader_decode(const uint8_t *buf, size_t avail, struct vp_jheader *ret, 
 		return -ENODATA;
 	if (!header_len_consistent(buf))
 		return -EBADMSG;
-	len = get32(buf + 12);
+	len = vp_get32(buf + 12);
 	if (avail < len)
 		return -ENODATA;
-	if (vp_crc32c(0, buf, len - 4) != get32(buf + len - 4))
+	if (vp_crc32c(0, buf, len - 4) != vp_get32(buf + len - 4))
 		return -EBADMSG;
-	h.version = get32(buf + 8);
+	h.version = vp_get32(buf + 8);
 	if (h.version != 1 && h.version != VP_JOURNAL_VERSION)
 		return -EPROTO;
 	uint32_t fixed = hdr_fixed(buf);
 	if (avail < fixed)
 		return -ENODATA;
-	hl = get32(buf + 68);
-	rl = get32(buf + 72);
-	pl = get32(buf + 76);
+	hl = vp_get32(buf + 68);
+	rl = vp_get32(buf + 72);
+	pl = vp_get32(buf + 76);
 	if ((uint64_t)fixed + hl + rl + pl + 4 != len || rl == 0)
 		return -EBADMSG;
-	h.seq = h.version == 1 ? 0 : get64(buf + 80);
-	h.created_ns = get64(buf + 16);
-	h.root_dev = get64(buf + 24);
-	h.root_ino = get64(buf + 32);
-	h.fsid = get64(buf + 40);
+	h.seq = h.version == 1 ? 0 : vp_get64(buf + 80);
+	h.created_ns = vp_get64(buf + 16);
+	h.root_dev = vp_get64(buf + 24);
+	h.root_ino = vp_get64(buf + 32);
+	h.fsid = vp_get64(buf + 40);
 	memcpy(h.nonce, buf + 48, 16);
-	h.flags = get32(buf + 64);
+	h.flags = vp_get32(buf + 64);
 	h.host = dup_bytes(buf + fixed, hl);
 	h.root = dup_bytes(buf + fixed + hl, rl);
 	h.policy = dup_bytes(buf + fixed + hl + rl, pl);
 	h.policy_len = pl;
-	h.crc = get32(buf + len - 4);
+	h.crc = vp_get32(buf + len - 4);
 	if (!h.host || !h.root || !h.policy) {
 		vp_jheader_free(&h);
 		return -ENOMEM;
@@ -559,7 +536,7 @@ static int damage_is_in_synced_data(struct vp_jreader *r, uint64_t from, uint32_
 		e = window_at(r, off, VP_REC_FRAME, &p, &avail);
 		if (e < 0)
 			return e;
-		uint32_t len = avail >= 8 ? get32(p + 4) : 0;
+		uint32_t len = avail >= 8 ? vp_get32(p + 4) : 0;
 		if (len >= VP_REC_FRAME && len <= VP_REC_MAX && off + len <= r->size) {
 			e = window_at(r, off, len, &p, &avail);
 			if (e < 0)
@@ -594,9 +571,9 @@ static int scan(struct vp_jreader *r)
 		if (e < 0)
 			return e;
 		/* Records larger than the window: fetch the whole record. */
-		if (avail >= 8 && get32(p) == VP_REC_MAGIC && get32(p + 4) > avail &&
-		    get32(p + 4) <= VP_REC_MAX && off + get32(p + 4) <= r->size) {
-			e = window_at(r, off, get32(p + 4), &p, &avail);
+		if (avail >= 8 && vp_get32(p) == VP_REC_MAGIC && vp_get32(p + 4) > avail &&
+		    vp_get32(p + 4) <= VP_REC_MAX && off + vp_get32(p + 4) <= r->size) {
+			e = window_at(r, off, vp_get32(p + 4), &p, &avail);
 			if (e < 0)
 				return e;
 		}
@@ -669,7 +646,7 @@ static int reader_open_fd(int fd, struct vp_jreader **ret)
 	r->fd = fd;
 	r->size = (uint64_t)st.st_size;
 	r->mtime = st.st_mtim;
-	uint32_t len = get32(fixed + 12);
+	uint32_t len = vp_get32(fixed + 12);
 	if (!header_len_consistent(fixed)) {
 		e = -EBADMSG;
 		goto fail;
@@ -768,7 +745,7 @@ int vp_jr_next(struct vp_jreader *r, struct vp_jentry *e)
 			return err;
 		if (avail < 8)
 			return -EIO;
-		err = window_at(r, r->pos, get32(p + 4), &p, &avail);
+		err = window_at(r, r->pos, vp_get32(p + 4), &p, &avail);
 		if (err < 0)
 			return err;
 		long n = vp_jrec_decode(p, avail, r->h.crc, &type, e);
@@ -798,7 +775,7 @@ int vp_jr_prev(struct vp_jreader *r, struct vp_jentry *e)
 			if (err < 0)
 				return err;
 		}
-		len = get32(r->buf + (r->pos - 4 - r->wstart));
+		len = vp_get32(r->buf + (r->pos - 4 - r->wstart));
 		if (len < VP_REC_FRAME || len > r->pos - r->hlen)
 			return -EIO;
 		if (r->pos - len < r->wstart) {
@@ -1001,7 +978,7 @@ int vp_jw_create(int dirfd, const char *name, struct vp_jheader *h, size_t batch
 	e = vp_jheader_encode(h, &hb, &hl);
 	if (e < 0)
 		return e;
-	h->crc = get32(hb + hl - 4);
+	h->crc = vp_get32(hb + hl - 4);
 	fd = openat(dirfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
 	if (fd < 0) {
 		e = -errno;
@@ -1160,6 +1137,7 @@ bool vp_jw_full(const struct vp_jwriter *w) { return w->pending >= w->batch_max;
 size_t vp_jw_pending(const struct vp_jwriter *w) { return w->pending; }
 const struct vp_jheader *vp_jw_header(const struct vp_jwriter *w) { return &w->h; }
 uint64_t vp_jw_entries(const struct vp_jwriter *w) { return w->entries; }
+enum vp_jstate vp_jw_state(const struct vp_jwriter *w) { return w->jstate; }
 
 /* Keep one page allocated past the end (FALLOC_FL_KEEP_SIZE) so that the
  * rollback marks still fit when the journal's filesystem has filled up: an
@@ -1387,7 +1365,7 @@ int vp_jr_peek(int dirfd, const char *name, enum vp_jstate *state, bool *live,
 		e = -ENODATA;
 		goto out;
 	}
-	uint32_t len = get32(fixed + 12);
+	uint32_t len = vp_get32(fixed + 12);
 	if (!header_len_consistent(fixed) || (uint64_t)st.st_size < len) {
 		e = header_len_consistent(fixed) ? -ENODATA : -EBADMSG;
 		goto out;

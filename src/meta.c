@@ -158,8 +158,11 @@ static bool fast_answered(long r, atomic_bool *ok)
 	return true;
 }
 
-long vp_getxattrat(int dirfd, const char *path, unsigned at_flags, const char *name, void *buf,
-                   size_t size)
+/* getxattrat(dirfd, path, at_flags) when this process can use it: the
+ * value's size, or -errno; -ENOSYS when the call is not available (older
+ * kernel, a seccomp filter), and the caller falls back. */
+static long getxattrat_fast(int dirfd, const char *path, unsigned at_flags, const char *name,
+                            void *buf, size_t size)
 {
 	struct xattr_args_v0 a = { .value = (uintptr_t)buf, .size = (uint32_t)size };
 	long r;
@@ -245,6 +248,42 @@ static int x_remove(int fd, const char *name)
 }
 
 /* ---- the interface ---------------------------------------------------------- */
+
+long vp_fd_getxattr_buf(int fd, const char *name, void *buf, size_t size)
+{
+	/* A read fd (the walk's directories) answers fgetxattr() at once; an
+	 * O_PATH fd refuses it with EBADF and goes through its magic link. */
+	ssize_t n = fgetxattr(fd, name, buf, size);
+
+	if (n < 0 && errno == EBADF)
+		n = x_get(fd, name, buf, size);
+	return n < 0 ? -errno : n;
+}
+
+long vp_getxattr_at(int dirfd, const char *entry, const char *name, void *buf, size_t size)
+{
+	char p[FDPATH_MAX];
+	long n = getxattrat_fast(dirfd, entry, AT_SYMLINK_NOFOLLOW, name, buf, size);
+
+	if (n != -ENOSYS)
+		return n;
+	/* Older kernels: the same single-component lookup, spelled as a path
+	 * through the directory's magic link; lgetxattr() does not follow
+	 * the entry if it is a symlink (only the magic link is followed). */
+	fdpath(dirfd, p);
+	size_t pl = strlen(p), el = strlen(entry);
+	char *full = malloc(pl + 1 + el + 1);
+	if (!full)
+		return -ENOMEM;
+	memcpy(full, p, pl);
+	full[pl] = '/';
+	memcpy(full + pl + 1, entry, el + 1);
+	n = lgetxattr(full, name, buf, size);
+	if (n < 0)
+		n = -errno;
+	free(full);
+	return n;
+}
 
 /* Values volperm reads are small (an ACL is 4 + 8 bytes per entry, a
  * capability 20 or 24): one call into a stack buffer reads most of them;

@@ -363,9 +363,15 @@ static void json_summary(const struct vp_output *o, const struct vp_stats *st, c
 		        (unsigned long long)st->skip[i]);
 		sep = ",";
 	}
-	fprintf(f, "},\"errors\":%llu,\"restored\":%llu,\"already\":%llu,\"conflicts\":%llu,\"seconds\":%.3f,\"journal\":",
+	fprintf(f, "},\"errors\":%llu,\"restored\":%llu,\"already\":%llu,\"conflicts\":%llu,\"seconds\":%.3f,",
 	        (unsigned long long)st->errors, (unsigned long long)st->restored,
 	        (unsigned long long)st->already, (unsigned long long)st->conflicts, st->seconds);
+	if (o->jobs) {
+		fprintf(f, "\"jobs\":%u,\"jobs_why\":", o->jobs);
+		vp_quote_json(f, o->jobs_why ? o->jobs_why : "", strlen(o->jobs_why ? o->jobs_why : ""));
+		fputc(',', f);
+	}
+	fputs("\"journal\":", f);
 	if (journal)
 		vp_quote_json(f, journal, strlen(journal));
 	else
@@ -439,6 +445,8 @@ void vp_output_summary(struct vp_output *o, const char *root, const char *policy
 			        (unsigned long long)st->conflicts);
 	}
 	fprintf(f, "time:      %.2f s\n", st->seconds);
+	if (o->jobs)
+		fprintf(f, "jobs:      %u (%s)\n", o->jobs, o->jobs_why ? o->jobs_why : "");
 	if (journal) {
 		fputs("journal:   ", f);
 		vp_quote_shell(f, journal, strlen(journal));

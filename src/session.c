@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/statfs.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -312,6 +313,23 @@ int vp_session_recover_next(int jdir_fd, const struct vp_root *rt, bool forward,
 	if (strcmp(name, last) == 0)
 		return VP_OUT_ROLLBACK_INCOMPLETE;
 	(void)vp_jr_peek(jdir_fd, name, &state, &live, NULL);
+	/* The quick look reads a torn tail as ACTIVE. After a COMMIT the only
+	 * record ever written is a rollback's first mark, so a torn one there
+	 * is a rollback that crashed as it began: going forward would append
+	 * entries after the COMMIT (a corrupt journal, no rollback possible).
+	 * Before going forward, read the state the records really end in; a
+	 * journal whose rollback began is finished by rolling back, as a
+	 * rolling-back one is. */
+	if (forward && state == VP_JSTATE_ACTIVE) {
+		struct vp_jreader *jr = NULL;
+		r = vp_jr_open_at(jdir_fd, name, &jr);
+		if (r == 0)
+			state = vp_jr_state(jr);
+		vp_jr_close(jr);
+		/* unreadable: the rollback step names what is wrong with it */
+		if (r < 0)
+			state = VP_JSTATE_ROLLING_BACK;
+	}
 	*step = forward && state == VP_JSTATE_ACTIVE ? VP_RECOVER_FORWARD : VP_RECOVER_ROLLBACK;
 	return VP_OUT_OK;
 }
@@ -332,6 +350,15 @@ int vp_session_forward_open(int jdir_fd, const char *jdir_path, const char *name
 		         vp_quote_shell_buf(q1, sizeof(q1), f->path, strlen(f->path)),
 		         r == -EBADMSG ? "it is corrupt" : strerror(-r));
 		return r == -EWOULDBLOCK ? VP_OUT_BLOCKED : VP_OUT_INVALID;
+	}
+	/* Only an apply that never committed can be finished forward: entries
+	 * after any mark would make the journal corrupt. */
+	if (vp_jw_state(f->w) != VP_JSTATE_ACTIVE) {
+		snprintf(f->why, sizeof(f->why),
+		         "journal %s is %s, not an interrupted apply; refusing to finish it forward (run volperm recover without --forward)",
+		         vp_quote_shell_buf(q1, sizeof(q1), f->path, strlen(f->path)),
+		         vp_jstate_name(vp_jw_state(f->w)));
+		return VP_OUT_INVALID;
 	}
 	const struct vp_jheader *h = vp_jw_header(f->w);
 	if (vp_policy_from_text(h->policy, h->policy_len, &f->policy) < 0) {
@@ -388,6 +415,10 @@ int vp_jobs_parse(const char *text, unsigned *jobs)
 {
 	char *end;
 
+	if (strcmp(text, "auto") == 0) {
+		*jobs = 0;
+		return 0;
+	}
 	errno = 0;
 	unsigned long n = strtoul(text, &end, 10);
 	if (errno || end == text || *end || text[0] == '-' || n < 1 || n > VP_JOBS_MAX)
@@ -404,4 +435,113 @@ unsigned vp_jobs_default(void)
 		return CPU_COUNT(&set) < VP_JOBS_DEFAULT_MAX ? (unsigned)CPU_COUNT(&set)
 		                                              : VP_JOBS_DEFAULT_MAX;
 	return 1;
+}
+
+/* Filesystems whose every request is served locally: the walk is CPU-bound
+ * there, and threads beyond the CPUs only contend. (overlayfs and ecryptfs
+ * stack on one of these.) */
+static const char *local_fs_name(unsigned long type)
+{
+	switch (type) {
+	case 0xEF53: return "ext4";            /* EXT2/3/4_SUPER_MAGIC */
+	case 0x58465342: return "xfs";
+	case 0x9123683E: return "btrfs";
+	case 0x01021994: return "tmpfs";
+	case 0x858458f6: return "ramfs";
+	case 0x794c7630: return "overlayfs";
+	case 0xF2F52010: return "f2fs";
+	case 0x2fc12fc1: return "zfs";
+	case 0x3153464a: return "jfs";
+	case 0x52654973: return "reiserfs";
+	case 0x4d44: return "vfat";
+	case 0x2011BAB0: return "exfat";
+	case 0x5346544e: return "ntfs";
+	case 0xcafe4a11: return "bcachefs";
+	case 0xf15f: return "ecryptfs";
+	default: return NULL;
+	}
+}
+
+static const char *remote_fs_name(unsigned long type)
+{
+	switch (type) {
+	case 0x6969: return "nfs";
+	case 0xFF534D42: return "cifs";
+	case 0xFE534D42: return "smb2";
+	case 0x00c36400: return "ceph";
+	case 0x65735546: return "fuse";
+	case 0x0BD00BD0: return "lustre";
+	case 0x47504653: return "gpfs";
+	case 0x01021997: return "9p";
+	case 0x5346414f: return "afs";
+	case 0x19830326: return "fhgfs";
+	default: return NULL;
+	}
+}
+
+static long long mono_ns(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+static int cmp_ll(const void *a, const void *b)
+{
+	long long x = *(const long long *)a, y = *(const long long *)b;
+	return (x > y) - (x < y);
+}
+
+void vp_jobs_auto(int root_fd, struct vp_jobs_choice *c)
+{
+	unsigned cpus = vp_jobs_default();
+	struct statfs sf;
+	const char *name;
+	char other[24];
+
+	c->jobs = cpus;
+	if (fstatfs(root_fd, &sf) < 0) {
+		snprintf(c->why, sizeof(c->why), "auto: the CPUs (filesystem unknown)");
+		return;
+	}
+	name = local_fs_name((unsigned long)sf.f_type);
+	if (name) {
+		snprintf(c->why, sizeof(c->why), "auto: %s, %u CPU%s", name, cpus, cpus == 1 ? "" : "s");
+		return;
+	}
+	name = remote_fs_name((unsigned long)sf.f_type);
+	if (!name) {
+		snprintf(other, sizeof(other), "type 0x%lx", (unsigned long)sf.f_type);
+		name = other;
+	}
+	/* One round trip, not the attribute cache: AT_STATX_FORCE_SYNC makes
+	 * NFS and FUSE ask the server. The median of 5 keeps one slow answer
+	 * from deciding. */
+	long long t[5];
+	struct statx sx;
+	for (int i = 0; i < 5; i++) {
+		long long t0 = mono_ns();
+		if (statx(root_fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW | AT_STATX_FORCE_SYNC,
+		          STATX_BASIC_STATS, &sx) < 0) {
+			snprintf(c->why, sizeof(c->why), "auto: %s, the CPUs (no latency measured)", name);
+			return;
+		}
+		t[i] = mono_ns() - t0;
+	}
+	qsort(t, 5, sizeof(t[0]), cmp_ll);
+	long long lat = t[2];
+	if (lat < 50000) { /* under 50 us: served about as fast as a local disk */
+		snprintf(c->why, sizeof(c->why), "auto: %s, %.0f us a request, %u CPU%s", name,
+		         (double)lat / 1e3, cpus, cpus == 1 ? "" : "s");
+		return;
+	}
+	/* Each entry costs about 25 us of our CPU; to keep the CPUs busy while
+	 * requests wait, about CPUs x latency / 25 us must be in flight. */
+	long long want = (long long)cpus * lat / 25000;
+	if (want < 16)
+		want = 16;
+	if (want > VP_JOBS_REMOTE_MAX)
+		want = VP_JOBS_REMOTE_MAX;
+	c->jobs = (unsigned)want;
+	snprintf(c->why, sizeof(c->why), "auto: %s, %.2f ms a request", name, (double)lat / 1e6);
 }

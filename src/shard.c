@@ -8,7 +8,7 @@
  * own, and a reader of it would need the same care as this one anyway. The
  * journal already has a binary, little-endian, length-prefixed, CRC-32C
  * checked format whose decoder is fuzzed; the manifest follows the same
- * conventions (and reuses path_ok's rules), so there is one way to read
+ * conventions (and the journal's path rule, vp_jpath_ok), so there is one way to read
  * untrusted bytes in volperm, not two. People read it through `volperm
  * shard status`, as they read journals through `journal show`.
  *
@@ -61,58 +61,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "le.h"
 #include "volperm/crc32c.h"
 #include "volperm/pin.h"
 #include "volperm/shard.h"
 
 extern char **environ;
-
-/* ---- little-endian helpers (as journal.c) ---- */
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
-}
-
-/* A path relative to the root, as the journal accepts them (journal.c's
- * path_ok): not empty, no NUL, not absolute, no empty, "." or ".."
- * component, no trailing slash; "." alone is the root. */
-static bool path_ok(const char *p, size_t n)
-{
-	if (n == 0 || memchr(p, 0, n) || p[0] == '/')
-		return false;
-	if (n == 1 && p[0] == '.')
-		return true;
-	for (size_t i = 0; i < n;) {
-		size_t j = i;
-		while (j < n && p[j] != '/')
-			j++;
-		if (j == i || (j - i == 1 && p[i] == '.') ||
-		    (j - i == 2 && p[i] == '.' && p[i + 1] == '.'))
-			return false;
-		i = j + 1;
-		if (j + 1 == n)
-			return false;
-	}
-	return true;
-}
 
 /* The manifest's order: bytewise, a prefix before what extends it. */
 static int pathcmp(const char *a, size_t al, const char *b, size_t bl)
@@ -489,7 +443,7 @@ int vp_manifest_validate(const struct vp_manifest *m)
 		return -EBADMSG;
 	for (size_t i = 0; i < m->n_above; i++) {
 		const struct vp_above *a = &m->above[i];
-		if (!path_ok(a->path, a->path_len))
+		if (!vp_jpath_ok(a->path, a->path_len))
 			return -EBADMSG;
 		if (i && pathcmp(m->above[i - 1].path, m->above[i - 1].path_len, a->path,
 		                 a->path_len) >= 0)
@@ -497,7 +451,7 @@ int vp_manifest_validate(const struct vp_manifest *m)
 	}
 	for (size_t i = 0; i < m->n_buckets; i++) {
 		const struct vp_bucket *b = &m->buckets[i];
-		if (!path_ok(b->path, b->path_len) || b->shard >= m->n_shards ||
+		if (!vp_jpath_ok(b->path, b->path_len) || b->shard >= m->n_shards ||
 		    (b->kind != VP_BUCKET_SUBTREE && b->kind != VP_BUCKET_FILES))
 			return -EBADMSG;
 		if (i && pathcmp(m->buckets[i - 1].path, m->buckets[i - 1].path_len, b->path,
@@ -573,20 +527,20 @@ int vp_manifest_encode(const struct vp_manifest *m, uint8_t **ret, size_t *ret_l
 	if (!b)
 		return -ENOMEM;
 	memcpy(b, VP_MANIFEST_MAGIC, 8);
-	put32(b + 8, VP_MANIFEST_VERSION);
-	put32(b + 12, 0);
-	put64(b + 16, len);
+	vp_put32(b + 8, VP_MANIFEST_VERSION);
+	vp_put32(b + 12, 0);
+	vp_put64(b + 16, len);
 	memcpy(b + 24, m->id.b, VP_RUN_ID_LEN);
-	put64(b + 40, m->created_ns);
-	put64(b + 48, m->root_dev);
-	put64(b + 56, m->root_ino);
-	put64(b + 64, m->fsid);
-	put32(b + 72, m->n_shards);
-	put32(b + 76, (uint32_t)hl);
-	put32(b + 80, (uint32_t)rl);
-	put32(b + 84, (uint32_t)m->policy_len);
-	put32(b + 88, (uint32_t)m->n_above);
-	put32(b + 92, (uint32_t)m->n_buckets);
+	vp_put64(b + 40, m->created_ns);
+	vp_put64(b + 48, m->root_dev);
+	vp_put64(b + 56, m->root_ino);
+	vp_put64(b + 64, m->fsid);
+	vp_put32(b + 72, m->n_shards);
+	vp_put32(b + 76, (uint32_t)hl);
+	vp_put32(b + 80, (uint32_t)rl);
+	vp_put32(b + 84, (uint32_t)m->policy_len);
+	vp_put32(b + 88, (uint32_t)m->n_above);
+	vp_put32(b + 92, (uint32_t)m->n_buckets);
 	p = b + M_FIXED;
 	memcpy(p, m->host, hl);
 	p += hl;
@@ -597,24 +551,24 @@ int vp_manifest_encode(const struct vp_manifest *m, uint8_t **ret, size_t *ret_l
 	p += m->policy_len;
 	for (size_t i = 0; i < m->n_above; i++) {
 		const struct vp_above *a = &m->above[i];
-		put64(p, a->dev);
-		put64(p + 8, a->ino);
-		put32(p + 16, (uint32_t)a->path_len);
+		vp_put64(p, a->dev);
+		vp_put64(p + 8, a->ino);
+		vp_put32(p + 16, (uint32_t)a->path_len);
 		memcpy(p + 20, a->path, a->path_len);
 		p += M_ABOVE_FIXED + a->path_len;
 	}
 	for (size_t i = 0; i < m->n_buckets; i++) {
 		const struct vp_bucket *k = &m->buckets[i];
 		p[0] = (uint8_t)k->kind;
-		put32(p + 4, k->shard);
-		put64(p + 8, k->estimate);
-		put64(p + 16, k->dev);
-		put64(p + 24, k->ino);
-		put32(p + 32, (uint32_t)k->path_len);
+		vp_put32(p + 4, k->shard);
+		vp_put64(p + 8, k->estimate);
+		vp_put64(p + 16, k->dev);
+		vp_put64(p + 24, k->ino);
+		vp_put32(p + 32, (uint32_t)k->path_len);
 		memcpy(p + 36, k->path, k->path_len);
 		p += M_BUCKET_FIXED + k->path_len;
 	}
-	put32(p, vp_crc32c(0, b, len - 4));
+	vp_put32(p, vp_crc32c(0, b, len - 4));
 	*ret = b;
 	*ret_len = len;
 	return 0;
@@ -627,20 +581,20 @@ int vp_manifest_decode(const uint8_t *buf, size_t len, struct vp_manifest *ret)
 	size_t off, end;
 	int r = -EBADMSG;
 
-	if (len < M_FIXED + 4 || memcmp(buf, VP_MANIFEST_MAGIC, 8) != 0 || get64(buf + 16) != len)
+	if (len < M_FIXED + 4 || memcmp(buf, VP_MANIFEST_MAGIC, 8) != 0 || vp_get64(buf + 16) != len)
 		return -EBADMSG;
-	if (vp_crc32c(0, buf, len - 4) != get32(buf + len - 4))
+	if (vp_crc32c(0, buf, len - 4) != vp_get32(buf + len - 4))
 		return -EBADMSG;
-	if (get32(buf + 8) != VP_MANIFEST_VERSION)
+	if (vp_get32(buf + 8) != VP_MANIFEST_VERSION)
 		return -EPROTO;
-	if (get32(buf + 12) != 0)
+	if (vp_get32(buf + 12) != 0)
 		return -EBADMSG;
 	end = len - 4;
-	hl = get32(buf + 76);
-	rl = get32(buf + 80);
-	pl = get32(buf + 84);
-	na = get32(buf + 88);
-	nb = get32(buf + 92);
+	hl = vp_get32(buf + 76);
+	rl = vp_get32(buf + 80);
+	pl = vp_get32(buf + 84);
+	na = vp_get32(buf + 88);
+	nb = vp_get32(buf + 92);
 	if ((uint64_t)M_FIXED + hl + rl + pl > end)
 		return -EBADMSG;
 	/* Counts that the bytes left could not hold are refused before any
@@ -650,11 +604,11 @@ int vp_manifest_decode(const uint8_t *buf, size_t len, struct vp_manifest *ret)
 		return -EBADMSG;
 	vp_manifest_init(&m);
 	memcpy(m.id.b, buf + 24, VP_RUN_ID_LEN);
-	m.created_ns = get64(buf + 40);
-	m.root_dev = get64(buf + 48);
-	m.root_ino = get64(buf + 56);
-	m.fsid = get64(buf + 64);
-	m.n_shards = get32(buf + 72);
+	m.created_ns = vp_get64(buf + 40);
+	m.root_dev = vp_get64(buf + 48);
+	m.root_ino = vp_get64(buf + 56);
+	m.fsid = vp_get64(buf + 64);
+	m.n_shards = vp_get32(buf + 72);
 	if (memchr(buf + M_FIXED, 0, hl) || memchr(buf + M_FIXED + hl, 0, rl))
 		return -EBADMSG;
 	m.host = dup_bytes(buf + M_FIXED, hl);
@@ -671,11 +625,11 @@ int vp_manifest_decode(const uint8_t *buf, size_t len, struct vp_manifest *ret)
 		if (end - off < M_ABOVE_FIXED)
 			goto fail;
 		struct vp_above *a = &m.above[i];
-		uint32_t n = get32(buf + off + 16);
+		uint32_t n = vp_get32(buf + off + 16);
 		if (n > end - off - M_ABOVE_FIXED)
 			goto fail;
-		a->dev = get64(buf + off);
-		a->ino = get64(buf + off + 8);
+		a->dev = vp_get64(buf + off);
+		a->ino = vp_get64(buf + off + 8);
 		a->path = dup_bytes(buf + off + M_ABOVE_FIXED, n);
 		a->path_len = n;
 		m.n_above++;
@@ -690,14 +644,14 @@ int vp_manifest_decode(const uint8_t *buf, size_t len, struct vp_manifest *ret)
 			goto fail;
 		struct vp_bucket *k = &m.buckets[i];
 		const uint8_t *p = buf + off;
-		uint32_t n = get32(p + 32);
+		uint32_t n = vp_get32(p + 32);
 		if (n > end - off - M_BUCKET_FIXED || p[1] || p[2] || p[3])
 			goto fail;
 		k->kind = (enum vp_bucket_kind)p[0];
-		k->shard = get32(p + 4);
-		k->estimate = get64(p + 8);
-		k->dev = get64(p + 16);
-		k->ino = get64(p + 24);
+		k->shard = vp_get32(p + 4);
+		k->estimate = vp_get64(p + 8);
+		k->dev = vp_get64(p + 16);
+		k->ino = vp_get64(p + 24);
 		k->path = dup_bytes(p + M_BUCKET_FIXED, n);
 		k->path_len = n;
 		m.n_buckets++;
@@ -1913,8 +1867,8 @@ int vp_sight_create(int jdir_fd, const struct vp_run_id *id, uint32_t k,
 	}
 	pthread_mutex_init(&w->mu, NULL);
 	memcpy(hdr, VP_SIGHT_MAGIC, 8);
-	put32(hdr + 8, VP_SIGHT_VERSION);
-	put32(hdr + 12, k);
+	vp_put32(hdr + 8, VP_SIGHT_VERSION);
+	vp_put32(hdr + 12, k);
 	memcpy(hdr + 16, id->b, VP_RUN_ID_LEN);
 	memcpy(hdr + 32, host_key, 16);
 	r = sw_put(w, hdr, sizeof(hdr));
@@ -1931,22 +1885,22 @@ int vp_sight_add(struct vp_sight_writer *w, const struct vp_sighting *s)
 	uint8_t rec[S_REC];
 	int r;
 
-	if (!path_ok(s->path, s->path_len) || (s->path_len == 1 && s->path[0] == '.') ||
+	if (!vp_jpath_ok(s->path, s->path_len) || (s->path_len == 1 && s->path[0] == '.') ||
 	    S_ISDIR(s->mode) || s->path_len > UINT32_MAX - S_REC)
 		return -EINVAL;
-	put32(rec, S_REC + s->path_len);
-	put64(rec + 4, s->dev);
-	put64(rec + 12, s->ino);
-	put64(rec + 20, s->fsid);
-	put64(rec + 28, s->nlink);
-	put64(rec + 36, s->parent_dev);
-	put64(rec + 44, s->parent_ino);
-	put32(rec + 52, s->uid);
-	put32(rec + 56, s->gid);
-	put32(rec + 60, s->mode);
-	put64(rec + 64, (uint64_t)s->ctime_sec);
-	put32(rec + 72, s->ctime_nsec);
-	put32(rec + 76, s->path_len);
+	vp_put32(rec, S_REC + s->path_len);
+	vp_put64(rec + 4, s->dev);
+	vp_put64(rec + 12, s->ino);
+	vp_put64(rec + 20, s->fsid);
+	vp_put64(rec + 28, s->nlink);
+	vp_put64(rec + 36, s->parent_dev);
+	vp_put64(rec + 44, s->parent_ino);
+	vp_put32(rec + 52, s->uid);
+	vp_put32(rec + 56, s->gid);
+	vp_put32(rec + 60, s->mode);
+	vp_put64(rec + 64, (uint64_t)s->ctime_sec);
+	vp_put32(rec + 72, s->ctime_nsec);
+	vp_put32(rec + 76, s->path_len);
 	pthread_mutex_lock(&w->mu);
 	r = w->err;
 	if (r == 0)
@@ -1978,10 +1932,10 @@ int vp_sight_commit(struct vp_sight_writer *w)
 	int r = w->err;
 
 	memcpy(tr, S_END_MAGIC, 8);
-	put64(tr + 8, w->count);
+	vp_put64(tr + 8, w->count);
 	if (r == 0)
 		r = sw_put(w, tr, 16);
-	put32(tr + 16, w->crc);
+	vp_put32(tr + 16, w->crc);
 	/* The CRC covers everything before it, the trailer's first 16 bytes
 	 * included (sw_put added them). */
 	if (r == 0 && w->len + 4 > w->cap)
@@ -2013,11 +1967,11 @@ int vp_sight_commit(struct vp_sight_writer *w)
 static void sight_at(const uint8_t *p, struct vp_sighting *s)
 {
 	*s = (struct vp_sighting){
-		.dev = get64(p + 4), .ino = get64(p + 12), .fsid = get64(p + 20),
-		.nlink = get64(p + 28), .parent_dev = get64(p + 36), .parent_ino = get64(p + 44),
-		.uid = get32(p + 52), .gid = get32(p + 56), .mode = get32(p + 60),
-		.ctime_sec = (int64_t)get64(p + 64), .ctime_nsec = get32(p + 72),
-		.path_len = get32(p + 76), .path = (const char *)p + S_REC,
+		.dev = vp_get64(p + 4), .ino = vp_get64(p + 12), .fsid = vp_get64(p + 20),
+		.nlink = vp_get64(p + 28), .parent_dev = vp_get64(p + 36), .parent_ino = vp_get64(p + 44),
+		.uid = vp_get32(p + 52), .gid = vp_get32(p + 56), .mode = vp_get32(p + 60),
+		.ctime_sec = (int64_t)vp_get64(p + 64), .ctime_nsec = vp_get32(p + 72),
+		.path_len = vp_get32(p + 76), .path = (const char *)p + S_REC,
 	};
 }
 
@@ -2029,11 +1983,11 @@ int vp_sight_decode(const uint8_t *buf, size_t len, const struct vp_run_id *id, 
 
 	if (len < S_HDR + S_TRAILER || memcmp(buf, VP_SIGHT_MAGIC, 8) != 0)
 		return -EBADMSG;
-	if (vp_crc32c(0, buf, len - 4) != get32(buf + len - 4))
+	if (vp_crc32c(0, buf, len - 4) != vp_get32(buf + len - 4))
 		return -EBADMSG;
-	if (get32(buf + 8) != VP_SIGHT_VERSION)
+	if (vp_get32(buf + 8) != VP_SIGHT_VERSION)
 		return -EPROTO;
-	if (get32(buf + 12) != k || memcmp(buf + 16, id->b, VP_RUN_ID_LEN) != 0)
+	if (vp_get32(buf + 12) != k || memcmp(buf + 16, id->b, VP_RUN_ID_LEN) != 0)
 		return -EBADMSG;
 	end = len - S_TRAILER;
 	if (memcmp(buf + end, S_END_MAGIC, 8) != 0)
@@ -2046,11 +2000,11 @@ int vp_sight_decode(const uint8_t *buf, size_t len, const struct vp_run_id *id, 
 			struct vp_sighting s;
 			if (end - off < S_REC)
 				return -EBADMSG;
-			uint32_t rl = get32(buf + off);
+			uint32_t rl = vp_get32(buf + off);
 			if (rl < S_REC || rl > end - off)
 				return -EBADMSG;
 			sight_at(buf + off, &s);
-			if ((uint64_t)S_REC + s.path_len != rl || !path_ok(s.path, s.path_len) ||
+			if ((uint64_t)S_REC + s.path_len != rl || !vp_jpath_ok(s.path, s.path_len) ||
 			    (s.path_len == 1 && s.path[0] == '.') || S_ISDIR(s.mode) || s.nlink < 2 ||
 			    s.ctime_nsec >= 1000000000u)
 				return -EBADMSG;
@@ -2061,7 +2015,7 @@ int vp_sight_decode(const uint8_t *buf, size_t len, const struct vp_run_id *id, 
 			}
 			off += rl;
 		}
-		if (count != get64(buf + end + 8))
+		if (count != vp_get64(buf + end + 8))
 			return -EBADMSG;
 	}
 	return 0;
@@ -2144,7 +2098,7 @@ int vp_sight_merge_add(struct vp_sight_merge *m, const uint8_t host_key[16],
 {
 	struct msight x = { 0 };
 
-	if (!path_ok(s->path, s->path_len) || S_ISDIR(s->mode))
+	if (!vp_jpath_ok(s->path, s->path_len) || S_ISDIR(s->mode))
 		return -EINVAL;
 	if (m->n == m->cap) {
 		size_t nc = m->cap ? m->cap * 2 : 256;

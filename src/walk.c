@@ -7,14 +7,14 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/xattr.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "volperm/meta.h"
+#include "volperm/mountinfo.h"
 #include "volperm/walk.h"
 
 const char *vp_skip_name(enum vp_skip s)
@@ -38,136 +38,29 @@ bool vp_skip_is_safety(enum vp_skip s)
 	return s == VP_SKIP_EXTERNAL_LINK || s == VP_SKIP_CHANGED;
 }
 
-/* Mount points below the root, as (dev, ino) of what lstat shows there. A
- * bind mount of a directory of the same filesystem has the same st_dev as
- * its surroundings, so st_dev alone cannot see it; mountinfo can. */
-struct mounts {
-	dev_t *dev;
-	ino_t *ino;
-	size_t n;
-};
-
-static void unescape_octal(char *s)
+/* What the mount table says of an entry, as the walk's skip reason. */
+static enum vp_skip nested_skip(const struct vp_mounts *m, const struct stat *st, dev_t root_dev,
+                                int dirfd, const char *name)
 {
-	char *o = s;
-	for (char *p = s; *p; p++) {
-		if (p[0] == '\\' && p[1] >= '0' && p[1] <= '3' && p[2] >= '0' && p[2] <= '7' &&
-		    p[3] >= '0' && p[3] <= '7') {
-			*o++ = (char)((p[1] - '0') << 6 | (p[2] - '0') << 3 | (p[3] - '0'));
-			p += 3;
-		} else {
-			*o++ = *p;
-		}
+	switch (vp_mounts_nested(m, st, root_dev, dirfd, name)) {
+	case VP_NESTED_MOUNT: return VP_SKIP_MOUNT;
+	case VP_NESTED_SUBVOLUME: return VP_SKIP_SUBVOLUME;
+	case VP_NESTED_NONE: break;
 	}
-	*o = 0;
-}
-
-static void mounts_load(const char *root, struct mounts *m)
-{
-	FILE *f = fopen("/proc/self/mountinfo", "re");
-	char *line = NULL;
-	size_t cap = 0, rl = strlen(root);
-
-	memset(m, 0, sizeof(*m));
-	if (!f)
-		return; /* no /proc: st_dev and RESOLVE_NO_XDEV still guard */
-	while (getline(&line, &cap, f) > 0) {
-		/* id parent major:minor root mountpoint ... */
-		char *save = NULL, *tok = strtok_r(line, " ", &save);
-		for (int i = 0; tok && i < 4; i++)
-			tok = strtok_r(NULL, " ", &save);
-		if (!tok)
-			continue;
-		unescape_octal(tok);
-		bool below = rl == 1 ? tok[0] == '/' && tok[1] : strncmp(tok, root, rl) == 0 && tok[rl] == '/';
-		if (!below)
-			continue;
-		struct stat st;
-		if (lstat(tok, &st) < 0)
-			continue;
-		dev_t *nd = realloc(m->dev, (m->n + 1) * sizeof(*nd));
-		if (!nd)
-			break;
-		m->dev = nd;
-		ino_t *ni = realloc(m->ino, (m->n + 1) * sizeof(*ni));
-		if (!ni)
-			break;
-		m->ino = ni;
-		m->dev[m->n] = st.st_dev;
-		m->ino[m->n] = st.st_ino;
-		m->n++;
-	}
-	free(line);
-	fclose(f);
-}
-
-/* Is the entry `name` in dirfd a mount point, or a subvolume? A different
- * st_dev says "another filesystem tree" at once; statx's
- * STATX_ATTR_MOUNT_ROOT then tells a mount from a btrfs subvolume, which has
- * an st_dev of its own but is reached without any mount (same vfsmount,
- * so RESOLVE_NO_XDEV would let us in: the st_dev rule is what keeps us on
- * one filesystem tree, as find -xdev does). A bind mount from the same
- * filesystem has the same st_dev, and the same (dev, ino) as its source
- * directory, so a match in the mountinfo table is confirmed with
- * STATX_ATTR_MOUNT_ROOT too: the source itself is an ordinary directory of
- * the volume. Returns VP_SKIP_NONE, VP_SKIP_MOUNT or VP_SKIP_SUBVOLUME. */
-static enum vp_skip nested_fs(const struct mounts *m, const struct stat *st, dev_t root_dev,
-                              int dirfd, const char *name)
-{
-	struct statx sx;
-
-	if (st->st_dev != root_dev) {
-		if (S_ISDIR(st->st_mode) &&
-		    statx(dirfd, name, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, 0, &sx) == 0 &&
-		    (sx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) &&
-		    !(sx.stx_attributes & STATX_ATTR_MOUNT_ROOT))
-			return VP_SKIP_SUBVOLUME;
-		return VP_SKIP_MOUNT;
-	}
-	for (size_t i = 0; i < m->n; i++)
-		if (m->dev[i] == st->st_dev && m->ino[i] == st->st_ino) {
-			if (statx(dirfd, name, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, 0, &sx) == 0 &&
-			    (sx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT))
-				return (sx.stx_attributes & STATX_ATTR_MOUNT_ROOT) ? VP_SKIP_MOUNT
-				                                                  : VP_SKIP_NONE;
-			return VP_SKIP_MOUNT; /* cannot tell: be safe, do not enter */
-		}
 	return VP_SKIP_NONE;
 }
 
-/* ---- xattr reads relative to the walk's fds ---- */
+/* ---- xattr reads relative to the walk's fds ----
+ * The ways to reach the inode (and their fallbacks) are meta's; the walk
+ * only knows which fd stands for the entry. */
 
 long vp_walk_getxattr(const struct vp_walk_entry *e, const char *name, void *buf, size_t size)
 {
-	char p[64];
-	ssize_t n;
-
-	if (e->fd >= 0) {
-		n = fgetxattr(e->fd, name, buf, size);
-		if (n >= 0 || errno != EBADF)
-			return n < 0 ? -errno : n;
-		/* An O_PATH fd (a non-directory root): through its magic link. */
-		snprintf(p, sizeof(p), "/proc/self/fd/%d", e->fd);
-		n = getxattr(p, name, buf, size);
-		return n < 0 ? -errno : n;
-	}
+	if (e->fd >= 0)
+		return vp_fd_getxattr_buf(e->fd, name, buf, size);
 	if (e->dirfd < 0)
 		return -EBADF;
-	n = vp_getxattrat(e->dirfd, e->name, AT_SYMLINK_NOFOLLOW, name, buf, size);
-	if (n != -ENOSYS)
-		return n;
-	/* Older kernels: the same single-component lookup, spelled as a path
-	 * through the directory's magic link. */
-	if (snprintf(p, sizeof(p), "/proc/self/fd/%d/", e->dirfd) >= (int)sizeof(p))
-		return -ENAMETOOLONG;
-	char *full = malloc(strlen(p) + strlen(e->name) + 1);
-	if (!full)
-		return -ENOMEM;
-	strcpy(full, p);
-	strcat(full, e->name);
-	n = lgetxattr(full, name, buf, size);
-	free(full);
-	return n < 0 ? -errno : n;
+	return vp_getxattr_at(e->dirfd, e->name, name, buf, size);
 }
 
 /* ---- the parallel walk ----
@@ -187,6 +80,13 @@ long vp_walk_getxattr(const struct vp_walk_entry *e, const char *name, void *buf
 enum { FD_KEEP = 16,        /* open directory fds per worker stack */
        SPLIT_EVERY = 256,   /* entries a worker walks between two splits */
        NAMES_CHUNK = 32768 };
+/* ... or this long, whichever comes first. On a local disk 256 entries take
+ * about a millisecond, so the count decides; where each request is a round
+ * trip (NFS, FUSE: 0.2-1 ms a request, several requests an entry) 256
+ * entries are a second or more, and a count alone starved idle workers: 64
+ * workers kept 2-3 requests in flight. Time keeps a latency-bound walk
+ * splitting about as often as a local one. */
+#define SPLIT_AFTER_NS 2000000L
 
 struct anc {
 	dev_t dev;
@@ -262,7 +162,7 @@ struct task {
 
 struct walker {
 	const struct vp_walk_cfg *cfg;
-	struct mounts mounts;
+	struct vp_mounts mounts;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	struct task *queue;
@@ -298,6 +198,7 @@ struct worker {
 	char *path;
 	size_t path_cap;
 	unsigned long since_split;
+	struct timespec split_at;  /* CLOCK_MONOTONIC of our last split (or start) */
 };
 
 static void set_error(struct walker *w, int r)
@@ -570,8 +471,14 @@ static bool want_split(struct worker *k)
 	if (w->cfg->jobs < 2 || atomic_load_explicit(&w->idle, memory_order_relaxed) == 0 ||
 	    atomic_load_explicit(&w->queued, memory_order_relaxed))
 		return false;
-	return k->since_split >= SPLIT_EVERY ||
-	       atomic_load_explicit(&w->splits, memory_order_relaxed) < 4ul * w->cfg->jobs;
+	if (k->since_split >= SPLIT_EVERY ||
+	    atomic_load_explicit(&w->splits, memory_order_relaxed) < 4ul * w->cfg->jobs)
+		return true;
+	/* Only asked while another worker waits: the clock (vDSO) is cheap. */
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (now.tv_sec - k->split_at.tv_sec) * 1000000000L + (now.tv_nsec - k->split_at.tv_nsec) >=
+	       SPLIT_AFTER_NS;
 }
 
 /* Hand the second half of the unvisited names of our shallowest directory
@@ -634,6 +541,7 @@ static int split(struct worker *k)
 	pthread_cond_signal(&w->cv);
 	pthread_mutex_unlock(&w->mu);
 	k->since_split = 0;
+	clock_gettime(CLOCK_MONOTONIC, &k->split_at);
 	return 0;
 }
 
@@ -668,7 +576,7 @@ static void visit(struct worker *k, const char *name)
 			e.kind = VP_WALK_SKIP;
 			e.skip = VP_SKIP_EXCLUDED;
 		} else if (!p->cross_mounts &&
-		           nested_fs(&k->w->mounts, &st, cfg->root_st->st_dev, top->fd, name)) {
+		           nested_skip(&k->w->mounts, &st, cfg->root_st->st_dev, top->fd, name)) {
 			e.kind = VP_WALK_SKIP; /* a bind-mounted file */
 			e.skip = VP_SKIP_MOUNT;
 		} else if ((S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) && !p->include_devices) {
@@ -687,7 +595,7 @@ static void visit(struct worker *k, const char *name)
 		goto out;
 	}
 	if (!p->cross_mounts &&
-	    (e.skip = nested_fs(&k->w->mounts, &st, cfg->root_st->st_dev, top->fd, name))) {
+	    (e.skip = nested_skip(&k->w->mounts, &st, cfg->root_st->st_dev, top->fd, name))) {
 		e.kind = VP_WALK_SKIP;
 		goto out;
 	}
@@ -729,109 +637,162 @@ out:
 	k->path[at] = 0;
 }
 
-/* The top frame's listing is done: deliver it (or delay it), and pop. */
-static void leave(struct worker *k)
+/* ---- leaving a directory: its listing is done ----
+ * leave() below, in steps. */
+
+/* The task is finished: its root is delivered (or the error that kept us
+ * from reading it), or it was a borrowed part of another worker's listing
+ * (whose directory stays that worker's to deliver). What it delivered must
+ * be journaled and changed (barrier) before the node above counts it: that
+ * count is what lets another worker deliver the directory above. */
+static void finish_task(struct worker *k)
+{
+	barrier(k);
+	if (!stopped(k->w))
+		complete(k, k->task->up);
+}
+
+/* Deep trees keep only the newest FD_KEEP directory fds open (push_frame),
+ * so the frame below ours may have lost its fd; it needs one again to go on
+ * with its listing, and as the dirfd of the entry we deliver. Reopened
+ * through our "..", checked to be the directory we came from: one moved
+ * while we were below it stops the walk (we must never go on in another
+ * tree). */
+static void reopen_parent_fd(struct worker *k, size_t i)
+{
+	struct frame *f = &k->stack[i], *b = &k->stack[i - 1];
+	struct stat st;
+	int fd;
+
+	if (b->fd >= 0 || f->fd < 0)
+		return;
+	fd = openat(f->fd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd >= 0 && (fstat(fd, &st) < 0 || st.st_dev != b->st.st_dev || st.st_ino != b->st.st_ino)) {
+		close(fd);
+		fd = -1;
+		errno = ESTALE;
+	}
+	if (fd < 0)
+		set_error(k->w, -errno);
+	b->fd = fd;
+}
+
+/* With w->mu held: the directory of frame i waits for parts of its subtree
+ * on other workers. The frame is popped now, so its node takes what
+ * delivering the directory needs (fd, stats, path): whichever worker
+ * finishes the last part delivers it from there (complete()). The path is
+ * the one a delayed subdirectory already shares, when there is one (see
+ * struct spath). Returns false when out of memory. */
+static bool hand_over_to_node_locked(struct worker *k, size_t i)
+{
+	struct frame *f = &k->stack[i];
+	struct dnode *n = f->node;
+	const struct stat *ps = parent_of(k, i);
+
+	n->delayed = true;
+	n->fd = f->fd;
+	f->fd = -1;
+	n->st = f->st;
+	n->has_parent = ps != NULL;
+	if (ps)
+		n->parent_st = *ps;
+	n->relpath_len = f->path_len ? f->path_len : 1;
+	if (f->shared && f->path_len) {
+		n->path = f->shared; /* the frame's reference */
+		f->shared = NULL;
+	} else {
+		n->path = spath_new(f->path_len ? k->path : ".", n->relpath_len);
+	}
+	n->name_off = f->name_off;
+	return n->path != NULL;
+}
+
+/* With w->mu held, after hand_over_to_node_locked(): the directory above
+ * must now wait for this delayed one, so the node of the frame below
+ * counts it (given *spare when it has none yet; a task root's node above is
+ * the task's, already counting the task). The frame below also takes a
+ * reference to the path, which begins its own. Returns false when out of
+ * memory (no node to count in). */
+static bool count_in_parent_locked(struct worker *k, size_t i, struct dnode **spare)
+{
+	struct dnode *n = k->stack[i].node;
+	struct frame *b;
+
+	if (i == 0) {
+		n->up = k->task->up;
+		return true;
+	}
+	b = &k->stack[i - 1];
+	if (!b->node && *spare) {
+		node_link_locked(k->w, *spare);
+		b->node = *spare;
+		*spare = NULL;
+	}
+	n->up = b->node;
+	if (n->up)
+		n->up->pending++;
+	if (n->path && !b->shared)
+		b->shared = spath_get(n->path);
+	return n->up != NULL;
+}
+
+/* Part of the subtree of frame i's directory went to other workers (its
+ * node counts what is still out). Returns true when some is still out: the
+ * directory is then delayed, for the worker that finishes the last part to
+ * deliver; false when it is ours to deliver now (its node is gone). */
+static bool delay_while_parts_out(struct worker *k, size_t i)
 {
 	struct walker *w = k->w;
-	size_t i = k->depth - 1;
 	struct frame *f = &k->stack[i];
-	bool task_root = i == 0;
+	bool delayed, ok = true;
 
-	if (f->borrowed) {
-		/* Not ours to deliver: tell its owner's count that our part
-		 * is done (and finished: barrier). */
-		barrier(k);
-		if (!stopped(w))
-			complete(k, k->task->up);
-		goto pop;
-	}
-
-	/* The frame below needs its fd again to go on; reopen it through ".."
-	 * and check that it is still the directory we came from. */
-	if (!task_root && k->stack[i - 1].fd < 0 && f->fd >= 0) {
-		struct frame *b = &k->stack[i - 1];
-		struct stat st;
-		int fd = openat(f->fd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-		if (fd >= 0 && (fstat(fd, &st) < 0 || st.st_dev != b->st.st_dev || st.st_ino != b->st.st_ino)) {
-			close(fd);
-			fd = -1;
-			errno = ESTALE;
-		}
-		if (fd < 0)
-			set_error(w, -errno); /* moved while we were below it */
-		b->fd = fd;
-	}
-	if (f->node && !stopped(w)) {
-		/* Our part below it must be finished before anyone else may
-		 * deliver it. */
-		barrier(k);
-		/* If it must wait, the directory below counts it: have that
-		 * node ready before taking the lock, which must not be dropped
-		 * once this one is marked delayed (a finishing worker could
-		 * deliver and free it at once). */
-		struct dnode *spare = !task_root && !k->stack[i - 1].node ? node_alloc() : NULL;
-		pthread_mutex_lock(&w->mu);
-		if (f->node->pending > 0) {
-			struct dnode *n = f->node;
-			n->delayed = true;
-			n->fd = f->fd;
-			f->fd = -1;
-			n->st = f->st;
-			const struct stat *ps = parent_of(k, i);
-			n->has_parent = ps != NULL;
-			if (ps)
-				n->parent_st = *ps;
-			n->relpath_len = f->path_len ? f->path_len : 1;
-			if (f->shared && f->path_len) {
-				n->path = f->shared; /* the frame's reference */
-				f->shared = NULL;
-			} else {
-				n->path = spath_new(f->path_len ? k->path : ".", n->relpath_len);
-			}
-			n->name_off = f->name_off;
-			if (task_root) {
-				n->up = k->task->up;
-			} else {
-				struct frame *b = &k->stack[i - 1];
-				if (!b->node && spare) {
-					node_link_locked(w, spare);
-					b->node = spare;
-					spare = NULL;
-				}
-				n->up = b->node;
-				if (n->up)
-					n->up->pending++;
-				if (n->path && !b->shared)
-					b->shared = spath_get(n->path);
-			}
-			bool oom = !n->path || (!task_root && !n->up);
-			pthread_mutex_unlock(&w->mu);
-			free(spare);
-			if (oom)
-				set_error(w, -ENOMEM);
-			goto pop;
-		}
+	/* Our part below it must be finished before anyone else may
+	 * deliver it. */
+	barrier(k);
+	/* If it must wait, the directory below counts it: have that node
+	 * ready before taking the lock, which must not be dropped once this
+	 * one is marked delayed (a finishing worker could deliver and free it
+	 * at once). */
+	struct dnode *spare = i > 0 && !k->stack[i - 1].node ? node_alloc() : NULL;
+	pthread_mutex_lock(&w->mu);
+	delayed = f->node->pending > 0;
+	if (delayed) {
+		ok = hand_over_to_node_locked(k, i);
+		ok = count_in_parent_locked(k, i, &spare) && ok;
+	} else {
 		node_free_locked(w, f->node);
-		pthread_mutex_unlock(&w->mu);
-		free(spare);
 		f->node = NULL;
 	}
-	{
-		struct vp_walk_entry e = {
-			.kind = VP_WALK_ENTRY, .relpath = k->path, .relpath_len = f->path_len,
-			.name = k->path + f->name_off, .dirfd = task_root ? -1 : k->stack[i - 1].fd,
-			.fd = f->fd, .st = &f->st, .parent_st = parent_of(k, i),
-		};
-		if (!f->path_len)
-			e.relpath = e.name = ".", e.relpath_len = 1;
-		deliver(k, &e);
-	}
-	if (task_root) {
-		barrier(k);
-		if (!stopped(w))
-			complete(k, k->task->up);
-	}
-pop:
+	pthread_mutex_unlock(&w->mu);
+	free(spare);
+	if (!ok)
+		set_error(w, -ENOMEM);
+	return delayed;
+}
+
+/* Deliver the directory of frame i, which is complete: its listing done,
+ * nothing below it out. The volume root's path is kept empty (see
+ * path_push) and shown as ".". */
+static void deliver_dir(struct worker *k, size_t i)
+{
+	struct frame *f = &k->stack[i];
+	struct vp_walk_entry e = {
+		.kind = VP_WALK_ENTRY, .relpath = k->path, .relpath_len = f->path_len,
+		.name = k->path + f->name_off, .dirfd = i > 0 ? k->stack[i - 1].fd : -1,
+		.fd = f->fd, .st = &f->st, .parent_st = parent_of(k, i),
+	};
+
+	if (!f->path_len)
+		e.relpath = e.name = ".", e.relpath_len = 1;
+	deliver(k, &e);
+}
+
+/* What the top frame holds (a delayed directory's fd and path went to its
+ * node), and the path back to the frame below's. */
+static void pop_frame(struct worker *k)
+{
+	struct frame *f = &k->stack[k->depth - 1];
+
 	if (f->fd >= 0)
 		close(f->fd);
 	spath_put(f->shared);
@@ -839,6 +800,31 @@ pop:
 	k->depth--;
 	if (k->depth)
 		k->path[k->stack[k->depth - 1].path_len] = 0;
+}
+
+/* The top frame's listing is done: deliver it (or delay it), and pop. */
+static void leave(struct worker *k)
+{
+	size_t i = k->depth - 1;
+	struct frame *f = &k->stack[i];
+
+	if (f->borrowed) {
+		/* Only frame 0 is ever borrowed: our part of the listing was
+		 * the whole task. */
+		finish_task(k);
+		pop_frame(k);
+		return;
+	}
+	if (i > 0)
+		reopen_parent_fd(k, i);
+	if (f->node && !stopped(k->w) && delay_while_parts_out(k, i)) {
+		pop_frame(k);
+		return;
+	}
+	deliver_dir(k, i);
+	if (i == 0)
+		finish_task(k);
+	pop_frame(k);
 }
 
 static void run_task(struct worker *k, struct task *t)
@@ -868,9 +854,7 @@ static void run_task(struct worker *k, struct task *t)
 			.fd = -1, .st = &t->st,
 		};
 		deliver(k, &e);
-		barrier(k);
-		if (!stopped(k->w))
-			complete(k, t->up);
+		finish_task(k);
 		return; /* t->fd is closed by task_free */
 	}
 	t->fd = -1; /* the frame owns it now */
@@ -882,11 +866,7 @@ static void run_task(struct worker *k, struct task *t)
 		}
 		struct frame *f = &k->stack[k->depth - 1];
 		if (stopped(k->w)) {
-			if (f->fd >= 0)
-				close(f->fd);
-			spath_put(f->shared);
-			free(f->names);
-			k->depth--;
+			pop_frame(k); /* nothing more is delivered */
 			continue;
 		}
 		if (f->pos < f->names_len) {
@@ -997,8 +977,8 @@ int vp_walk(const struct vp_walk_cfg *cfg)
 {
 	struct walker w = { .cfg = cfg };
 	unsigned jobs = cfg->jobs ? cfg->jobs : 1;
-	struct worker *ks;
-	pthread_t *th;
+	struct worker *ks = NULL;
+	pthread_t *th = NULL;
 	unsigned started = 0;
 	struct task *t;
 	int r;
@@ -1009,7 +989,12 @@ int vp_walk(const struct vp_walk_cfg *cfg)
 		pthread_mutex_destroy(&w.mu);
 		return -ENOMEM;
 	}
-	mounts_load(cfg->root, &w.mounts);
+	/* Without a mount table (no /proc) st_dev and pin's RESOLVE_NO_XDEV
+	 * still guard. A table there is but that we could not hold or read
+	 * whole is another matter: a bind mount left out would be entered. */
+	r = vp_mounts_load(&w.mounts, NULL, cfg->root);
+	if (r == -ENOMEM || r == -EIO)
+		goto out;
 	ks = calloc(jobs, sizeof(*ks));
 	th = calloc(jobs, sizeof(*th));
 	if (!ks || !th) {
@@ -1047,8 +1032,7 @@ out:
 			worker_free(&ks[i]);
 	free(ks);
 	free(th);
-	free(w.mounts.dev);
-	free(w.mounts.ino);
+	vp_mounts_free(&w.mounts);
 	pthread_cond_destroy(&w.cv);
 	pthread_mutex_destroy(&w.mu);
 	return r;

@@ -73,26 +73,79 @@ int vp_idmap_is_idmapped_root(int dst_fd);
  * busy, and processes with files open through it keep them until closed. */
 int vp_idmap_detach(int dst_fd);
 
-/* The owners found under SRC, for `idmap --dry-run`: how many entries have
- * each on-disk uid and gid. */
+/* The owners found under SRC, for `idmap --dry-run` and `plan --idmap`: how
+ * many entries have each on-disk uid and gid. */
 struct vp_idcount {
 	uint32_t id;
+	uint64_t n;
+};
+
+/* Entries with one (uid, gid) pair: what a chown policy would write is a
+ * question about both ids of an entry at once. */
+struct vp_idpair {
+	uint32_t uid, gid;
 	uint64_t n;
 };
 
 struct vp_idcensus {
 	struct vp_idcount *uids, *gids; /* sorted by id */
 	size_t n_uids, n_gids;
+	struct vp_idpair *pairs;        /* sorted by uid, then gid */
+	size_t n_pairs;
+	/* Named ACL entries (access and default ACLs), by the id they name:
+	 * through an idmapped mount they appear mapped too. */
+	struct vp_idcount *acl_uids, *acl_gids;
+	size_t n_acl_uids, n_acl_gids;
 	uint64_t entries;  /* SRC included */
-	uint64_t errors;   /* entries that could not be read */
+	uint64_t errors;   /* entries that could not be read (stat or ACL) */
 	int first_error;   /* its errno */
 };
 
 /* Walk the tree at src_fd (physical; staying on its filesystem unless
- * cross_mounts) and count owners. Returns 0 or -errno (the census is then
- * empty); entries that cannot be read are counted, not fatal. Free with
- * vp_idcensus_free(). */
+ * cross_mounts) and count owners, groups and named ACL entries. Returns 0
+ * or -errno (the census is then empty); entries that cannot be read are
+ * counted, not fatal. Free with vp_idcensus_free(). */
 int vp_idmap_census(int src_fd, bool cross_mounts, struct vp_idcensus *c);
 void vp_idcensus_free(struct vp_idcensus *c);
+
+/* The k ids of v with the most entries (ties: the lower id first), most
+ * first, into top. Returns how many were written: min(n, k). */
+size_t vp_idcount_top(const struct vp_idcount *v, size_t n, struct vp_idcount *top, size_t k);
+
+/* An `--owner UID[:GID]` policy as an idmapped mount. A map is one-to-one,
+ * so "every entry to UID" is a map only when every entry has one owner on
+ * disk (OLD:UID), and likewise for the group when GID is given. */
+struct vp_idmap_owner {
+	bool expressible;
+	bool many_uids, many_gids; /* why not: more than one owner / group on disk */
+	bool unknown;              /* why not: entries could not be read, their owners are unknown */
+	/* The maps --owner stands for (when expressible), else those for the
+	 * most common owner and group: a proposal. 0 or 1 pair each; none for
+	 * the side --owner does not set. */
+	size_t n_uid_maps, n_gid_maps;
+	struct vp_idmap uid_map, gid_map;
+};
+
+/* Decide from the census c. Returns 0 (the answer in *out), -EINVAL when
+ * neither has_uid nor has_gid, -ENODATA when the census counted nothing. */
+int vp_idmap_owner(const struct vp_idcensus *c, bool has_uid, uint32_t uid, bool has_gid,
+                   uint32_t gid, struct vp_idmap_owner *out);
+
+/* What chown (`volperm apply`) would cost instead, from the census: the
+ * entries whose owner or group the policy p (--owner, --map, --map-gid;
+ * a map first, then the owner, as apply decides) would change. */
+uint64_t vp_idmap_chown_cost(const struct vp_idcensus *c, const struct vp_policy *p);
+
+/* The fstab mount option of util-linux 2.39 and later that makes the same
+ * mapping: "X-mount.idmap=u:A:B:N g:A:B:N ..." with one u: (g:) token per
+ * line of the uid_map (gid_map) text from vp_idmap_format(), the spaces
+ * written as \040 (fstab(5) separates fields with blanks). 0, or -E2BIG
+ * when it does not fit len, -EINVAL for a malformed map text. */
+int vp_idmap_fstab_option(const char *uid_map, const char *gid_map, char *buf, size_t len);
+
+/* Does the mount(8) whose `mount --version` output is text take
+ * X-mount.idmap (util-linux 2.39 and later)? 1 or 0, with its version in
+ * *major and *minor; -EINVAL when text is no util-linux version line. */
+int vp_idmap_mount_takes_idmap(const char *text, unsigned *major, unsigned *minor);
 
 #endif

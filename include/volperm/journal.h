@@ -120,6 +120,9 @@ size_t vp_jw_pending(const struct vp_jwriter *w);
 int vp_jw_mark(struct vp_jwriter *w, enum vp_rec_type t);
 const struct vp_jheader *vp_jw_header(const struct vp_jwriter *w);
 uint64_t vp_jw_entries(const struct vp_jwriter *w);
+/* The journal's state as the writer sees it: at vp_jw_open() that of its
+ * last valid mark (a torn tail cut), then of every mark written since. */
+enum vp_jstate vp_jw_state(const struct vp_jwriter *w);
 /* Drop the buffered, unsynced entries (and a failed batch's error): used
  * when an apply aborts before the batch was flushed (none of those entries
  * was changed). Only when no other thread uses the writer. */
@@ -127,6 +130,11 @@ void vp_jw_discard(struct vp_jwriter *w);
 /* Close (releases the lock). Unflushed entries are dropped: their changes
  * were never made. */
 void vp_jw_close(struct vp_jwriter *w);
+
+/* Is p[0..n) a path relative to the root as journals (and shard manifests)
+ * store them: not empty, no NUL, not absolute, no empty, "." or ".."
+ * component, no trailing slash; "." alone is the root. */
+bool vp_jpath_ok(const char *p, size_t n);
 
 /* ---- reader ---- */
 

@@ -12,7 +12,11 @@
  * exactly the pinned inode (it cannot be redirected by a rename): on Linux
  * >= 6.13 as getxattrat() & co. on "N" below one /proc/self/fd fd opened
  * once, else by path; chmod is fchmodat2(fd, "", AT_EMPTY_PATH) on Linux
- * >= 6.6, else chmod() by path. Every function is thread-safe. */
+ * >= 6.6, else chmod() by path. Every function is thread-safe.
+ *
+ * The walk's xattr reads (before anything is pinned) are here too, so that
+ * every way of reaching an inode's xattrs, and its fallback, is in one
+ * place. */
 
 #define VP_XATTR_ACL_ACCESS "system.posix_acl_access"
 #define VP_XATTR_ACL_DEFAULT "system.posix_acl_default"
@@ -29,12 +33,15 @@ struct vp_xattrs {
 int vp_xattrs_read(int fd, mode_t mode, struct vp_xattrs *x);
 void vp_xattrs_free(struct vp_xattrs *x);
 
-/* getxattrat(2) (Linux 6.13) on (dirfd, path), at_flags as for fstatat
- * (AT_SYMLINK_NOFOLLOW, AT_EMPTY_PATH), when this process can use it: the
- * value's size, or -errno; -ENOSYS when the call is not available (older
- * kernel, a seccomp filter), and the caller falls back. Thread-safe. */
-long vp_getxattrat(int dirfd, const char *path, unsigned at_flags, const char *name, void *buf,
-                   size_t size);
+/* One xattr into a caller's buffer (size 0: its size only), as getxattr(2):
+ * the value's size, or -errno (-ENODATA: absent; -ERANGE: buf too small).
+ * These two are the walk's reads, before anything is pinned: */
+/* ... of fd's own inode: any fd, a read fd or an O_PATH fd. */
+long vp_fd_getxattr_buf(int fd, const char *name, void *buf, size_t size);
+/* ... of the entry `entry` (one name, no slash) of directory dirfd, without
+ * following it if it is a symlink: getxattrat(2) (Linux 6.13) when this
+ * process can use it, else lgetxattr() of /proc/self/fd/<dirfd>/<entry>. */
+long vp_getxattr_at(int dirfd, const char *entry, const char *name, void *buf, size_t size);
 
 /* Read one xattr; *ret malloc()ed. Returns 0 with *ret NULL if absent. */
 int vp_fd_getxattr(int fd, const char *name, void **ret, size_t *len);

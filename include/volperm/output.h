@@ -26,6 +26,8 @@ struct vp_output {
 	/* --userns/--uid-map in force: --list and --json show each owner as
 	 * the container sees it too. NULL (the default): output as always. */
 	const struct vp_userns *userns;
+	unsigned jobs;                /* the run's threads (0: not shown) and why */
+	const char *jobs_why;         /* that many: "--jobs", "auto: ext4, 2 CPUs" */
 	/* state */
 	double started, last_shown;
 	bool live_line;               /* a \r line is on the terminal */

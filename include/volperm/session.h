@@ -179,13 +179,28 @@ void vp_session_forward_close(struct vp_fwdjob *f);
  * stays under half of it. */
 size_t vp_session_batch_max(void);
 
-#define VP_JOBS_MAX 64
-#define VP_JOBS_DEFAULT_MAX 8 /* more threads than this rarely help one volume */
+#define VP_JOBS_MAX 256
+#define VP_JOBS_DEFAULT_MAX 8   /* CPU-bound (local disk): more rarely helps */
+#define VP_JOBS_REMOTE_MAX 128  /* latency-bound: requests in flight */
 
 /* A thread count as typed (--jobs, VOLPERM_JOBS): digits only, 1 to
- * VP_JOBS_MAX. 0 or -EINVAL. */
+ * VP_JOBS_MAX, or "auto" (*jobs = 0: vp_jobs_auto() decides once the root
+ * is open). 0 or -EINVAL. */
 int vp_jobs_parse(const char *text, unsigned *jobs);
 /* The CPUs this process may run on, at most VP_JOBS_DEFAULT_MAX. */
 unsigned vp_jobs_default(void);
+
+/* --jobs auto (the default): on a local filesystem (by statfs type) the
+ * CPUs, at most VP_JOBS_DEFAULT_MAX; elsewhere (NFS, SMB, Ceph, FUSE, ...,
+ * or a type we do not know) the latency of a forced getattr of the root
+ * decides: a fast one counts as local, a slow one gets enough threads to
+ * keep the CPUs busy while requests wait (CPUs x latency / 25 us), from 16
+ * to VP_JOBS_REMOTE_MAX. why says what was seen ("ext4", "fuse, 1.02 ms a
+ * request"). */
+struct vp_jobs_choice {
+	unsigned jobs;
+	char why[96];
+};
+void vp_jobs_auto(int root_fd, struct vp_jobs_choice *c);
 
 #endif

@@ -106,6 +106,8 @@ static int run_command(const struct cli_opts *o)
 		return cmd_exec(o);
 	if (o->cmd == CLI_IDMAP)
 		return cmd_idmap(o);
+	if (o->cmd == CLI_PLAN && o->idmap_plan)
+		return cmd_plan_idmap(o);
 	if ((ex = cli_check_command(o)) >= 0)
 		return ex;
 	switch (o->cmd) {

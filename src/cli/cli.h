@@ -57,10 +57,12 @@ struct cli_opts {
 	char *progress;
 	double progress_interval;
 	char *jobs_text;       /* --jobs, as typed */
-	unsigned jobs;         /* resolved: --jobs, VOLPERM_JOBS, or the CPUs */
+	unsigned jobs;         /* --jobs or VOLPERM_JOBS; 0: auto, decided per root */
+	const char *jobs_from; /* "--jobs", "VOLPERM_JOBS", or NULL (auto) */
 	char *user;            /* exec --user */
 	int allow_root;        /* exec --allow-root */
 	int idmap_undo, idmap_dry_run, print_unit; /* idmap */
+	int idmap_plan;        /* plan --idmap */
 	struct cli_rawopt *raw;
 	size_t n_raw;
 	struct vp_policy policy; /* in host ids (--userns translated them) */
@@ -161,6 +163,8 @@ int cmd_recover(const struct cli_opts *o, const char *arg);
 int cmd_journal(const struct cli_opts *o, const char *sub, const char *arg);
 int cmd_exec(const struct cli_opts *o);
 int cmd_idmap(const struct cli_opts *o);
+/* plan --idmap: idmap --dry-run's report without a DST (cmd_idmap.c). */
+int cmd_plan_idmap(const struct cli_opts *o);
 /* Roll back journal name of jdir on rt, under the caller's volume lock,
  * printing as command ("rollback" or "recover"): the exit status. */
 int cli_rollback_journal(const struct cli_opts *o, int jdir, const char *jdir_path,

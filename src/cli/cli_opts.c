@@ -32,7 +32,8 @@ static const char usage_text[] =
 	"  or:  volperm recover [--forward] [--journal-dir DIR] PATH\n"
 	"  or:  volperm journal list|show|export [--format getfacl|json] [--journal-dir DIR] [FILE|PATH]\n"
 	"  or:  volperm exec [OPTIONS] --user UID:GID PATH... -- CMD [ARG...]\n"
-	"  or:  volperm idmap [--map OLD:NEW]... [--map-gid OLD:NEW]... [--read-only] [--dry-run|--print-unit] SRC DST\n"
+	"  or:  volperm idmap [--map OLD:NEW]... [--map-gid OLD:NEW]... | [--owner UID[:GID]] [--read-only] [--dry-run|--print-unit] SRC DST\n"
+	"  or:  volperm plan --idmap [--map OLD:NEW]... [--map-gid OLD:NEW]... | [--owner UID[:GID]] PATH\n"
 	"  or:  volperm idmap --undo DST";
 
 void cli_command(int *argc, char ***argv_p, struct cli_opts *o)
@@ -218,7 +219,8 @@ static int userns_options(struct cli_opts *o)
 	return 0;
 }
 
-/* --jobs N, else VOLPERM_JOBS, else the CPUs we may run on (session.h). */
+/* --jobs N or auto, else VOLPERM_JOBS, else auto (0: decided by
+ * vp_jobs_auto() once the root is open). */
 static int resolve_jobs(struct cli_opts *o)
 {
 	const char *text = o->jobs_text, *from = "--jobs";
@@ -227,12 +229,13 @@ static int resolve_jobs(struct cli_opts *o)
 		from = "VOLPERM_JOBS";
 	else if (!o->jobs_text)
 		text = NULL;
+	o->jobs_from = text ? from : NULL;
 	if (!text) {
-		o->jobs = vp_jobs_default();
+		o->jobs = 0;
 		return 0;
 	}
 	if (vp_jobs_parse(text, &o->jobs) < 0) {
-		usage_error("invalid %s '%s': give a number of threads from 1 to %d", from, text,
+		usage_error("invalid %s '%s': give a number of threads from 1 to %d, or auto", from, text,
 		            VP_JOBS_MAX);
 		return -EINVAL;
 	}
@@ -298,7 +301,7 @@ static int popt_read(int argc, char **argv, struct cli_opts *o)
 	};
 	struct poptOption scope_table[] = {
 		{ "exclude", 0, POPT_ARG_STRING, NULL, OPT_EXCLUDE, "skip entries matching GLOB (a name, or a path below PATH if it has '/'; repeatable)", "GLOB" },
-		{ "jobs", 'j', POPT_ARG_STRING, &o->jobs_text, 0, "walk and apply with N threads (env VOLPERM_JOBS; default: the CPUs, at most 8)", "N" },
+		{ "jobs", 'j', POPT_ARG_STRING, &o->jobs_text, 0, "walk and apply with N threads (1-256), or auto (env VOLPERM_JOBS; default auto: the CPUs, at most 8, on a local filesystem; up to 128 where each request is a round trip)", "N|auto" },
 		{ "cross-mounts", 0, POPT_ARG_NONE, &o->cross_mounts, 0, "enter nested mount points (default: stay on one filesystem)", NULL },
 		{ "include-devices", 0, POPT_ARG_NONE, &o->include_devices, 0, "change device nodes too (default: skip them)", NULL },
 		{ "allow-external-links", 0, POPT_ARG_NONE, &o->allow_external_links, 0, "change files with hard links outside PATH (unsafe)", NULL },
@@ -318,7 +321,8 @@ static int popt_read(int argc, char **argv, struct cli_opts *o)
 		{ "allow-root", 0, POPT_ARG_NONE, &o->allow_root, 0, "exec: allow --user 0", NULL },
 		{ "undo", 0, POPT_ARG_NONE, &o->idmap_undo, 0, "idmap: unmount the idmapped mount on DST", NULL },
 		{ "dry-run", 0, POPT_ARG_NONE, &o->idmap_dry_run, 0, "idmap: show what DST would show, probe support, mount nothing", NULL },
-		{ "print-unit", 0, POPT_ARG_NONE, &o->print_unit, 0, "idmap: print a systemd unit that makes the mount", NULL },
+		{ "print-unit", 0, POPT_ARG_NONE, &o->print_unit, 0, "idmap: print a systemd unit that makes the mount (and its fstab line)", NULL },
+		{ "idmap", 0, POPT_ARG_NONE, &o->idmap_plan, 0, "plan: would an idmapped mount do instead of chown, and what each costs", NULL },
 		POPT_TABLEEND
 	};
 	struct poptOption output_table[] = {
@@ -435,7 +439,7 @@ int cli_check_command(const struct cli_opts *o)
 	}
 	if ((o->forward && o->cmd != CLI_RECOVER) || (o->force && o->cmd != CLI_ROLLBACK) ||
 	    (o->journal && o->cmd != CLI_ROLLBACK) || (o->recover && o->cmd != CLI_APPLY) ||
-	    o->idmap_undo || o->idmap_dry_run || o->print_unit ||
+	    o->idmap_undo || o->idmap_dry_run || o->print_unit || o->idmap_plan ||
 	    (!is_run && !vp_policy_is_empty(&o->policy))) {
 		usage_error("an option was given that '%s' does not take", command);
 		return VP_EXIT_USAGE;

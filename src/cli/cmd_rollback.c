@@ -138,7 +138,13 @@ static int recover_forward(const struct cli_opts *o, int jdir, const char *jdir_
 	if (ex)
 		goto out;
 	f.run.rep = (struct vp_reporter){ vp_output_event, vp_output_progress, &out };
-	f.run.jobs = o->jobs;
+	struct vp_jobs_choice jc = { .jobs = o->jobs };
+	if (o->jobs)
+		snprintf(jc.why, sizeof(jc.why), "%s", o->jobs_from);
+	else
+		vp_jobs_auto(rt->fd, &jc);
+	f.run.jobs = out.jobs = jc.jobs;
+	out.jobs_why = jc.why;
 	f.run.cancel = &cli_cancel;
 	vp_output_start(&out, rt->path, f.desc);
 	ex = cli_exit(vp_engine_run(&f.run, &st));

@@ -7,8 +7,12 @@
 # touched (snapshot with ctimes), and --undo removes exactly that mount.
 # Then the refusals: --undo of a plain bind mount or through a symlink, a
 # map that is not one-to-one, a non-empty DST, FUSE and overlayfs (one
-# sentence, exit 2, nothing mounted). Last, a measurement (reported, never
-# asserted): the idmapped mount against chown -R on a 100k-entry tree.
+# sentence, exit 2, nothing mounted; plan --idmap says "not supported").
+# --owner: a tree with one owner mounts with the map it stands for; a tree
+# with two is refused with the counts and the most common owner's maps, and
+# nothing is mounted. plan --idmap reports without a DST; --print-unit's
+# fstab line parses. Last, a measurement (reported, never asserted): the
+# idmapped mount against chown -R on a 100k-entry tree.
 . "$(dirname "$0")/lib.sh"
 setup
 need_cmd mount umount truncate setfacl getfacl setpriv findmnt
@@ -186,6 +190,10 @@ for u in "${unsup[@]}"; do
 	assert_true "$name: nothing mounted on DST" bash -c "! findmnt -rn --mountpoint '$D' >/dev/null"
 	vp_expect 2 "$name: --dry-run says it is not supported" idmap --dry-run "${MAP[@]}" "$path" "$D"
 	assert_file_match 'NOT supported' "$OUT" "$name: ... in the plan"
+	vp_expect 2 "$name: plan --idmap" plan --idmap "${MAP[@]}" "$path"
+	assert_match '^chown: [0-9]+ entries to write; idmap: one mount \(not supported: the filesystem does not support idmapped mounts\)$' \
+		"$(tail -n 1 "$OUT")" "$name: plan --idmap's last line says an idmapped mount is not supported there"
+	assert_file_match 'does not support idmapped mounts' "$ERR" "$name: ... and stderr says why"
 	umount "$path" 2>/dev/null || fusermount3 -u "$path" 2>/dev/null || umount -l "$path"
 done
 
@@ -234,6 +242,117 @@ if command -v systemd-analyze >/dev/null; then
 		if [ -s "$W/verify.rest" ]; then fail "unit: systemd-analyze verify: $(head -c 600 "$W/verify.rest")"; else pass "unit: systemd-analyze verify (only the optional Before= units missing)"; fi
 	fi
 fi
+
+say "# --- plan --idmap: the dry run's report without a DST"
+setfacl -m u:1000:rw,u:33:r "$W/plan/a" || die "setfacl"
+snap "$W/plan" "$W/plan.acl" --ctime
+vp_expect 0 "plan --idmap ${MAP[*]}" plan --idmap "${MAP[@]}" "$W/plan"
+assert_eq "$(head -n 1 "$OUT")" "idmap plan: $W/plan" "plan --idmap: names PATH, no DST"
+assert_file_match '^uid 1000 -> 1001: 3 entries$' "$OUT" "plan --idmap: the owners, as the dry run shows them"
+assert_file_match '^uid 1001 -> 65534: 1 entry \(unmapped' "$OUT" "plan --idmap: the unmapped owner"
+assert_file_match '^acl user 1000 -> 1001: 1 entry$' "$OUT" "plan --idmap: the ACL entry of u:1000 appears mapped"
+assert_file_match '^acl user 33 -> 33: 1 entry \(as on disk\)$' "$OUT" "plan --idmap: ... u:33 as on disk"
+assert_file_match '^named ACL entries: 2; appear mapped: 1; left as on disk: 1; unmapped \(show as 65534\): 0$' "$OUT" \
+	"plan --idmap: the ACL totals"
+assert_eq "$(tail -n 1 "$OUT")" "chown: 3 entries to write; idmap: one mount (supported)" \
+	"plan --idmap: the last line compares the costs (root, a and b would be chowned)"
+vp_expect 0 "idmap --dry-run ends with the same line" idmap --dry-run "${MAP[@]}" "$W/plan" "$D"
+assert_eq "$(tail -n 1 "$OUT")" "chown: 3 entries to write; idmap: one mount (supported)" "dry run: the same last line"
+vp_expect 2 "plan --idmap takes no DST" plan --idmap "${MAP[@]}" "$W/plan" "$D"
+vp_expect 2 "plan --idmap does not take --chmod" plan --idmap --chmod go-w "$W/plan"
+vp_expect 2 "--idmap goes with plan only" apply --idmap "${MAP[@]}" "$W/plan"
+vp_expect 2 "--owner and --map do not go together in idmap" idmap --owner 1001:1001 --map 1000:1001 "$W/plan" "$D"
+assert_file_match '^volperm: --owner stands for a map of its own' "$ERR" "... saying why"
+snap "$W/plan" "$W/plan.after2" --ctime
+snap_eq "$W/plan.acl" "$W/plan.after2" "plan --idmap: SRC unchanged"
+assert_true "plan --idmap: nothing mounted" bash -c "! findmnt -rn --mountpoint '$D' >/dev/null"
+
+say "# --- --owner: a map only when the tree has one owner"
+O=$W/own
+mkdir -p "$O/sub"
+touch "$O/f1" "$O/sub/f2"
+chown -R 1000:1000 "$O"
+vp_expect 0 "plan --idmap --owner on a one-owner tree" plan --idmap --owner 1001:1001 "$O"
+assert_file_match '^--owner 1001:1001 stands for --map 1000:1001 --map-gid 1000:1001 on ' "$OUT" \
+	"plan --idmap --owner: prints the map it stands for"
+assert_eq "$(tail -n 1 "$OUT")" "chown: 4 entries to write; idmap: one mount (supported)" "plan --idmap --owner: the costs"
+vp_expect 0 "idmap --owner 1001:1001 on a one-owner tree" idmap --owner 1001:1001 "$O" "$D"
+assert_file_match '^--owner 1001:1001 stands for --map 1000:1001 --map-gid 1000:1001 on ' "$OUT" \
+	"idmap --owner: prints the map it stands for"
+assert_true "idmap --owner: DST is mounted" is_mount "$D"
+assert_eq "$(owner_of "$D/sub/f2")" "1001:1001" "idmap --owner: entries show as 1001:1001 through DST"
+assert_eq "$(owner_of "$O/sub/f2")" "1000:1000" "idmap --owner: ... and stay 1000:1000 on disk"
+vp_expect 0 "--undo" idmap --undo "$D"
+vp_expect 0 "--print-unit --owner writes the maps" idmap --print-unit --owner 1001:1001 "$O" "$D"
+assert_file_match "^ExecStart=\".*\" idmap --map 1000:1001 --map-gid 1000:1001 \"$O\" \"$D\"\$" "$OUT" \
+	"unit: --owner became --map/--map-gid in ExecStart (no walk at boot)"
+assert_file_match '^# --owner 1001:1001 stands for' "$OUT" "unit: ... saying so in a comment"
+
+chown 1002:1002 "$O/sub/f2"
+touch "$O/f3" && chown 1002:1002 "$O/f3"
+touch "$O/f4" && chown 1000:1000 "$O/f4"
+vp_expect 2 "idmap --owner on a two-owner tree is refused" idmap --owner 1001:1001 "$O" "$D"
+assert_eq "$(wc -l <"$ERR")" "1" "... in one sentence"
+assert_file_match 'has 2 owners \(uid 1000: 4 entries, uid 1002: 2 entries\)' "$ERR" "... naming how many owners, with counts"
+assert_file_match 'most common owner and group it would be --map 1000:1001 --map-gid 1000:1001' "$ERR" \
+	"... and proposing the most common owner's maps"
+assert_file_match 'nothing was mounted' "$ERR" "... saying nothing was mounted"
+assert_true "... and nothing is mounted" bash -c "! findmnt -rn --mountpoint '$D' >/dev/null"
+assert_eq "$(wc -c <"$OUT")" "0" "... and no map is printed as if it applied"
+vp_expect 2 "idmap --dry-run --owner on a two-owner tree" idmap --dry-run --owner 1001:1001 "$O" "$D"
+assert_file_match '^--owner 1001:1001: no idmapped mount, more than one owner on disk; below, the maps for the most common: --map 1000:1001 --map-gid 1000:1001$' \
+	"$OUT" "dry run: says --owner is no map here, and shows the proposal"
+assert_file_match '^uid 1002 -> 1002: 2 entries \(as on disk\)' "$OUT" "dry run: the other owner would show as itself"
+assert_eq "$(tail -n 1 "$OUT")" "chown: 6 entries to write; idmap: one mount (not supported: --owner needs one owner on disk, there are more)" \
+	"dry run: the last line says why not"
+vp_expect 2 "plan --idmap --owner on a two-owner tree" plan --idmap --owner 1001:1001 "$O"
+vp_expect 2 "--print-unit --owner on a two-owner tree prints no unit" idmap --print-unit --owner 1001:1001 "$O" "$D"
+assert_true "... none at all" bash -c "! grep -q ExecStart '$OUT'"
+mkdir "$O/one" && touch "$O/one/x"
+chown 1002:1000 "$O/one" && chown 1002:1002 "$O/one/x"
+vp_expect 0 "--owner UID alone needs one owner, not one group" idmap --dry-run --owner 1003 "$O/one" "$D"
+assert_file_match '^--owner 1003 stands for --map 1002:1003 on ' "$OUT" "... and stands for a uid map only"
+vp_expect 2 "--owner UID:GID needs one group too" idmap --dry-run --owner 1003:1003 "$O/one" "$D"
+assert_file_match 'has 2 groups \(gid 1000: 1 entry, gid 1002: 1 entry\)' "$ERR" "... naming the groups"
+
+say "# --- --print-unit's fstab line"
+vp_expect 0 "--print-unit" idmap --print-unit "${MAP[@]}" --read-only "$W/plan" "$D"
+fline=$(grep -A1 '^# The same mount as an /etc/fstab line' "$OUT" | tail -n 1)
+assert_match '^# /' "$fline" "unit: the fstab line follows, as a comment"
+printf '%s\n' "${fline#\# }" >"$W/fstab"
+read -r -a fields <"$W/fstab"
+assert_eq "${#fields[@]}" "6" "fstab: six fields"
+assert_eq "${fields[0]} ${fields[1]} ${fields[2]} ${fields[4]} ${fields[5]}" "$W/plan $D none 0 0" "fstab: SRC DST none ... 0 0"
+IFS=, read -r -a fopts <<<"${fields[3]}"
+assert_eq "${fopts[0]},${fopts[1]}" "bind,ro" "fstab: a bind mount, read-only"
+idm=${fopts[2]#X-mount.idmap=}
+assert_ne "$idm" "${fopts[2]}" "fstab: X-mount.idmap= is the third option"
+assert_eq "${#fopts[@]}" "3" "fstab: no other option"
+bad=0 usum=0 gsum=0
+for tok in ${idm//\\040/ }; do
+	if [[ $tok =~ ^([ug]):([0-9]+):([0-9]+):([0-9]+)$ ]]; then
+		if [ "${BASH_REMATCH[1]}" = u ]; then usum=$((usum + BASH_REMATCH[4])); else gsum=$((gsum + BASH_REMATCH[4])); fi
+	else
+		bad=1
+	fi
+done
+assert_eq "$bad" "0" "fstab: every X-mount.idmap token is u|g:ID-MOUNT:ID-HOST:RANGE, separated by \\040"
+# Every id but 1001, another's NEW: identity for the ids not named.
+assert_eq "$usum $gsum" "4294967294 4294967294" "fstab: the uid and gid maps cover every id but 1001"
+assert_match '(^|\\040)u:1000:1001:1(\\040|$)' "$idm" "fstab: uid 1000 appears as 1001"
+assert_match '(^|\\040)g:1000:1001:1(\\040|$)' "$idm" "fstab: gid 1000 appears as 1001"
+# libmount itself reads the line back (unmangling \040 into blanks).
+if parsed=$(findmnt --tab-file "$W/fstab" -n -o TARGET,OPTIONS 2>&1); then
+	assert_match "^$D +bind,ro,X-mount.idmap=u:0:0:1000 u:1002:1002:" "$parsed" "fstab: findmnt --tab-file parses it"
+else
+	fail "fstab: findmnt --tab-file cannot parse it: $parsed"
+fi
+mver=$(mount --version | sed -n 's/.*util-linux \([0-9]*\.[0-9]*\).*/\1/p')
+case $mver in
+2.3[0-8] | 2.[12][0-9] | 2.[0-9]) want="which has no X-mount.idmap" ;;
+*) want="which takes it" ;;
+esac
+assert_file_match "^# This host's mount\(8\) is util-linux $mver, $want" "$OUT" "unit: says whether this host's mount ($mver) takes it"
 
 say "# --- measurement: idmapped mount vs chown -R, 100k entries (reported, not asserted)"
 B=$W/bench

@@ -126,7 +126,7 @@ for n in 2 3 8; do
 done
 
 # Parsing: strict, with VOLPERM_JOBS as the default.
-for bad in 0 -1 65 x 2x "" 99999999999999999999; do
+for bad in 0 -1 257 x 2x "" auto2 AUTO 99999999999999999999; do
 	vp_expect 2 "--jobs '$bad' refused" plan --jobs "$bad" --owner 1:1 "$V"
 	assert_file_match "invalid --jobs" "$ERR" "--jobs '$bad': says what is wrong"
 done
@@ -134,6 +134,28 @@ VOLPERM_JOBS=0 vp_expect 2 "VOLPERM_JOBS=0 refused" plan --owner 1:1 "$V"
 assert_file_match "invalid VOLPERM_JOBS" "$ERR" "VOLPERM_JOBS=0: names the variable"
 VOLPERM_JOBS=0 vp_expect 0 "--jobs overrides VOLPERM_JOBS" plan --jobs 2 --owner 1:1 "$V"
 VOLPERM_JOBS=3 vp_expect 0 "VOLPERM_JOBS=3 accepted" plan --owner 1:1 "$V"
+assert_file_match "^jobs: +3 \(VOLPERM_JOBS\)$" "$OUT" "the summary says 3 jobs came from VOLPERM_JOBS"
+vp_expect 0 "--jobs 256 accepted (the most)" plan --jobs 256 --owner 1:1 "$V"
+assert_file_match "^jobs: +256 \(--jobs\)$" "$OUT" "the summary says --jobs 256"
+# auto (the default) on a local filesystem: the CPUs, at most 8, and the
+# filesystem named (the test volume is on the machine's local disk or tmpfs).
+cpus=$(nproc)
+[ "$cpus" -gt 8 ] && cpus=8
+for how in "--jobs auto" "" "VOLPERM_JOBS=auto"; do
+	case $how in
+	VOLPERM_JOBS=*) VOLPERM_JOBS=auto vp_expect 0 "VOLPERM_JOBS=auto accepted" plan --owner 1:1 "$V" ;;
+	"") vp_expect 0 "no --jobs: auto" plan --owner 1:1 "$V" ;;
+	*) vp_expect 0 "--jobs auto accepted" plan --jobs auto --owner 1:1 "$V" ;;
+	esac
+	fstype=$(stat -f -c %T "$V")
+	assert_file_match "^jobs: +$cpus \(auto: [a-z0-9]+, $cpus CPUs?\)$" "$OUT" "[${how:-default}] auto on $fstype: $cpus jobs, the filesystem and the CPUs named"
+done
+vp_expect 0 "--json carries the choice" plan --jobs auto --json --owner 1:1 "$V"
+tail -n 1 "$OUT" | python3 -c '
+import json, sys
+s = json.loads(sys.stdin.read())
+sys.exit(0 if s["event"] == "summary" and isinstance(s["jobs"], int) and s["jobs_why"].startswith("auto: ") else 1)' &&
+	pass "the JSON summary has jobs and jobs_why" || fail "the JSON summary lacks jobs/jobs_why: $(tail -n 1 "$OUT")"
 vp_expect 2 "rollback does not take --jobs" rollback --jobs 2 --journal-dir "$J" "$V"
 assert_file_match "--jobs goes with plan, check, apply and recover" "$ERR" "rollback --jobs: says which commands take it"
 

@@ -106,8 +106,19 @@ assert_eq "$(readlink "$B/ops/sl")" g "symlink target in the backing tree"
 rm -rf "$t" || fail "rm -rf through slowfs"
 assert_true "rm -rf through slowfs removed the directory" test ! -e "$B/ops"
 
-# --- volperm apply through slowfs == chown -R -h ---------------------------
+# --- --jobs auto: a FUSE mount whose requests take DELAY us is latency-bound -
+# (every request sleeps at least DELAY=200 us, far above the 50 us below
+# which auto treats a filesystem as local: no timing decides this check)
 J=$(new_jdir)
+vp_expect 0 "plan through slowfs with the default --jobs auto" plan --owner 1001:1001 --journal-dir "$J" "$M"
+aj=$(sed -nE 's/^jobs: +([0-9]+) \(auto: fuse, [0-9.]+ ms a request\)$/\1/p' "$OUT")
+if [ -n "$aj" ] && [ "$aj" -ge 16 ] && [ "$aj" -le 128 ]; then
+	pass "auto on slowfs: $aj jobs (16..128), fuse and the latency named"
+else
+	fail "auto on slowfs: expected 16..128 jobs for fuse, got: $(grep '^jobs:' "$OUT")"
+fi
+
+# --- volperm apply through slowfs == chown -R -h ---------------------------
 expect_counts "$B" 1001:1001 "$W/exp.json"
 changed=$(find "$B" \( ! -uid 1001 -o ! -gid 1001 \) -printf x | wc -c)
 n1=$(total "$M")

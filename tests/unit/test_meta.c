@@ -10,6 +10,10 @@
  *    absent is 0 with NULL; vp_fd_setxattr(NULL) removes, absent is fine;
  *  - vp_xattrs_read: the ACLs (and only those volperm reads), with a name
  *    list longer than the first buffer;
+ *  - the walk's reads into a buffer: vp_getxattr_at (one name in a
+ *    directory fd, a symlink not followed) and vp_fd_getxattr_buf (a read
+ *    fd or an O_PATH fd): the value, its size alone, -ERANGE, -ENODATA,
+ *    -ENOENT;
  *  - vp_fd_chmod / vp_fd_chmod_type: the exact mode, -ELOOP for a symlink,
  *    whose mode stays;
  *  - several threads at once on the first call (the one-time setup);
@@ -176,6 +180,50 @@ static void test_xattrs_read(void **state)
 	assert_int_equal(vp_xattrs_read(fd, S_IFIFO | 0644, &x), 0);
 	assert_null(x.acl_access);
 	close(fd);
+}
+
+/* The walk's reads: by name from the directory fd, and through an fd of the
+ * entry itself (a read fd, an O_PATH fd). */
+static void test_walk_reads(void **state)
+{
+	(void)state;
+	char buf[64], lnk[4200];
+	int fd = mkfile("wr"), dfd, rfd;
+
+	assert_int_equal(vp_fd_setxattr(fd, "user.vp", "value", 5), 0);
+	path_of(lnk, sizeof(lnk), "wr.link");
+	unlink(lnk);
+	assert_int_equal(symlink("wr", lnk), 0);
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(dfd >= 0);
+
+	memset(buf, 0, sizeof(buf));
+	assert_int_equal(vp_getxattr_at(dfd, "wr", "user.vp", buf, sizeof(buf)), 5);
+	assert_memory_equal(buf, "value", 5);
+	assert_int_equal(vp_getxattr_at(dfd, "wr", "user.vp", NULL, 0), 5);
+	assert_int_equal(vp_getxattr_at(dfd, "wr", "user.vp", buf, 2), -ERANGE);
+	assert_int_equal(vp_getxattr_at(dfd, "wr", "user.none", buf, sizeof(buf)), -ENODATA);
+	assert_int_equal(vp_getxattr_at(dfd, "no-such-entry", "user.vp", buf, sizeof(buf)), -ENOENT);
+	/* The symlink itself, never its target (a symlink has no user.*). */
+	assert_int_equal(vp_getxattr_at(dfd, "wr.link", "user.vp", buf, sizeof(buf)), -ENODATA);
+
+	memset(buf, 0, sizeof(buf));
+	assert_int_equal(vp_fd_getxattr_buf(fd, "user.vp", buf, sizeof(buf)), 5); /* O_PATH */
+	assert_memory_equal(buf, "value", 5);
+	assert_int_equal(vp_fd_getxattr_buf(fd, "user.vp", NULL, 0), 5);
+	assert_int_equal(vp_fd_getxattr_buf(fd, "user.vp", buf, 2), -ERANGE);
+	assert_int_equal(vp_fd_getxattr_buf(fd, "user.none", buf, sizeof(buf)), -ENODATA);
+	rfd = openat(dfd, "wr", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	assert_true(rfd >= 0);
+	memset(buf, 0, sizeof(buf));
+	assert_int_equal(vp_fd_getxattr_buf(rfd, "user.vp", buf, sizeof(buf)), 5); /* read fd */
+	assert_memory_equal(buf, "value", 5);
+	/* A directory's read fd, as the walk holds. */
+	assert_int_equal(vp_fd_getxattr_buf(dfd, "user.none", buf, sizeof(buf)), -ENODATA);
+	close(rfd);
+	close(dfd);
+	close(fd);
+	unlink(lnk);
 }
 
 /* Rename the file away and put a new one under its name: the fd still
@@ -361,6 +409,7 @@ static void test_fast_calls_vanish(void **state)
 	test_get_set_remove(state);
 	test_large_values(state);
 	test_xattrs_read(state);
+	test_walk_reads(state);
 	test_pinned_inode(state);
 	test_chmod(state);
 	test_threads(state);
@@ -419,12 +468,13 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
-	struct CMUnitTest tests[8];
+	struct CMUnitTest tests[9];
 	size_t n = 0;
 	tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_threads); /* the one-time setup */
 	tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_get_set_remove);
 	tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_large_values);
 	tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_xattrs_read);
+	tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_walk_reads);
 	tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_pinned_inode);
 	tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_chmod);
 	/* A forked child takes the by-path calls, which "fast" refuses. */
