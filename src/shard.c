@@ -1182,7 +1182,7 @@ static int count_exact(struct plan *pl, const struct pnode *nd, uint64_t *ret, u
 static int count_sampled(struct plan *pl, const struct pnode *nd, uint64_t *ret, uint64_t *top_sub)
 {
 	unsigned probes = pl->cfg->probes ? pl->cfg->probes : 64;
-	uint64_t n_ent, n_sub;
+	uint64_t n_ent = 0, n_sub = 0; /* list_dir sets both; zero for -O2 flow analysis */
 	double sum = 0;
 	char *chosen = NULL;
 	struct stat cst = { 0 }; /* set with chosen; zeroed for -O2 flow analysis */

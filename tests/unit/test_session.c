@@ -463,15 +463,27 @@ static void test_jobs(void **state)
 {
 	(void)state;
 	unsigned n = 0;
-	const char *bad[] = { "", "0", "-1", "65", "1x", "99999999999999999999" };
+	const char *bad[] = { "", "0", "-1", "257", "1x", "auto2", "AUTO", " auto",
+		              "99999999999999999999" };
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		assert_int_equal(vp_jobs_parse(bad[i], &n), -EINVAL);
 	assert_int_equal(vp_jobs_parse("1", &n), 0);
 	assert_int_equal(n, 1);
-	assert_int_equal(vp_jobs_parse("64", &n), 0);
-	assert_int_equal(n, 64);
+	assert_int_equal(vp_jobs_parse("256", &n), 0);
+	assert_int_equal(n, VP_JOBS_MAX);
+	assert_int_equal(vp_jobs_parse("auto", &n), 0);
+	assert_int_equal(n, 0); /* decided by vp_jobs_auto() once the root is open */
 	n = vp_jobs_default();
 	assert_true(n >= 1 && n <= VP_JOBS_DEFAULT_MAX);
+	/* auto on the test's own directory: whatever the filesystem, a choice
+	 * in range and a reason that names it */
+	struct vp_jobs_choice c;
+	int fd = open(base, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	vp_jobs_auto(fd, &c);
+	close(fd);
+	assert_true(c.jobs >= 1 && c.jobs <= VP_JOBS_REMOTE_MAX);
+	assert_true(strncmp(c.why, "auto: ", 6) == 0);
 	assert_true(vp_session_batch_max() >= 1);
 }
 
@@ -484,7 +496,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rollback_open, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recover_next, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
-		cmocka_unit_test(test_jobs),
+		cmocka_unit_test_setup_teardown(test_jobs, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
