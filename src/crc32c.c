@@ -4,7 +4,7 @@
  * under pthread_once(), so concurrent callers (--jobs workers) never race. */
 #include <pthread.h>
 
-#include "volperm/crc32c.h"
+#include "crc32c.h"
 
 static uint32_t table[8][256];
 static pthread_once_t table_once = PTHREAD_ONCE_INIT;

@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "volperm/acl.h"
-#include "volperm/decide.h"
+#include "decide.h"
 
 static uint32_t map_id(const struct vp_idmap *m, size_t n, uint32_t id, bool has_default,
                        uint32_t def)

@@ -48,15 +48,15 @@
 #include <unistd.h>
 
 #include "volperm/caps.h"
-#include "volperm/decide.h"
+#include "decide.h"
 #include "volperm/engine.h"
-#include "volperm/fault.h"
+#include "fault.h"
 #include "volperm/jdir.h"
 #include "volperm/journal.h"
-#include "volperm/links.h"
-#include "volperm/meta.h"
-#include "volperm/pin.h"
-#include "volperm/preflight.h"
+#include "links.h"
+#include "meta.h"
+#include "pin.h"
+#include "preflight.h"
 #include "volperm/quote.h"
 #include "volperm/rollback.h"
 

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "volperm/decide.h"
+#include "decide.h"
 #include "volperm/export.h"
 #include "volperm/quote.h"
 

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "volperm/fault.h"
+#include "fault.h"
 
 #ifdef VOLPERM_FAULT_INJECTION
 static atomic_ulong steps;

@@ -116,8 +116,8 @@
 #include <unistd.h>
 
 #include "le.h"
-#include "volperm/crc32c.h"
-#include "volperm/fault.h"
+#include "crc32c.h"
+#include "fault.h"
 #include "volperm/journal.h"
 
 #define HDR_FIXED 80u    /* version 1; also the prefix every version has */

@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "volperm/links.h"
-#include "volperm/watch.h"
+#include "links.h"
+#include "watch.h"
 
 struct link_id {
 	uint64_t parent_dev, parent_ino, name_hash;

@@ -27,7 +27,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
-#include "volperm/meta.h"
+#include "meta.h"
 
 /* Same numbers on every architecture (the generic syscall table). */
 #ifndef SYS_fchmodat2

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "volperm/mountinfo.h"
+#include "mountinfo.h"
 
 /* The kernel writes space, tab, newline and backslash in paths as \ooo
  * (three octal digits), so that a line splits on spaces; anything else

@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "volperm/decide.h"
+#include "decide.h"
 #include "volperm/output.h"
 #include "volperm/quote.h"
 

@@ -40,7 +40,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-#include "volperm/pin.h"
+#include "pin.h"
 
 static int open_beneath(int at_fd, const char *path, unsigned flags)
 {

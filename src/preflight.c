@@ -17,9 +17,9 @@
 #include <unistd.h>
 
 #include "volperm/caps.h"
-#include "volperm/decide.h"
+#include "decide.h"
 #include "volperm/engine.h"
-#include "volperm/preflight.h"
+#include "preflight.h"
 #include "volperm/quote.h"
 
 int vp_creds_get(struct vp_creds *c)

@@ -41,11 +41,11 @@
 #include <unistd.h>
 
 #include "volperm/caps.h"
-#include "volperm/decide.h"
-#include "volperm/fault.h"
-#include "volperm/meta.h"
-#include "volperm/pin.h"
-#include "volperm/preflight.h"
+#include "decide.h"
+#include "fault.h"
+#include "meta.h"
+#include "pin.h"
+#include "preflight.h"
 #include "volperm/policy.h"
 #include "volperm/quote.h"
 #include "volperm/rollback.h"

@@ -62,8 +62,8 @@
 #include <unistd.h>
 
 #include "le.h"
-#include "volperm/crc32c.h"
-#include "volperm/pin.h"
+#include "crc32c.h"
+#include "pin.h"
 #include "volperm/shard.h"
 
 extern char **environ;

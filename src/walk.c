@@ -13,8 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "volperm/meta.h"
-#include "volperm/mountinfo.h"
+#include "meta.h"
+#include "mountinfo.h"
 #include "volperm/walk.h"
 
 const char *vp_skip_name(enum vp_skip s)

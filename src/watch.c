@@ -10,7 +10,7 @@
 #include <sys/inotify.h>
 #include <unistd.h>
 
-#include "volperm/watch.h"
+#include "watch.h"
 
 /* Only events that say a name of the inode (or its link count) changed;
  * IN_ATTRIB also comes with chmod, chown and xattr changes by someone else,

@@ -46,7 +46,7 @@ for f in "$repo"/src/*.c; do
 	srcs+=("$f")
 done
 flags=(-std=gnu11 -g -O1 -fno-omit-frame-pointer -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64
-	-DVOLPERM_VERSION='"fuzz"' -I"$repo/include" -Wall -Wextra -Wno-unused-parameter)
+	-DVOLPERM_VERSION='"fuzz"' -I"$repo/include" -I"$repo/src" -Wall -Wextra -Wno-unused-parameter)
 # shellcheck disable=SC2054 # commas inside clang's option values
 san=(-fsanitize=address,undefined -fno-sanitize-recover=undefined)
 libs=(-lacl)

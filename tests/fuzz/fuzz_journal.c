@@ -45,7 +45,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "volperm/crc32c.h"
+#include "crc32c.h"
 #include "volperm/export.h"
 #include "volperm/journal.h"
 

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* Unit tests for include/volperm/decide.h: the one pure decision function.
+/* Unit tests for src/decide.h: the one pure decision function.
  *
  * Rules under test (decide.h, contract.md):
  *  - uid: a --map whose OLD is the entry's current uid wins; else the --owner
@@ -21,7 +21,7 @@
 
 #include <cmocka.h>
 
-#include "volperm/decide.h"
+#include "decide.h"
 #include "volperm/policy.h"
 
 struct pspec {

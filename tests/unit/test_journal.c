@@ -52,8 +52,8 @@
 
 #include <cmocka.h>
 
-#include "volperm/crc32c.h"
-#include "volperm/decide.h"
+#include "crc32c.h"
+#include "decide.h"
 #include "volperm/journal.h"
 #include "volperm/policy.h"
 

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* Unit tests for include/volperm/links.h and watch.h, on a real directory
+/* Unit tests for src/links.h and watch.h, on a real directory
  * tree (TMPDIR): the hard-link rule and the rename detection it rests on.
  *
  * The rules under test:
@@ -39,8 +39,8 @@
 
 #include <cmocka.h>
 
-#include "volperm/links.h"
-#include "volperm/watch.h"
+#include "links.h"
+#include "watch.h"
 
 static char dir[4096];
 

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* Unit tests for include/volperm/meta.h: xattrs and chmod of the inode
+/* Unit tests for src/meta.h: xattrs and chmod of the inode
  * behind an O_PATH fd.
  *
  * The rules under test:
@@ -52,7 +52,7 @@
 
 #include <cmocka.h>
 
-#include "volperm/meta.h"
+#include "meta.h"
 
 static char dir[4096];
 

@@ -1,4 +1,4 @@
-/* Unit tests for include/volperm/mountinfo.h.
+/* Unit tests for src/mountinfo.h.
  *
  * The rules under test:
  *  - vp_mountinfo_parse_line reads every field of real lines (proc(5)'s
@@ -34,7 +34,7 @@
 
 #include <cmocka.h>
 
-#include "volperm/mountinfo.h"
+#include "mountinfo.h"
 
 static char base[256];
 

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* Unit tests for include/volperm/pin.h, on a real directory tree (TMPDIR).
+/* Unit tests for src/pin.h, on a real directory tree (TMPDIR).
  *
  * The rules under test:
  *  - an entry pinned from the directory fd the walk holds, by its one name,
@@ -39,7 +39,7 @@
 
 #include <cmocka.h>
 
-#include "volperm/pin.h"
+#include "pin.h"
 
 enum { DEPTH = 300 };
 

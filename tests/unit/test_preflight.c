@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* Unit tests for vp_change_missing_cap() (include/volperm/preflight.h): which
+/* Unit tests for vp_change_missing_cap() (src/preflight.h): which
  * change, and which rollback of it, needs CAP_CHOWN or CAP_FOWNER, for a
  * caller with and without them. The rules are the kernel's (chown_ok,
  * chgrp_ok, inode_owner_or_capable). */
@@ -13,8 +13,8 @@
 
 #include <cmocka.h>
 
-#include "volperm/decide.h"
-#include "volperm/preflight.h"
+#include "decide.h"
+#include "preflight.h"
 
 static gid_t groups[] = { 1000, 27 };
 

@@ -44,7 +44,7 @@
 
 #include <cmocka.h>
 
-#include "volperm/crc32c.h"
+#include "crc32c.h"
 #include "volperm/journal.h"
 #include "volperm/policy.h"
 #include "volperm/shard.h"
