@@ -386,6 +386,116 @@ static int create_journal(struct ctx *c)
 	return 0;
 }
 
+/* ---- the capability scan (preflight.h holds the rule) ---- */
+
+struct caps_scan {
+	struct vp_creds creds;
+	bool journaled;
+	const struct vp_cancel *outer;
+	struct vp_cancel stop;     /* ours: stops the dry walk at the first find */
+	bool found;
+	int cap;
+	bool reverse;
+	const char *what;
+	uint32_t owner;
+	char path[320];            /* the entry, quoted */
+};
+
+static void caps_scan_event(void *userdata, const struct vp_event *ev)
+{
+	struct caps_scan *s = userdata;
+
+	if (vp_cancel_count(s->outer) && !vp_cancel_count(&s->stop)) {
+		atomic_store(&s->stop.signo, atomic_load(&s->outer->signo));
+		atomic_fetch_add(&s->stop.count, 1);
+	}
+	if (s->found || ev->type != VP_EV_CHANGE)
+		return;
+	struct vp_change ch = {
+		.uid = ev->uid, .gid = ev->gid, .mode = ev->mode, .new_uid = ev->new_uid,
+		.new_gid = ev->new_gid, .new_mode = ev->new_mode, .changes = ev->changes,
+	};
+	const char *what = NULL;
+	bool reverse = false;
+	int cap = vp_change_missing_cap(&s->creds, &ch, false, &what);
+	if (cap < 0 && s->journaled) {
+		reverse = true;
+		cap = vp_change_missing_cap(&s->creds, &ch, true, &what);
+	}
+	if (cap < 0)
+		return;
+	s->found = true;
+	s->cap = cap;
+	s->reverse = reverse;
+	s->what = what;
+	s->owner = ev->uid;
+	vp_quote_path_buf(s->path, sizeof(s->path), ev->root, ev->relpath, ev->relpath_len);
+	atomic_fetch_add(&s->stop.count, 1);
+}
+
+/* Before the first change of a run that lacks CAP_CHOWN or CAP_FOWNER: the
+ * first entry whose change (or, journaled, whose rollback) needs one we lack
+ * (preflight.h's rule), found by a nested plan-mode run on one thread so
+ * that "the first" is the walk's first. 0 when none does (or both
+ * capabilities are there: no walk); -EPERM with the sentence in why;
+ * -EINTR when a signal stopped the scan; -errno. */
+static int caps_scan(const struct vp_run *run, char *why, size_t why_size)
+{
+	struct caps_scan s = { .journaled = run->jdir_fd >= 0 || run->resume, .outer = run->cancel };
+	struct vp_stats st;
+	int r;
+
+	r = vp_creds_get(&s.creds);
+	if (r < 0) {
+		snprintf(why, why_size, "cannot read this process's groups: %s; nothing was changed",
+		         strerror(-r));
+		return r;
+	}
+	if (s.creds.cap_chown && s.creds.cap_fowner) {
+		vp_creds_free(&s.creds);
+		return 0;
+	}
+	/* The dry walk: the same walk and decisions, one thread so that
+	 * "the first entry" is the walk's first, no journal, no output. */
+	struct vp_run dry = {
+		.cmd = VP_CMD_PLAN, .root = run->root, .root_fd = run->root_fd,
+		.root_st = run->root_st, .policy = run->policy, .jdir_fd = -1,
+		.jdir_path = run->jdir_path, .has_jdir = run->has_jdir, .jdir_st = run->jdir_st,
+		.keep_going = true, .jobs = 1, .batch_max = run->batch_max,
+		.rep = { caps_scan_event, NULL, &s }, .cancel = &s.stop,
+	};
+	enum vp_outcome out = vp_engine_run(&dry, &st);
+	vp_creds_free(&s.creds);
+	if (s.found && s.what == vp_what_clears_setid && !s.reverse) {
+		snprintf(why, why_size,
+		         "%s is setuid/setgid: changing its owner clears that bit, which needs the CAP_FOWNER capability, and this process does not have it (add --cap-add FOWNER); nothing was changed",
+		         s.path);
+		return -EPERM;
+	}
+	if (s.found) {
+		/* The path is already cut to 320 bytes by the quoting; a message
+		 * that still does not fit ends in "..." rather than mid-word
+		 * unannounced. */
+		if (snprintf(why, why_size,
+		         "volperm needs the %s capability %s %s (to %s: it is owned by uid %u, this process runs as uid %u) and this process does not have it (%s); nothing was changed",
+		         s.cap == CAP_CHOWN ? "CAP_CHOWN" : "CAP_FOWNER",
+		         s.reverse ? "to be able to roll back" : "for", s.path, s.what,
+		         (unsigned)s.owner, (unsigned)geteuid(),
+		         s.reverse ? "give it, or use --no-journal to change without a way back"
+		         : s.cap == CAP_CHOWN ? "run it as root, or give the container --cap-add CHOWN"
+		                              : "run it as root, or give the container --cap-add FOWNER") >=
+		    (int)why_size && why_size > 4)
+			memcpy(why + why_size - 4, "...", 4);
+		return -EPERM;
+	}
+	if (vp_cancel_count(run->cancel)) {
+		snprintf(why, why_size, "interrupted by %s", vp_cancel_name(run->cancel));
+		return -EINTR;
+	}
+	(void)out; /* entries the dry walk could not read, the apply reports itself */
+	return 0;
+}
+
 /* Everything that can make the whole apply impossible is checked here,
  * once, before the first change: one clear sentence instead of an EPERM
  * per file, and nothing changed. */
@@ -407,7 +517,7 @@ static int preflight(struct ctx *c)
 	/* CAP_CHOWN and CAP_FOWNER: needed per entry (preflight.c), so that a
 	 * user may change their own files without them. */
 	char msg[sizeof(c->run->why)];
-	r = vp_preflight_caps(c->run, msg, sizeof(msg));
+	r = caps_scan(c->run, msg, sizeof(msg));
 	if (r < 0)
 		return fail_run(c, r == -EINTR ? VP_OUT_INTERRUPTED : VP_OUT_INVALID, "%s", msg);
 	/* Without CAP_FSETID the kernel silently drops setgid from a chmod of a

@@ -7,7 +7,6 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-struct vp_run;
 
 /* Which changes need which capability, entry by entry, so that a user
  * without privilege can do what the kernel lets them do (chmod and ACLs on
@@ -46,15 +45,12 @@ struct vp_change {
  * (reverse=false), or undoing it as rollback does (reverse=true), needs and
  * c lacks; -1 when c may make it. *what gets a few words saying which step
  * needs it ("give it to uid 1001"). */
+/* The `what` of a chown that clears setuid/setgid (CAP_FOWNER needed): the
+ * engine words that refusal apart. */
+extern const char vp_what_clears_setid[];
+
 int vp_change_missing_cap(const struct vp_creds *c, const struct vp_change *ch, bool reverse,
                           const char **what);
 
-/* The apply's capability preflight (engine.c calls it before the first
- * change). With CAP_CHOWN and CAP_FOWNER, nothing to do. Without, a dry
- * walk of the run's tree finds the first entry whose change (or, with a
- * journal, whose rollback) needs a capability we lack. 0 when there is none;
- * -EPERM with one sentence in why naming the entry and the capability;
- * another -errno (why set too) when the walk itself failed. */
-int vp_preflight_caps(const struct vp_run *run, char *why, size_t why_size);
 
 #endif
