@@ -13,6 +13,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fts.h>
+#include <limits.h>
+#include <spawn.h>
+#include <stdbool.h>
 #include <linux/mount.h>
 #include <sched.h>
 #include <signal.h>
@@ -28,6 +31,7 @@
 
 #include "volperm/acl.h"
 #include "volperm/idmap.h"
+#include "volperm/volume.h"
 
 #define ID_MAX 4294967294u  /* 4294967295 is (uid_t)-1: never a real id */
 #define OVERFLOW_ID 65534u  /* what the kernel shows for an unmapped id */
@@ -569,3 +573,104 @@ int vp_idmap_mount_takes_idmap(const char *text, unsigned *major, unsigned *mino
 	*minor = b;
 	return a > 2 || (a == 2 && b >= 39);
 }
+
+/* ---- SRC, DST and the host's mount(8) ---- */
+
+int vp_idmap_dir_open(const char *path, bool allow_system, int *fd, char **resolved)
+{
+	struct stat st;
+	char self[64];
+
+	*resolved = NULL;
+	*fd = open(path, O_PATH | O_NOFOLLOW | O_DIRECTORY | O_CLOEXEC);
+	if (*fd < 0) {
+		int e = errno;
+		/* O_NOFOLLOW|O_DIRECTORY on a symlink says ENOTDIR (or ELOOP):
+		 * lstat tells which it really is. */
+		if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode))
+			return -ELOOP;
+		if (e == ENOTDIR && lstat(path, &st) == 0)
+			return -ENOTDIR;
+		return -e;
+	}
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", *fd);
+	*resolved = realpath(self, NULL);
+	if (!*resolved) {
+		int e = errno;
+		close(*fd);
+		*fd = -1;
+		return -e;
+	}
+	if (!allow_system && vp_is_system_path(*resolved)) {
+		close(*fd);
+		*fd = -1;
+		return -EPERM;
+	}
+	return 0;
+}
+
+int vp_idmap_dst_empty(int dst_fd)
+{
+	int d = openat(dst_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *dir = d < 0 ? NULL : fdopendir(d);
+	struct dirent *de;
+	int r = 0;
+
+	if (!dir) {
+		r = -errno;
+		if (d >= 0)
+			close(d);
+		return r;
+	}
+	errno = 0;
+	while ((de = readdir(dir)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
+			r = -ENOTEMPTY;
+			break;
+		}
+	if (!de && errno)
+		r = -errno;
+	closedir(dir);
+	return r;
+}
+
+int vp_mount_version(char *buf, size_t len)
+{
+	static const char *const paths[] = { "/usr/bin/mount", "/bin/mount", "/usr/sbin/mount", "/sbin/mount" };
+	extern char **environ;
+	int r = -ENOENT;
+
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]) && r == -ENOENT; i++) {
+		char *argv[] = { (char *)paths[i], (char *)"--version", NULL };
+		posix_spawn_file_actions_t fa;
+		int pipefd[2], status;
+		pid_t pid;
+
+		if (access(paths[i], X_OK) < 0)
+			continue;
+		if (pipe2(pipefd, O_CLOEXEC) < 0)
+			return -errno;
+		posix_spawn_file_actions_init(&fa);
+		posix_spawn_file_actions_adddup2(&fa, pipefd[1], STDOUT_FILENO);
+		r = -posix_spawn(&pid, paths[i], &fa, NULL, argv, environ);
+		posix_spawn_file_actions_destroy(&fa);
+		close(pipefd[1]);
+		if (r == 0) {
+			size_t used = 0;
+			ssize_t k;
+			while (used + 1 < len && ((k = read(pipefd[0], buf + used, len - used - 1)) > 0 ||
+			                          (k < 0 && errno == EINTR)))
+				if (k > 0)
+					used += (size_t)k;
+			buf[used] = '\0';
+			buf[strcspn(buf, "\n")] = '\0';
+			while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+				;
+			if (!used)
+				r = -ENODATA;
+		}
+		close(pipefd[0]);
+	}
+	return r;
+}
+

@@ -4,6 +4,7 @@
  * setresuid we could no longer change groups), then prove that the way back
  * to root is closed, then no_new_privs so a setuid binary cannot reopen it. */
 #include <errno.h>
+#include <linux/capability.h>
 #include <grp.h>
 #include <signal.h>
 #include <pwd.h>
@@ -14,6 +15,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include "volperm/caps.h"
 #include "volperm/privdrop.h"
 #include "volperm/quote.h"
 
@@ -138,4 +140,18 @@ int vp_exec_as(const struct vp_exec_user *u, char *const argv[], const struct vp
 	snprintf(why, why_len, "cannot run %s: %s",
 	         vp_quote_shell_buf(q, sizeof(q), argv[0], strlen(argv[0])), strerror(e));
 	return -e;
+}
+
+int vp_exec_can_become(uid_t uid, gid_t gid, int *missing)
+{
+	(void)gid; /* any gid, ours included: setgroups() needs CAP_SETGID */
+	if (!vp_cap_effective(CAP_SETGID)) {
+		*missing = CAP_SETGID;
+		return -EPERM;
+	}
+	if (uid != geteuid() && !vp_cap_effective(CAP_SETUID)) {
+		*missing = CAP_SETUID;
+		return -EPERM;
+	}
+	return 0;
 }

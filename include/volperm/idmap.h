@@ -148,4 +148,20 @@ int vp_idmap_fstab_option(const char *uid_map, const char *gid_map, char *buf, s
  * *major and *minor; -EINVAL when text is no util-linux version line. */
 int vp_idmap_mount_takes_idmap(const char *text, unsigned *major, unsigned *minor);
 
+/* SRC or DST of idmap (or PATH of plan --idmap): a directory named by no
+ * symlink, and no system path unless allowed (an idmapped mount on /usr
+ * would shadow it). Pinned O_PATH in *fd; *resolved is the path of the fd
+ * (of what was checked), malloc()ed. 0; -ELOOP a symlink; -ENOTDIR not a
+ * directory; -EPERM a system path (*resolved set, for the message); -errno.
+ * On failure *fd is -1; free *resolved in every case. */
+int vp_idmap_dir_open(const char *path, bool allow_system, int *fd, char **resolved);
+/* DST must be empty: an idmapped mount over files would hide them. 0 empty,
+ * -ENOTEMPTY, or -errno. */
+int vp_idmap_dst_empty(int dst_fd);
+/* `mount --version` of this host (which fstab syntax applies): 0 and its
+ * first line in buf, or -errno. Only fixed paths (/usr/bin, /bin, /usr/sbin,
+ * /sbin): we run as root, and a `mount` found through PATH is not ours to
+ * trust. */
+int vp_mount_version(char *buf, size_t len);
+
 #endif

@@ -23,6 +23,13 @@ struct vp_exec_user {
 /* Fill *u for uid:gid: supplementary groups and home from the passwd/group
  * files in db (or the local database), when the uid has an entry there;
  * none otherwise. 0 or -errno. */
+/* Can this process become uid:gid for good? Setting the gid (and the
+ * groups) needs CAP_SETGID; a uid other than ours needs CAP_SETUID. 0, or
+ * -EPERM with *missing the first capability lacking (CAP_SETGID first: it is
+ * needed whatever the uid). Checked before anything is fixed, so that exec
+ * never changes a volume it then cannot hand over. */
+int vp_exec_can_become(uid_t uid, gid_t gid, int *missing);
+
 int vp_exec_user_lookup(const struct vp_iddb *db, uid_t uid, gid_t gid, struct vp_exec_user *u);
 
 /* The signal set-up the app must get back: execve() keeps ignored signals

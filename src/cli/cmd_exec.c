@@ -7,7 +7,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "volperm/caps.h"
 #include "volperm/idspec.h"
 
 #include "cli.h"
@@ -56,10 +55,11 @@ int cmd_exec(const struct cli_opts *o)
 		return VP_EXIT_USAGE;
 	}
 	/* Refuse before fixing anything if the switch to the user cannot work. */
-	if ((ow.uid != geteuid() && !vp_cap_effective(CAP_SETUID)) || !vp_cap_effective(CAP_SETGID)) {
+	int missing;
+	if (vp_exec_can_become(ow.uid, ow.gid, &missing) < 0) {
 		cli_error("exec needs the CAP_SETUID and CAP_SETGID capabilities to become %u:%u and this process lacks %s; nothing was changed",
 		          (unsigned)ow.uid, (unsigned)ow.gid,
-		          vp_cap_effective(CAP_SETGID) ? "CAP_SETUID" : "CAP_SETGID");
+		          missing == CAP_SETGID ? "CAP_SETGID" : "CAP_SETUID");
 		return VP_EXIT_USAGE;
 	}
 	r = vp_exec_user_lookup(&db, ow.uid, ow.gid, &u);

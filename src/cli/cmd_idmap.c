@@ -1,15 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* idmap (docs/volperm.1, IDMAPPED MOUNTS): the mapping is idmap.c's; this
  * checks SRC and DST and says what happened. */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "volperm/idmap.h"
@@ -23,33 +20,26 @@ static int open_idmap_dir(const struct cli_opts *o, const char *arg, const char 
                           char **resolved)
 {
 	struct qpath q1, q2;
-	struct stat st;
-	char self[64];
+	int r = vp_idmap_dir_open(arg, o->allow_system_path, fd, resolved);
 
-	*fd = open(arg, O_PATH | O_NOFOLLOW | O_DIRECTORY | O_CLOEXEC);
-	if (*fd < 0) {
-		int e = errno;
-		if (lstat(arg, &st) == 0 && S_ISLNK(st.st_mode))
-			cli_error("%s %s is a symbolic link; refusing it (give the real directory)", role, qp(&q1, arg));
-		else if (e == ENOTDIR && lstat(arg, &st) == 0)
-			cli_error("%s %s is not a directory", role, qp(&q1, arg));
-		else
-			cli_error("%s %s: %s", role, qp(&q1, arg), strerror(e));
-		return -1;
-	}
-	snprintf(self, sizeof(self), "/proc/self/fd/%d", *fd);
-	*resolved = realpath(self, NULL);
-	if (!*resolved) {
-		cli_error("%s %s: %s", role, qp(&q1, arg), strerror(errno));
-		return -1;
-	}
-	if (!o->allow_system_path && vp_is_system_path(*resolved)) {
+	switch (r) {
+	case 0:
+		return 0;
+	case -ELOOP:
+		cli_error("%s %s is a symbolic link; refusing it (give the real directory)", role, qp(&q1, arg));
+		break;
+	case -ENOTDIR:
+		cli_error("%s %s is not a directory", role, qp(&q1, arg));
+		break;
+	case -EPERM:
 		cli_error("%s %s%s%s is a system path; refusing it (use --allow-system-path if you really mean it)",
 		          role, qp(&q1, arg), strcmp(arg, *resolved) ? " resolves to " : "",
 		          strcmp(arg, *resolved) ? qp(&q2, *resolved) : "");
-		return -1;
+		break;
+	default:
+		cli_error("%s %s: %s", role, qp(&q1, arg), strerror(-r));
 	}
-	return 0;
+	return -1;
 }
 
 /* A word of a systemd unit line, quoted for it: specifiers (%) and, on Exec
@@ -92,49 +82,6 @@ static void fstab_word(FILE *f, const char *w)
 			fputc(*p, f);
 }
 
-/* `mount --version` of this host, for which fstab syntax applies: 0 and the
- * first line in buf, or -errno. Only fixed paths: we run as root, and a
- * `mount` found through PATH is not ours to trust. */
-static int mount_version(char *buf, size_t len)
-{
-	static const char *const paths[] = { "/usr/bin/mount", "/bin/mount", "/usr/sbin/mount", "/sbin/mount" };
-	extern char **environ;
-	int r = -ENOENT;
-
-	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]) && r == -ENOENT; i++) {
-		char *argv[] = { (char *)paths[i], (char *)"--version", NULL };
-		posix_spawn_file_actions_t fa;
-		int pipefd[2], status;
-		pid_t pid;
-
-		if (access(paths[i], X_OK) < 0)
-			continue;
-		if (pipe2(pipefd, O_CLOEXEC) < 0)
-			return -errno;
-		posix_spawn_file_actions_init(&fa);
-		posix_spawn_file_actions_adddup2(&fa, pipefd[1], STDOUT_FILENO);
-		r = -posix_spawn(&pid, paths[i], &fa, NULL, argv, environ);
-		posix_spawn_file_actions_destroy(&fa);
-		close(pipefd[1]);
-		if (r == 0) {
-			size_t used = 0;
-			ssize_t k;
-			while (used + 1 < len && ((k = read(pipefd[0], buf + used, len - used - 1)) > 0 ||
-			                          (k < 0 && errno == EINTR)))
-				if (k > 0)
-					used += (size_t)k;
-			buf[used] = '\0';
-			buf[strcspn(buf, "\n")] = '\0';
-			while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-				;
-			if (!used)
-				r = -ENODATA;
-		}
-		close(pipefd[0]);
-	}
-	return r;
-}
-
 /* The comment after the unit: the same mount as an fstab line, and whether
  * this host's mount(8) can read it (X-mount.idmap came with util-linux
  * 2.39; Debian 12 has 2.38). */
@@ -158,7 +105,7 @@ static void print_fstab(const struct cli_opts *o, const char *src, const char *d
 	fstab_word(stdout, dst);
 	printf(" none %s%s,%s 0 0\n", o->cross_mounts ? "rbind" : "bind", o->read_only ? ",ro" : "", opt);
 	free(opt);
-	r = mount_version(ver, sizeof(ver));
+	r = vp_mount_version(ver, sizeof(ver));
 	if (r == 0)
 		r = vp_idmap_mount_takes_idmap(ver, &major, &minor);
 	if (r == 1)
@@ -555,23 +502,13 @@ int cmd_idmap(const struct cli_opts *o)
 		goto out;
 	}
 	if (!o->print_unit) {
-		/* DST must be empty: an idmapped mount over files would hide them. */
-		int d = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		DIR *dir = d < 0 ? NULL : fdopendir(d);
-		struct dirent *de;
-		bool empty = true;
-		if (!dir) {
-			cli_error("DST %s: %s", qp(&q1, dst), strerror(errno));
-			if (d >= 0)
-				close(d);
+		int r = vp_idmap_dst_empty(dfd);
+		if (r == -ENOTEMPTY) {
+			cli_error("DST %s is not empty; refusing to mount over its files (give an empty directory)", qp(&q1, dst));
 			goto out;
 		}
-		while ((de = readdir(dir)))
-			if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-				empty = false;
-		closedir(dir);
-		if (!empty) {
-			cli_error("DST %s is not empty; refusing to mount over its files (give an empty directory)", qp(&q1, dst));
+		if (r < 0) {
+			cli_error("DST %s: %s", qp(&q1, dst), strerror(-r));
 			goto out;
 		}
 	}

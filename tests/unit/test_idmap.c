@@ -11,12 +11,17 @@
  * entries, not ids; the fstab option repeats the map's lines in order. */
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -234,6 +239,49 @@ static void test_mount_version(void **state)
 	assert_int_equal(vp_idmap_mount_takes_idmap("", &a, &b), -EINVAL);
 }
 
+/* SRC/DST rules (they moved from the CLI into the core): a real directory
+ * only, no symlink, no system path unless allowed; DST empty. */
+static void test_dirs(void **state)
+{
+	(void)state;
+	const char *tmp = getenv("TMPDIR");
+	char base[PATH_MAX], p[PATH_MAX + 16], *res = NULL;
+	int fd = -1;
+
+	snprintf(base, sizeof(base), "%s/vp-test-idmap.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	assert_non_null(mkdtemp(base));
+	assert_int_equal(vp_idmap_dir_open(base, false, &fd, &res), 0);
+	assert_true(fd >= 0);
+	assert_non_null(res);
+	assert_int_equal(vp_idmap_dst_empty(fd), 0);
+	snprintf(p, sizeof(p), "%s/f", base);
+	int f = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	assert_true(f >= 0);
+	close(f);
+	assert_int_equal(vp_idmap_dst_empty(fd), -ENOTEMPTY);
+	close(fd);
+	free(res);
+	assert_int_equal(vp_idmap_dir_open(p, false, &fd, &res), -ENOTDIR);
+	assert_int_equal(fd, -1);
+	free(res);
+	snprintf(p, sizeof(p), "%s/l", base);
+	assert_int_equal(symlink(base, p), 0);
+	assert_int_equal(vp_idmap_dir_open(p, false, &fd, &res), -ELOOP);
+	free(res);
+	assert_int_equal(vp_idmap_dir_open("/usr", false, &fd, &res), -EPERM);
+	assert_int_equal(fd, -1);
+	assert_string_equal(res, "/usr");
+	free(res);
+	assert_int_equal(vp_idmap_dir_open("/usr", true, &fd, &res), 0);
+	close(fd);
+	free(res);
+	snprintf(p, sizeof(p), "%s/l", base);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s/f", base);
+	unlink(p);
+	rmdir(base);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -249,6 +297,7 @@ int main(void)
 		cmocka_unit_test(test_chown_cost),
 		cmocka_unit_test(test_fstab_option),
 		cmocka_unit_test(test_mount_version),
+		cmocka_unit_test(test_dirs),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
