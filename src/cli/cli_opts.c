@@ -407,10 +407,13 @@ int cli_parse(int argc, char **argv, struct cli_opts *o)
 		return VP_EXIT_USAGE;
 	}
 	/* rollback takes them for its output (each owner as the container
-	 * sees it too); journal, recover and idmap have no ids to translate. */
+	 * sees it too); idmap's --map/--owner ids are the container's as for
+	 * apply (the mount gets their host ids, and so does --print-unit's
+	 * unit); journal, recover and idmap --undo have no ids to translate. */
 	if (!vp_userns_empty(&o->userns) && o->cmd != CLI_PLAN && o->cmd != CLI_CHECK &&
-	    o->cmd != CLI_APPLY && o->cmd != CLI_EXEC && o->cmd != CLI_ROLLBACK) {
-		usage_error("--userns, --uid-map and --gid-map go with plan, check, apply, exec and rollback");
+	    o->cmd != CLI_APPLY && o->cmd != CLI_EXEC && o->cmd != CLI_ROLLBACK &&
+	    (o->cmd != CLI_IDMAP || o->idmap_undo)) {
+		usage_error("--userns, --uid-map and --gid-map go with plan, check, apply, exec, rollback and idmap");
 		return VP_EXIT_USAGE;
 	}
 	/* Not root, or root of a user namespace: the default journal

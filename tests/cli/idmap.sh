@@ -354,6 +354,30 @@ case $mver in
 esac
 assert_file_match "^# This host's mount\(8\) is util-linux $mver, $want" "$OUT" "unit: says whether this host's mount ($mver) takes it"
 
+say "# --- --uid-map/--gid-map (or --userns): --map and --owner ids are the container's"
+# A rootless container's id 1000 is host 101000 (container 0 = host 100000):
+# on disk the tree is 101000's, and through DST it must show as host 101001,
+# the container's 1001. The mount's own map says so too.
+U=$W/userns
+mkdir -p "$U/src" "$U/dst"
+printf 'x\n' >"$U/src/f"
+chown -R 101000:101000 "$U/src"
+UMAP=(--uid-map 0:100000:65536 --gid-map 0:100000:65536)
+vp_expect 0 "idmap --uid-map 0:100000:65536 --map 1000:1001" idmap "${UMAP[@]}" "${MAP[@]}" "$U/src" "$U/dst"
+if is_mount "$U/dst"; then
+	assert_eq "$(stat -c %u:%g "$U/dst/f")" "101001:101001" "through DST the container's 1000 (host 101000) shows as its 1001 (host 101001)"
+	assert_eq "$(stat -c %u:%g "$U/src/f")" "101000:101000" "on disk it stays host 101000"
+	vp_expect 0 "--undo of it" idmap --undo "$U/dst"
+else
+	fail "idmap with --uid-map mounted nothing on DST"
+fi
+vp_expect 2 "an id outside the map is refused" idmap --uid-map 0:100000:65536 --gid-map 0:100000:65536 --map 70000:1001 "$U/src" "$U/dst"
+assert_eq "$(grep -c . "$ERR")" "1" "... in one line"
+is_mount "$U/dst" && fail "a refused idmap mounted something" || pass "nothing mounted after the refusal"
+vp_expect 2 "idmap --undo takes no --uid-map (no ids to translate)" idmap --undo --uid-map 0:100000:65536 --gid-map 0:100000:65536 "$U/dst"
+vp_expect 0 "--print-unit with --uid-map writes host ids" idmap --print-unit "${UMAP[@]}" "${MAP[@]}" "$U/src" "$U/dst"
+assert_file_match '^ExecStart=.* --map 101000:101001 ' "$OUT" "the unit's ExecStart maps host 101000 to 101001 (no namespace needed at boot)"
+
 say "# --- measurement: idmapped mount vs chown -R, 100k entries (reported, not asserted)"
 B=$W/bench
 mkdir -p "$B/tree" "$B/dst"
