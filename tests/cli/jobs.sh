@@ -144,7 +144,14 @@ cpus=$(nproc)
 for how in "--jobs auto" "" "VOLPERM_JOBS=auto"; do
 	case $how in
 	VOLPERM_JOBS=*) VOLPERM_JOBS=auto vp_expect 0 "VOLPERM_JOBS=auto accepted" plan --owner 1:1 "$V" ;;
-	"") vp_expect 0 "no --jobs: auto" plan --owner 1:1 "$V" ;;
+	"")
+		# The default: neither --jobs nor VOLPERM_JOBS (which a caller,
+		# such as scripts/test's sanitizer pass, may have exported).
+		had_jobs=${VOLPERM_JOBS+x} saved_jobs=${VOLPERM_JOBS-}
+		unset VOLPERM_JOBS
+		vp_expect 0 "no --jobs: auto" plan --owner 1:1 "$V"
+		[ -n "$had_jobs" ] && export VOLPERM_JOBS=$saved_jobs
+		;;
 	*) vp_expect 0 "--jobs auto accepted" plan --jobs auto --owner 1:1 "$V" ;;
 	esac
 	fstype=$(stat -f -c %T "$V")

@@ -110,7 +110,11 @@ assert_true "rm -rf through slowfs removed the directory" test ! -e "$B/ops"
 # (every request sleeps at least DELAY=200 us, far above the 50 us below
 # which auto treats a filesystem as local: no timing decides this check)
 J=$(new_jdir)
+# (the default: neither --jobs nor an inherited VOLPERM_JOBS)
+had_jobs=${VOLPERM_JOBS+x} saved_jobs=${VOLPERM_JOBS-}
+unset VOLPERM_JOBS
 vp_expect 0 "plan through slowfs with the default --jobs auto" plan --owner 1001:1001 --journal-dir "$J" "$M"
+[ -n "$had_jobs" ] && export VOLPERM_JOBS=$saved_jobs
 aj=$(sed -nE 's/^jobs: +([0-9]+) \(auto: fuse, [0-9.]+ ms a request\)$/\1/p' "$OUT")
 if [ -n "$aj" ] && [ "$aj" -ge 16 ] && [ "$aj" -le 128 ]; then
 	pass "auto on slowfs: $aj jobs (16..128), fuse and the latency named"
