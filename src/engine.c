@@ -1168,6 +1168,7 @@ static enum vp_outcome abort_apply(struct ctx *c, struct vp_stats *st)
 	}
 	struct vp_rollback rb = {
 		.root_fd = run->root_fd, .root = run->root, .rep = run->rep, .cancel = run->cancel,
+		.jobs = run->jobs,
 		/* the signal that stopped the apply must not stop its undo */
 		.cancel_after = vp_cancel_count(run->cancel),
 	};

@@ -2,6 +2,7 @@
 #ifndef VOLPERM_ROLLBACK_H
 #define VOLPERM_ROLLBACK_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
@@ -12,7 +13,8 @@
 #include "volperm/report.h"
 
 /* Undo what a journal recorded (invariant 5): newest entry first, so every
- * directory is restored before anything below it is reached again. Each
+ * directory is restored before anything below it is reached again (with
+ * jobs > 1, a chunk of entries at a time, see rollback.c). Each
  * entry is pinned by its path with no symlink or mount crossing, resolved
  * from the deepest ancestor directory pinned before (vp_pin_cache, pin.h) or
  * from the root, and its dev/ino must be the journal's. An entry is restored only if it is
@@ -24,6 +26,11 @@ struct vp_rollback {
 	const char *root;       /* for reports */
 	bool force;
 	bool newest;            /* no later journal exists for this root */
+	/* Threads restoring at a time (0 or 1: one). More only with
+	 * CAP_DAC_READ_SEARCH or CAP_DAC_OVERRIDE, which make the newest-first
+	 * order needless for reaching entries (rollback.c); each inode stays
+	 * with one thread. */
+	unsigned jobs;
 	struct vp_reporter rep;
 	/* A signal counted here beyond cancel_after (those that came before,
 	 * e.g. the one that made an apply abort) stops the rollback before the
@@ -40,6 +47,7 @@ struct vp_rollback {
 	bool has_commit_time, ctime_rule;
 	struct timespec committed_at, started;
 	uint64_t applied_ns;    /* the journal's creation: the apply's start */
+	pthread_mutex_t *report_mu; /* held around rep's calls while threads run */
 };
 
 /* r: a validated reader of the journal; w: a writer on the same journal (it

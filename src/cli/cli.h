@@ -139,6 +139,11 @@ int cli_open_journal_file(const char *file, int *jdir, char **dir, char name[]);
 /* vp_session_lock(), saying who holds it: 0, or the exit status. */
 int cli_lock(const struct vp_root *rt, int jdir, struct vp_tree_lock *lk);
 struct vp_output cli_output(const struct cli_opts *o, const char *command);
+/* The run's threads: --jobs / VOLPERM_JOBS, else vp_jobs_auto() on the
+ * root; said in out's summary (out->jobs_why points into jc). */
+struct vp_jobs_choice;
+unsigned cli_jobs(const struct cli_opts *o, int root_fd, struct vp_jobs_choice *jc,
+                  struct vp_output *out);
 char *cli_journal_path(const char *dir, const char *name);
 
 /* ---- cli.c: standard output (docs/volperm.1, EXIT STATUS 8) and signals ---- */

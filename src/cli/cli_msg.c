@@ -193,6 +193,19 @@ struct vp_output cli_output(const struct cli_opts *o, const char *command)
 	return out;
 }
 
+unsigned cli_jobs(const struct cli_opts *o, int root_fd, struct vp_jobs_choice *jc,
+                  struct vp_output *out)
+{
+	jc->jobs = o->jobs;
+	if (o->jobs)
+		snprintf(jc->why, sizeof(jc->why), "%s", o->jobs_from);
+	else
+		vp_jobs_auto(root_fd, jc);
+	out->jobs = jc->jobs;
+	out->jobs_why = jc->why;
+	return jc->jobs;
+}
+
 char *cli_journal_path(const char *dir, const char *name)
 {
 	char *p = NULL;

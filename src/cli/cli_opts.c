@@ -435,8 +435,8 @@ int cli_check_command(const struct cli_opts *o)
 		usage_error("--user and --allow-root go with exec");
 		return VP_EXIT_USAGE;
 	}
-	if (o->jobs_text && !is_run && o->cmd != CLI_RECOVER) {
-		usage_error("--jobs goes with plan, check, apply and recover; %s runs on one thread",
+	if (o->jobs_text && !is_run && o->cmd != CLI_RECOVER && o->cmd != CLI_ROLLBACK) {
+		usage_error("--jobs goes with plan, check, apply, rollback and recover; %s runs on one thread",
 		            command);
 		return VP_EXIT_USAGE;
 	}

@@ -32,6 +32,8 @@ int cli_rollback_journal(const struct cli_opts *o, int jdir, const char *jdir_pa
 		goto out;
 	const char *jp = qp(&q, j.path);
 	out.restore_summary = true;
+	struct vp_jobs_choice jc;
+	j.rb.jobs = cli_jobs(o, rt->fd, &jc, &out);
 	vp_output_start(&out, rt->path, NULL);
 	if (!o->json && !o->quiet)
 		fprintf(stdout, "journal:   %s (%s, %llu entries)\n", jp, vp_jstate_name(vp_jr_state(j.r)),
@@ -138,13 +140,8 @@ static int recover_forward(const struct cli_opts *o, int jdir, const char *jdir_
 	if (ex)
 		goto out;
 	f.run.rep = (struct vp_reporter){ vp_output_event, vp_output_progress, &out };
-	struct vp_jobs_choice jc = { .jobs = o->jobs };
-	if (o->jobs)
-		snprintf(jc.why, sizeof(jc.why), "%s", o->jobs_from);
-	else
-		vp_jobs_auto(rt->fd, &jc);
-	f.run.jobs = out.jobs = jc.jobs;
-	out.jobs_why = jc.why;
+	struct vp_jobs_choice jc;
+	f.run.jobs = cli_jobs(o, rt->fd, &jc, &out);
 	f.run.cancel = &cli_cancel;
 	vp_output_start(&out, rt->path, f.desc);
 	ex = cli_exit(vp_engine_run(&f.run, &st));

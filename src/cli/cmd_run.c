@@ -126,13 +126,8 @@ int cmd_run(const struct cli_opts *o, enum vp_cmd cmd, const char *command, cons
 		.batch_max = vp_session_batch_max(), .rep = { vp_output_event, vp_output_progress, &out },
 		.jobs = o->jobs, .cancel = &cli_cancel,
 	};
-	struct vp_jobs_choice jc = { .jobs = o->jobs };
-	if (o->jobs)
-		snprintf(jc.why, sizeof(jc.why), "%s", o->jobs_from);
-	else
-		vp_jobs_auto(rt.fd, &jc);
-	run.jobs = out.jobs = jc.jobs;
-	out.jobs_why = jc.why;
+	struct vp_jobs_choice jc;
+	run.jobs = cli_jobs(o, rt.fd, &jc, &out);
 	run.has_jdir = jdir >= 0 && fstat(jdir, &run.jdir_st) == 0;
 	out.expected = vp_root_used_inodes(&rt);
 	vp_output_start(&out, rt.path, desc);

@@ -163,8 +163,8 @@ import json, sys
 s = json.loads(sys.stdin.read())
 sys.exit(0 if s["event"] == "summary" and isinstance(s["jobs"], int) and s["jobs_why"].startswith("auto: ") else 1)' &&
 	pass "the JSON summary has jobs and jobs_why" || fail "the JSON summary lacks jobs/jobs_why: $(tail -n 1 "$OUT")"
-vp_expect 2 "rollback does not take --jobs" rollback --jobs 2 --journal-dir "$J" "$V"
-assert_file_match "--jobs goes with plan, check, apply and recover" "$ERR" "rollback --jobs: says which commands take it"
+vp_expect 2 "journal list does not take --jobs" journal list --jobs 2 --journal-dir "$J" "$V"
+assert_file_match "--jobs goes with plan, check, apply, rollback and recover" "$ERR" "journal --jobs: says which commands take it"
 
 # Deep: 300 levels (beyond the 16 directory fds a worker keeps, and with
 # 20-byte names beyond PATH_MAX), plus side branches for the other workers.
