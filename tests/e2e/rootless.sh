@@ -90,6 +90,9 @@ DOCKERD_LAUNCH_PID=
 SUBUID_EXISTED=0 SUBGID_EXISTED=0
 [ -e /etc/subuid ] && SUBUID_EXISTED=1
 [ -e /etc/subgid ] && SUBGID_EXISTED=1
+SUBUID_BACKUP_EXISTED=0 SUBGID_BACKUP_EXISTED=0
+[ -e /etc/subuid- ] && SUBUID_BACKUP_EXISTED=1
+[ -e /etc/subgid- ] && SUBGID_BACKUP_EXISTED=1
 
 # asu CMD...: CMD as the user, without any capability, in its home, with a
 # clean environment (what a login would give, plus XDG_RUNTIME_DIR).
@@ -117,6 +120,9 @@ remove_user() {
 	done
 	[ "$SUBUID_EXISTED" = 0 ] && [ ! -s /etc/subuid ] && rm -f /etc/subuid
 	[ "$SUBGID_EXISTED" = 0 ] && [ ! -s /etc/subgid ] && rm -f /etc/subgid
+	# usermod's and userdel's backups, unless there were some before.
+	[ "$SUBUID_BACKUP_EXISTED" = 0 ] && rm -f /etc/subuid-
+	[ "$SUBGID_BACKUP_EXISTED" = 0 ] && rm -f /etc/subgid-
 }
 
 stop_docker() {
@@ -158,27 +164,33 @@ trap 'exit 130' INT TERM
 
 # ---- the user ---------------------------------------------------------------------------
 
-# A stale user from a killed run: ours by name, start afresh.
-SUBUID_EXISTED_SAVE=$SUBUID_EXISTED SUBGID_EXISTED_SAVE=$SUBGID_EXISTED
-SUBUID_EXISTED=1 SUBGID_EXISTED=1 remove_user
-SUBUID_EXISTED=$SUBUID_EXISTED_SAVE SUBGID_EXISTED=$SUBGID_EXISTED_SAVE
+# A stale user from a killed run: ours by name, start afresh (the
+# assignments hold for this call only: keep the files here).
+if id "$U" >/dev/null 2>&1; then
+	echo "rootless.sh: removing $U, left by an earlier run"
+	SUBUID_EXISTED=1 SUBGID_EXISTED=1 remove_user
+fi
 if getent passwd "$UIDN" >/dev/null || getent group "$UIDN" >/dev/null; then
 	echo "rootless.sh: uid/gid $UIDN is taken; this test needs it free"
 	FAILED=$((FAILED + 1))
 	e2e_summary
 	exit
 fi
-useradd -m -d "$UHOME" -u "$UIDN" -U -s /bin/sh "$U" || {
+# No automatic range (login.defs' SUB_UID_COUNT): the test gives one itself,
+# 65536 ids above every range already given, with usermod, which needs the
+# files to exist.
+useradd -K SUB_UID_COUNT=0 -K SUB_GID_COUNT=0 -m -d "$UHOME" -u "$UIDN" -U -s /bin/sh "$U" || {
 	echo "rootless.sh: useradd $U failed"
 	FAILED=$((FAILED + 1))
 	e2e_summary
 	exit
 }
 GIDN=$(id -g "$U")
-# useradd gives a new user a range by itself where login.defs says so
-# (Debian 12 with uidmap does); else take 65536 ids above every range given.
 range_of() { awk -F: -v u="$U" -v n="$UIDN" '($1 == u || $1 == n) { print $2; exit }' "$1" 2>/dev/null; }
-next_free() { awk -F: 'BEGIN { m = 100000 } NF >= 3 && $2 + $3 > m { m = $2 + $3 } END { print m }' "$1" 2>/dev/null || echo 100000; }
+next_free() { awk -F: 'BEGIN { m = 100000 } NF >= 3 && $2 + $3 > m { m = $2 + $3 } END { print m }' "$1"; }
+for f in /etc/subuid /etc/subgid; do
+	[ -e "$f" ] || install -m 0644 /dev/null "$f"
+done
 if [ -z "$(range_of /etc/subuid)" ]; then
 	s=$(next_free /etc/subuid)
 	usermod --add-subuids "$s-$((s + 65535))" "$U" || echo "rootless.sh: usermod --add-subuids failed"
