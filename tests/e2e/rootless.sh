@@ -19,6 +19,9 @@
 #                       the write works, podman unshare volperm rollback
 #   podman_userns_pid   host: --userns pid:PID (and /proc/PID/ns/user) of a
 #                       running rootless container, podman exec writes
+#   podman_keep_id      --userns=keep-id: container uid = the user's uid;
+#                       --userns pid:PID reads that layout (user:NAME
+#                       assumes the default one and is off by one below it)
 #   out_of_range        an id outside the user's range: exit 2, one
 #                       sentence, nothing changed, no journal
 #   docker_userns_user  rootless Docker (dockerd-rootless.sh, rootlesskit
@@ -42,8 +45,8 @@ set -uo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 RUNTIME=rootless
 
-ALL=(podman_userns_user podman_unshare podman_userns_pid out_of_range docker_userns_user)
-PODMAN_SC=(podman_userns_user podman_unshare podman_userns_pid out_of_range)
+ALL=(podman_userns_user podman_unshare podman_userns_pid podman_keep_id out_of_range docker_userns_user)
+PODMAN_SC=(podman_userns_user podman_unshare podman_userns_pid podman_keep_id out_of_range)
 DOCKER_SC=(docker_userns_user)
 if [ -n "${VOLPERM_E2E_SCENARIOS:-}" ]; then
 	read -r -a want <<<"$VOLPERM_E2E_SCENARIOS"
@@ -387,6 +390,47 @@ sc_podman_userns_pid() {
 	expect 0 "$VP" rollback --journal-dir "$JD" "$d"
 	snap "$d" "$WORK/pid.after"
 	same "$WORK/pid.before" "$WORK/pid.after" "rollback"
+}
+
+# podman run --userns=keep-id: the user's own uid and gid are the same ids in
+# the container (the app runs as them: --user, as the image names 1001); the other container ids take
+# the subordinate range in order, around that hole. The maps of the running
+# container are what volperm must use: --userns pid:PID. (user:NAME assumes
+# the default layout, container 0 = the user: for keep-id it is wrong.)
+sc_podman_keep_id() {
+	local d=$WORK/vol/keepid pid
+	mkvol "$d"
+	chown -R "$H1001:$G1001" "$d" # the default layout's container 1001, say
+	snap "$d" "$WORK/keepid.before"
+	upodman rm -f -t 0 vp-keepid >/dev/null 2>&1
+	expect 0 upodman run -d --name vp-keepid --userns=keep-id --user "$UIDN:$GIDN" --network none -v "$d:/data" "$APP" sleep 60
+	pid=$(upodman inspect -f '{{.State.Pid}}' vp-keepid) || fail "podman inspect failed"
+	[ "${pid:-0}" -gt 0 ] 2>/dev/null || fail "no PID for the running container: '$pid'"
+	echo "    keep-id container: pid $pid, uid_map: $(tr -s ' ' <"/proc/$pid/uid_map" | tr '\n' ';')"
+	expect 0 upodman exec vp-keepid id -u
+	has "$UIDN"
+	expect fail upodman exec vp-keepid touch /data/x
+	has "Permission denied"
+	expect 0 "$VP" plan --userns "pid:$pid" --owner 0:0 "$d"
+	has "owner 0:0 (host $SUBUID:$SUBGID)"
+	# above the user's own id: the range goes on one lower
+	expect 0 "$VP" plan --userns "pid:$pid" --owner "$((UIDN + 1)):$((GIDN + 1))" "$d"
+	has "owner $((UIDN + 1)):$((GIDN + 1)) (host $((SUBUID + UIDN)):$((SUBGID + GIDN)))"
+	expect 0 "$VP" apply --userns "pid:$pid" --owner "$UIDN:$GIDN" --journal-dir "$JD" "$d"
+	has "owner $UIDN:$GIDN (host $UIDN:$GIDN)"
+	owners "$d" "$UIDN:$GIDN"
+	expect 0 upodman exec vp-keepid sh -c 'touch /data/x && stat -c "in the container: %u:%g" /data/x'
+	has "in the container: $UIDN:$GIDN"
+	[ "$(stat -c %u:%g "$d/x")" = "$UIDN:$GIDN" ] || fail "the keep-id app's file is $(stat -c %u:%g "$d/x") on the host"
+	echo "    keep-id: the app ($UIDN in the container) wrote; on the host: $(stat -c '%n %u:%g' "$d/x")"
+	# user:NAME's arithmetic for the same container id: another host id.
+	expect 0 "$VP" plan --userns "user:$U" --owner "$UIDN:$GIDN" "$d"
+	has "owner $UIDN:$GIDN (host $((SUBUID + UIDN - 1)):$((SUBGID + GIDN - 1)))"
+	upodman rm -f -t 0 vp-keepid >/dev/null 2>&1
+	rm -f "$d/x"
+	expect 0 "$VP" rollback --journal-dir "$JD" "$d"
+	snap "$d" "$WORK/keepid.after"
+	same "$WORK/keepid.before" "$WORK/keepid.after" "rollback"
 }
 
 # The user's range is container ids 1..65536: 65536 is the last one in it.
