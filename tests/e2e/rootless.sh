@@ -479,15 +479,23 @@ start_docker() {
 		DOCKER_WHY="rootlesskit is not installed (apt-get install rootlesskit)"
 		return 1
 	fi
+	# cgroupfs: on a cgroup v2 host running systemd, dockerd would pick the
+	# systemd driver, which needs the user's own systemd (a login session);
+	# on cgroup v1 rootless dockerd uses no cgroups at all.
 	asu env DOCKERD_ROOTLESS_ROOTLESSKIT_NET=host DOCKERD_ROOTLESS_ROOTLESSKIT_PORT_DRIVER=none \
-		sh "$script" --storage-driver vfs --iptables=false --bridge=none >"$WORK/dockerd.log" 2>&1 &
+		sh "$script" --storage-driver vfs --iptables=false --bridge=none \
+		--exec-opt native.cgroupdriver=cgroupfs >"$WORK/dockerd.log" 2>&1 &
 	DOCKERD_LAUNCH_PID=$!
 	for _ in $(seq 1 120); do
 		udocker version >/dev/null 2>&1 && return 0
 		kill -0 "$DOCKERD_LAUNCH_PID" 2>/dev/null || break
 		sleep 0.25
 	done
-	DOCKER_WHY=$(grep -v '^+' "$WORK/dockerd.log" | grep -i -m1 -E 'error|fail|denied|not ' || tail -n 1 "$WORK/dockerd.log")
+	# the first error that is not a warning (rootlesskit warns about
+	# propagation and the MTU with --net=host)
+	DOCKER_WHY=$(grep -v -e '^+' -e 'level=warning' "$WORK/dockerd.log" |
+		grep -i -m1 -E 'error|fail|denied|unknown|cannot|not found|not supported' ||
+		tail -n 1 "$WORK/dockerd.log")
 	[ -n "$DOCKER_WHY" ] || DOCKER_WHY="dockerd-rootless.sh did not answer within 30 s"
 	echo "rootless.sh: dockerd-rootless.sh did not start; its log:"
 	grep -v '^+' "$WORK/dockerd.log" | tail -n 20 | sed 's/^/    /'
@@ -566,7 +574,7 @@ if [ ${#DOCKER_SC[@]} -gt 0 ]; then
 		done
 		stop_docker
 	else
-		skip_all "rootless Docker does not start here: $DOCKER_WHY" "${DOCKER_SC[@]}"
+		RUNTIME="rootless Docker" skip_all "dockerd-rootless.sh does not start here: $DOCKER_WHY" "${DOCKER_SC[@]}"
 	fi
 fi
 e2e_summary
