@@ -50,7 +50,15 @@ PODMAN_SC=(podman_userns_user podman_unshare podman_userns_pid podman_keep_id ou
 DOCKER_SC=(docker_userns_user)
 if [ -n "${VOLPERM_E2E_SCENARIOS:-}" ]; then
 	read -r -a want <<<"$VOLPERM_E2E_SCENARIOS"
-	sel() { local s w out=(); for s in "$@"; do for w in "${want[@]}"; do [ "$s" = "$w" ] && out+=("$s"); done; done; echo "${out[*]}"; }
+	sel() { # sel NAMES...: those of NAMES that VOLPERM_E2E_SCENARIOS names
+		local s w out=()
+		for s in "$@"; do
+			for w in "${want[@]}"; do
+				[ "$s" = "$w" ] && out+=("$s")
+			done
+		done
+		echo "${out[*]}"
+	}
 	read -r -a PODMAN_SC <<<"$(sel "${PODMAN_SC[@]}")"
 	read -r -a DOCKER_SC <<<"$(sel "${DOCKER_SC[@]}")"
 fi
