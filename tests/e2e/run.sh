@@ -1,18 +1,21 @@
 #!/usr/bin/env bash
 # tests/e2e/run.sh: volperm end to end, with real container runtimes and a
 # real package install. As root on Debian it first installs what is missing
-# (docker.io docker-compose podman runc busybox-static acl python3-yaml and
-# the build dependencies) with apt-get, builds the static binary into
+# (docker.io docker-compose podman runc busybox-static acl python3-yaml, for
+# rootless uidmap and rootlesskit, and the build dependencies) with apt-get,
+# builds the static binary into
 # build-static/ (incremental), then runs:
 #   recipes.sh  kubernetes.yaml, compose.yaml and docker-run.sh checks
 #   install.sh  cmake --install, bash completion, cpack -G DEB, dpkg -i/-r,
 #               the systemd unit
 #   docker.sh   a private dockerd (+ docker-compose): the container scenarios
 #   podman.sh   rootful podman (+ docker-compose on podman's API service)
+#   rootless.sh rootless podman and rootless docker (dockerd-rootless.sh) as a
+#               user with a subuid range: --userns, podman unshare volperm
 # A runtime that cannot start here is reported loudly and its scenarios are
 # counted as skipped, never as passed.
 #
-#   tests/e2e/run.sh [recipes] [install] [docker] [podman]   (default: all)
+#   tests/e2e/run.sh [recipes] [install] [docker] [podman] [rootless]   (default: all)
 #
 # CTest runs each part as `tests/e2e/run.sh PART` (a test e2e/PART for every
 # tests/e2e/*.sh but lib.sh and this file; `ctest -L e2e`), so a new part
@@ -30,7 +33,7 @@ REPO=$PWD
 E2E=$REPO/tests/e2e
 
 parts=("$@")
-[ ${#parts[@]} -gt 0 ] || parts=(recipes install docker podman)
+[ ${#parts[@]} -gt 0 ] || parts=(recipes install docker podman rootless)
 for p in "${parts[@]}"; do
 	case $p in run | lib) p= ;; esac
 	[ -n "$p" ] && [ -f "$E2E/$p.sh" ] || { echo "e2e: no part ${p:-run/lib}" >&2; exit 2; }
@@ -75,6 +78,18 @@ fi
 if wants podman; then
 	need podman command -v podman
 	need runc command -v runc
+fi
+if wants rootless; then
+	# rootless podman: newuidmap/newgidmap (setuid) from uidmap; vfs storage
+	# and --network none, so neither fuse-overlayfs nor slirp4netns. Rootless
+	# docker: docker.io's contrib/dockerd-rootless.sh runs under rootlesskit
+	# (--net=host: no slirp4netns either).
+	need busybox-static busybox_static
+	need podman command -v podman
+	need runc command -v runc
+	need uidmap command -v newuidmap
+	need docker.io command -v dockerd
+	need rootlesskit command -v rootlesskit
 fi
 if [ ${#missing[@]} -gt 0 ]; then
 	echo "e2e: missing: ${missing[*]}"
