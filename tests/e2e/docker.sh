@@ -67,14 +67,7 @@ stop_dockerd() {
 
 cleanup() {
 	stop_dockerd
-	# Mounts left under WORK (container shm, netns), innermost first.
-	awk -v w="$WORK" 'index($5, w) == 1 { print $5 }' /proc/self/mountinfo | sort -r |
-		while read -r m; do umount -l "$m" 2>/dev/null; done
-	if [ -n "${VOLPERM_E2E_KEEP:-}" ]; then
-		echo "docker.sh: kept $WORK"
-	else
-		rm -rf --one-file-system "$WORK"
-	fi
+	remove_work docker.sh
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

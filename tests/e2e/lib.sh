@@ -27,6 +27,20 @@ INIT_CAPS=(--user 0:0 --cap-drop ALL --cap-add CHOWN --cap-add FOWNER --network 
 # ---- reporting ------------------------------------------------------------------
 
 # run_scenario NAME: run sc_NAME in a subshell; exit 0 passes, 77 skips.
+# remove_work NAME: at exit, unmount what is left under $WORK (container
+# shm, netns; innermost first) and remove it, or keep it with
+# VOLPERM_E2E_KEEP=1 (NAME says which script kept it).
+remove_work() {
+	[ -n "${WORK:-}" ] || return 0 # (an empty prefix would match every mount)
+	awk -v w="$WORK" 'index($5, w) == 1 { print $5 }' /proc/self/mountinfo | sort -r |
+		while read -r m; do umount -l "$m" 2>/dev/null; done
+	if [ -n "${VOLPERM_E2E_KEEP:-}" ]; then
+		echo "$1: kept $WORK"
+	else
+		rm -rf --one-file-system "$WORK"
+	fi
+}
+
 run_scenario() {
 	local name=$1 rc t0=$SECONDS
 	echo "--- $RUNTIME $name"

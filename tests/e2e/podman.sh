@@ -74,13 +74,7 @@ cleanup() {
 	fi
 	"$RT" rm -a -f -t 0 >/dev/null 2>&1
 	"$RT" volume rm -a -f >/dev/null 2>&1
-	awk -v w="$WORK" 'index($5, w) == 1 { print $5 }' /proc/self/mountinfo | sort -r |
-		while read -r m; do umount -l "$m" 2>/dev/null; done
-	if [ -n "${VOLPERM_E2E_KEEP:-}" ]; then
-		echo "podman.sh: kept $WORK"
-	else
-		rm -rf --one-file-system "$WORK"
-	fi
+	remove_work podman.sh
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

@@ -162,13 +162,7 @@ cleanup() {
 		[ -n "$p" ] && kill -TERM "$p" 2>/dev/null
 	fi
 	remove_user
-	awk -v w="$WORK" 'index($5, w) == 1 { print $5 }' /proc/self/mountinfo | sort -r |
-		while read -r m; do umount -l "$m" 2>/dev/null; done
-	if [ -n "${VOLPERM_E2E_KEEP:-}" ]; then
-		echo "rootless.sh: kept $WORK"
-	else
-		rm -rf --one-file-system "$WORK"
-	fi
+	remove_work rootless.sh
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
