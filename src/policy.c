@@ -66,9 +66,20 @@ int vp_policy_add_grants(struct vp_policy *p, const struct vp_iddb *db, const ch
 	              : vp_parse_grants(db, text, false, &p->grants, &p->n_grants);
 }
 
-static void put_grant(FILE *f, const struct vp_grant *g, bool revoke)
+static void put_id(FILE *f, const struct vp_policy_idfmt *fmt, bool group, uint32_t id)
 {
-	fprintf(f, "%c:%u", g->tag == VP_ACL_USER ? 'u' : 'g', g->id);
+	if (fmt && fmt->id)
+		fmt->id(f, group, id, fmt->ctx);
+	else
+		fprintf(f, "%u", (unsigned)id);
+}
+
+/* fmt: NULL where ids are written for the journal's policy text. */
+static void put_grant(FILE *f, const struct vp_policy_idfmt *fmt, const struct vp_grant *g,
+                      bool revoke)
+{
+	fprintf(f, "%c:", g->tag == VP_ACL_USER ? 'u' : 'g');
+	put_id(f, fmt, g->tag != VP_ACL_USER, g->id);
 	if (revoke)
 		return;
 	fputc(':', f);
@@ -189,12 +200,12 @@ int vp_policy_to_text(const struct vp_policy *p, char **ret, size_t *ret_len)
 		fprintf(f, "root-mode %04o\n", (unsigned)p->root_mode);
 	for (size_t i = 0; i < p->n_grants; i++) {
 		fputs("grant ", f);
-		put_grant(f, &p->grants[i], false);
+		put_grant(f, NULL, &p->grants[i], false);
 		fputc('\n', f);
 	}
 	for (size_t i = 0; i < p->n_revokes; i++) {
 		fputs("revoke ", f);
-		put_grant(f, &p->revokes[i], true);
+		put_grant(f, NULL, &p->revokes[i], true);
 		fputc('\n', f);
 	}
 	if (p->cross_mounts)
@@ -360,7 +371,8 @@ int vp_policy_from_text(const char *text, size_t len, struct vp_policy *ret)
 	return 0;
 }
 
-int vp_policy_describe(const struct vp_policy *p, char **ret)
+int vp_policy_describe_ids(const struct vp_policy *p, const struct vp_policy_idfmt *fmt,
+                           char **ret)
 {
 	char *buf = NULL;
 	size_t len = 0;
@@ -371,19 +383,32 @@ int vp_policy_describe(const struct vp_policy *p, char **ret)
 		return -ENOMEM;
 	if (p->has_uid || p->has_gid) {
 		fputs("owner ", f);
-		if (p->has_uid)
-			fprintf(f, "%u", (unsigned)p->uid);
-		if (p->has_gid)
-			fprintf(f, ":%u", (unsigned)p->gid);
+		if (fmt && fmt->owner) {
+			fmt->owner(f, p, fmt->ctx);
+		} else {
+			if (p->has_uid)
+				fprintf(f, "%u", (unsigned)p->uid);
+			if (p->has_gid)
+				fprintf(f, ":%u", (unsigned)p->gid);
+		}
 		sep = ", ";
 	}
-	for (size_t i = 0; i < p->n_uid_maps; i++, sep = ", ")
-		fprintf(f, "%smap uid %u->%u", sep, p->uid_maps[i].from, p->uid_maps[i].to);
-	for (size_t i = 0; i < p->n_gid_maps; i++, sep = ", ")
-		fprintf(f, "%smap gid %u->%u", sep, p->gid_maps[i].from, p->gid_maps[i].to);
+	for (size_t i = 0; i < p->n_uid_maps; i++, sep = ", ") {
+		fprintf(f, "%smap uid ", sep);
+		put_id(f, fmt, false, p->uid_maps[i].from);
+		fputs("->", f);
+		put_id(f, fmt, false, p->uid_maps[i].to);
+	}
+	for (size_t i = 0; i < p->n_gid_maps; i++, sep = ", ") {
+		fprintf(f, "%smap gid ", sep);
+		put_id(f, fmt, true, p->gid_maps[i].from);
+		fputs("->", f);
+		put_id(f, fmt, true, p->gid_maps[i].to);
+	}
 	if (p->has_fsgroup) {
-		fprintf(f, "%sfsgroup %u%s%s", sep, (unsigned)p->fsgroup,
-		        p->fsgroup_readonly ? " read-only" : "",
+		fprintf(f, "%sfsgroup ", sep);
+		put_id(f, fmt, true, p->fsgroup);
+		fprintf(f, "%s%s", p->fsgroup_readonly ? " read-only" : "",
 		        p->on_root_mismatch ? " (on-root-mismatch)" : "");
 		sep = ", ";
 	} else if (p->on_root_mismatch) {
@@ -400,11 +425,11 @@ int vp_policy_describe(const struct vp_policy *p, char **ret)
 	}
 	for (size_t i = 0; i < p->n_grants; i++, sep = ", ") {
 		fprintf(f, "%sgrant ", sep);
-		put_grant(f, &p->grants[i], false);
+		put_grant(f, fmt, &p->grants[i], false);
 	}
 	for (size_t i = 0; i < p->n_revokes; i++, sep = ", ") {
 		fprintf(f, "%srevoke ", sep);
-		put_grant(f, &p->revokes[i], true);
+		put_grant(f, fmt, &p->revokes[i], true);
 	}
 	if (!*sep)
 		fputs("nothing", f);
@@ -414,4 +439,9 @@ int vp_policy_describe(const struct vp_policy *p, char **ret)
 	}
 	*ret = buf;
 	return 0;
+}
+
+int vp_policy_describe(const struct vp_policy *p, char **ret)
+{
+	return vp_policy_describe_ids(p, NULL, ret);
 }

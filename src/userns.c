@@ -665,108 +665,42 @@ out:
 	return r;
 }
 
-static void put_id(FILE *f, const struct vp_userns *u, bool gid, uint32_t host)
+/* Each id as "CONTAINER (host HOST)", or "HOST (host)" when the map has no
+ * container id for it. */
+static void put_id(FILE *f, bool gid, uint32_t host, const void *ctx)
 {
 	uint32_t c;
 
-	if (vp_userns_to_container(u, gid, host, &c) == 0)
+	if (vp_userns_to_container(ctx, gid, host, &c) == 0)
 		fprintf(f, "%u (host %u)", c, host);
 	else
 		fprintf(f, "%u (host)", host);
 }
 
-static void put_grant(FILE *f, const struct vp_userns *u, const struct vp_grant *g, bool revoke)
+/* The owner pair as one: "1001:1001 (host 101000:101000)". */
+static void put_owner(FILE *f, const struct vp_policy *p, const void *ctx)
 {
-	fprintf(f, "%c:", g->tag == VP_ACL_USER ? 'u' : 'g');
-	put_id(f, u, g->tag != VP_ACL_USER, g->id);
-	if (revoke)
-		return;
-	fputc(':', f);
-	if (g->perm & 4)
-		fputc('r', f);
-	if (g->perm & 2)
-		fputc('w', f);
-	if (g->perm & 1)
-		fputc('x', f);
-	if (g->cond_x)
-		fputc('X', f);
-	if (!g->perm && !g->cond_x)
-		fputc('-', f);
+	uint32_t cu = 0, cg = 0;
+	bool ok = (!p->has_uid || vp_userns_to_container(ctx, false, p->uid, &cu) == 0) &&
+	          (!p->has_gid || vp_userns_to_container(ctx, true, p->gid, &cg) == 0);
+
+	if (p->has_uid)
+		fprintf(f, "%u", ok ? cu : (unsigned)p->uid);
+	if (p->has_gid)
+		fprintf(f, ":%u", ok ? cg : (unsigned)p->gid);
+	fputs(" (host ", f);
+	if (p->has_uid)
+		fprintf(f, "%u", (unsigned)p->uid);
+	if (p->has_gid)
+		fprintf(f, ":%u", (unsigned)p->gid);
+	fputc(')', f);
 }
 
 int vp_userns_describe(const struct vp_userns *u, const struct vp_policy *p, char **ret)
 {
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-	const char *sep = "";
-	uint32_t cu = 0, cg = 0;
+	const struct vp_policy_idfmt fmt = { .id = put_id, .owner = put_owner, .ctx = u };
 
-	if (!f)
-		return -ENOMEM;
-	/* The same words as vp_policy_describe(), each id with its host id. */
-	if (p->has_uid || p->has_gid) {
-		bool ok = (!p->has_uid || vp_userns_to_container(u, false, p->uid, &cu) == 0) &&
-		          (!p->has_gid || vp_userns_to_container(u, true, p->gid, &cg) == 0);
-		fputs("owner ", f);
-		if (p->has_uid)
-			fprintf(f, "%u", ok ? cu : (unsigned)p->uid);
-		if (p->has_gid)
-			fprintf(f, ":%u", ok ? cg : (unsigned)p->gid);
-		fputs(" (host ", f);
-		if (p->has_uid)
-			fprintf(f, "%u", (unsigned)p->uid);
-		if (p->has_gid)
-			fprintf(f, ":%u", (unsigned)p->gid);
-		fputc(')', f);
-		sep = ", ";
-	}
-	for (size_t i = 0; i < p->n_uid_maps; i++, sep = ", ") {
-		fprintf(f, "%smap uid ", sep);
-		put_id(f, u, false, p->uid_maps[i].from);
-		fputs("->", f);
-		put_id(f, u, false, p->uid_maps[i].to);
-	}
-	for (size_t i = 0; i < p->n_gid_maps; i++, sep = ", ") {
-		fprintf(f, "%smap gid ", sep);
-		put_id(f, u, true, p->gid_maps[i].from);
-		fputs("->", f);
-		put_id(f, u, true, p->gid_maps[i].to);
-	}
-	if (p->has_fsgroup) {
-		fprintf(f, "%sfsgroup ", sep);
-		put_id(f, u, true, p->fsgroup);
-		fprintf(f, "%s%s", p->fsgroup_readonly ? " read-only" : "",
-		        p->on_root_mismatch ? " (on-root-mismatch)" : "");
-		sep = ", ";
-	} else if (p->on_root_mismatch) {
-		fprintf(f, "%sif root mismatches", sep);
-		sep = ", ";
-	}
-	if (p->chmod_text) {
-		fprintf(f, "%schmod %s", sep, p->chmod_text);
-		sep = ", ";
-	}
-	if (p->has_root_mode) {
-		fprintf(f, "%sroot mode %04o", sep, (unsigned)p->root_mode);
-		sep = ", ";
-	}
-	for (size_t i = 0; i < p->n_grants; i++, sep = ", ") {
-		fprintf(f, "%sgrant ", sep);
-		put_grant(f, u, &p->grants[i], false);
-	}
-	for (size_t i = 0; i < p->n_revokes; i++, sep = ", ") {
-		fprintf(f, "%srevoke ", sep);
-		put_grant(f, u, &p->revokes[i], true);
-	}
-	if (!*sep)
-		fputs("nothing", f);
-	if (fclose(f) != 0) {
-		free(buf);
-		return -ENOMEM;
-	}
-	*ret = buf;
-	return 0;
+	return vp_policy_describe_ids(p, &fmt, ret);
 }
 
 int vp_userns_format(const struct vp_userns *u, FILE *f)

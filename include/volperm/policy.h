@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #include "volperm/acl.h"
@@ -84,5 +85,18 @@ int vp_policy_from_text(const char *text, size_t len, struct vp_policy *p);
 
 /* Human one-line description, e.g. "owner 1001:1001, map uid 1000->1001". */
 int vp_policy_describe(const struct vp_policy *p, char **ret);
+
+/* How vp_policy_describe_ids() prints ids, for a reader who knows them by
+ * other numbers (userns.c: container ids with their host ids). id prints
+ * one uid (group false) or gid; owner prints what follows "owner " for the
+ * target owner pair (p->has_uid/has_gid). */
+struct vp_policy_idfmt {
+	void (*id)(FILE *f, bool group, uint32_t id, const void *ctx);
+	void (*owner)(FILE *f, const struct vp_policy *p, const void *ctx);
+	const void *ctx;
+};
+/* vp_policy_describe() with the ids printed by fmt (NULL: as numbers). */
+int vp_policy_describe_ids(const struct vp_policy *p, const struct vp_policy_idfmt *fmt,
+                           char **ret);
 
 #endif
