@@ -138,13 +138,6 @@ int cmd_run(const struct cli_opts *o, enum vp_cmd cmd, const char *command, cons
 	policy.cross_mounts = o->cross_mounts;
 	policy.include_devices = o->include_devices;
 	policy.allow_external_links = o->allow_external_links;
-	/* Before anything, for plan and check too: no id outside this
-	 * namespace's maps can be written (with --userns: the host ids). */
-	char why[512];
-	if (vp_policy_check_mapped(&policy, &o->userns, why, sizeof(why)) < 0) {
-		cli_error("%s", why);
-		return VP_EXIT_USAGE;
-	}
 	ex = prepare(o, cmd, arg, jdir_path, &rt, &jdir, &jdir_error, jdir_tried, &lock);
 	if (ex)
 		goto out;
@@ -172,10 +165,20 @@ int cmd_run(const struct cli_opts *o, enum vp_cmd cmd, const char *command, cons
 		run.rep = (struct vp_reporter){ watch_event, watch_progress, &ow };
 	out.expected = vp_root_used_inodes(&rt);
 	vp_output_start(&out, rt.path, desc);
-	ex = cli_exit(vp_engine_run(&run, &st));
+	/* Before the walk, for plan and check too: no id outside this
+	 * namespace's maps can be written (with --userns: the host ids). The
+	 * refusal is the run's, as the engine's are: its sentence printed
+	 * once, and the --json summary's message. */
+	if (vp_policy_check_mapped(&policy, &o->userns, run.why, sizeof(run.why)) < 0) {
+		memset(&st, 0, sizeof(st));
+		ex = VP_EXIT_USAGE;
+	} else {
+		ex = cli_exit(vp_engine_run(&run, &st));
+	}
 	jp = cli_journal_path(jdir_path, run.journal);
 	out.journal_state = run.journal_state;
 	if (ow.w.count) {
+		char why[512];
 		vp_unmapped_owners_why(&ow.w, why, sizeof(why));
 		cli_error("warning: %s", why);
 	}
