@@ -409,8 +409,8 @@ static void caps_scan_event(void *userdata, const struct vp_event *ev)
  * owned by an unmapped id (caps.h), or whose change (or, journaled, whose
  * rollback) needs a capability we lack (preflight.h's rule), found by a
  * nested plan-mode run on one thread so that "the first" is the walk's
- * first. 0 when none does (or neither is possible: no walk); -EPERM with the sentence in why;
- * -EINTR when a signal stopped the scan; -errno. */
+ * first. 0 when none does (or neither can happen: no walk); -EPERM with
+ * the sentence in why; -EINTR when a signal stopped the scan; -errno. */
 static int caps_scan(const struct vp_run *run, char *why, size_t why_size)
 {
 	struct caps_scan s = { .journaled = run->jdir_fd >= 0 || run->resume, .outer = run->cancel };
