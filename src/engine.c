@@ -297,42 +297,6 @@ static int check_cancel(struct ctx *c)
 	                vp_cancel_name(c->run->cancel));
 }
 
-static int id_unmapped(struct ctx *c, bool user, uint32_t id, const char *option)
-{
-	const char *file = user ? "uid_map" : "gid_map";
-
-	if (vp_id_mapped(file, id) != 0)
-		return 0; /* mapped, or no map to read (no user namespaces) */
-	return fail_run(c, VP_OUT_INVALID,
-	                "%s %s %u is not mapped in this user namespace (see /proc/self/%s), so no file can be given to it and no ACL entry can name it; nothing was changed",
-	                option, user ? "uid" : "gid", id, file);
-}
-
-/* Every id the policy would write: checked before the first change, so that
- * an unmapped one is one sentence, not an EINVAL or EOVERFLOW per entry
- * after half the tree changed. */
-static int check_ids_mapped(struct ctx *c)
-{
-	const struct vp_policy *p = c->run->policy;
-	int r = 0;
-
-	if (p->has_uid)
-		r = id_unmapped(c, true, p->uid, "--owner");
-	if (!r && p->has_gid)
-		r = id_unmapped(c, false, p->gid, "--owner");
-	for (size_t i = 0; !r && i < p->n_uid_maps; i++)
-		r = id_unmapped(c, true, p->uid_maps[i].to, "--map");
-	for (size_t i = 0; !r && i < p->n_gid_maps; i++)
-		r = id_unmapped(c, false, p->gid_maps[i].to, "--map-gid");
-	if (!r && p->has_fsgroup)
-		r = id_unmapped(c, false, p->fsgroup, "--fsgroup");
-	for (size_t i = 0; !r && i < p->n_grants; i++)
-		r = id_unmapped(c, p->grants[i].tag == VP_ACL_USER, p->grants[i].id, "--grant");
-	for (size_t i = 0; !r && i < p->n_revokes; i++)
-		r = id_unmapped(c, p->revokes[i].tag == VP_ACL_USER, p->revokes[i].id, "--revoke");
-	return r;
-}
-
 static int create_journal(struct ctx *c)
 {
 	struct vp_run *run = c->run;
@@ -390,6 +354,9 @@ static int create_journal(struct ctx *c)
 
 struct caps_scan {
 	struct vp_creds creds;
+	struct vp_nsview ns;       /* owners unmapped here: caps.h */
+	bool unmapped;             /* found: one, on the gid side when gid_side */
+	bool gid_side;
 	bool journaled;
 	const struct vp_cancel *outer;
 	struct vp_cancel stop;     /* ours: stops the dry walk at the first find */
@@ -417,28 +384,33 @@ static void caps_scan_event(void *userdata, const struct vp_event *ev)
 	};
 	const char *what = NULL;
 	bool reverse = false;
-	int cap = vp_change_missing_cap(&s->creds, &ch, false, &what);
-	if (cap < 0 && s->journaled) {
+	int cap = -1;
+	if (vp_owner_unmapped(&s->ns, ev->uid, ev->gid, ev->changes, &s->gid_side))
+		s->unmapped = true;
+	else
+		cap = vp_change_missing_cap(&s->creds, &ch, false, &what);
+	if (cap < 0 && !s->unmapped && s->journaled) {
 		reverse = true;
 		cap = vp_change_missing_cap(&s->creds, &ch, true, &what);
 	}
-	if (cap < 0)
+	if (cap < 0 && !s->unmapped)
 		return;
 	s->found = true;
 	s->cap = cap;
 	s->reverse = reverse;
 	s->what = what;
-	s->owner = ev->uid;
+	s->owner = s->gid_side ? ev->gid : ev->uid;
 	vp_quote_path_buf(s->path, sizeof(s->path), ev->root, ev->relpath, ev->relpath_len);
 	atomic_fetch_add(&s->stop.count, 1);
 }
 
-/* Before the first change of a run that lacks CAP_CHOWN or CAP_FOWNER: the
- * first entry whose change (or, journaled, whose rollback) needs one we lack
- * (preflight.h's rule), found by a nested plan-mode run on one thread so
- * that "the first" is the walk's first. 0 when none does (or both
- * capabilities are there: no walk); -EPERM with the sentence in why;
- * -EINTR when a signal stopped the scan; -errno. */
+/* Before the first change of a run that lacks CAP_CHOWN or CAP_FOWNER, or
+ * runs in a user namespace that can show an unmapped owner: the first entry
+ * owned by an unmapped id (caps.h), or whose change (or, journaled, whose
+ * rollback) needs a capability we lack (preflight.h's rule), found by a
+ * nested plan-mode run on one thread so that "the first" is the walk's
+ * first. 0 when none does (or neither can happen: no walk); -EPERM with
+ * the sentence in why; -EINTR when a signal stopped the scan; -errno. */
 static int caps_scan(const struct vp_run *run, char *why, size_t why_size)
 {
 	struct caps_scan s = { .journaled = run->jdir_fd >= 0 || run->resume, .outer = run->cancel };
@@ -451,7 +423,10 @@ static int caps_scan(const struct vp_run *run, char *why, size_t why_size)
 		         strerror(-r));
 		return r;
 	}
-	if (s.creds.cap_chown && s.creds.cap_fowner) {
+	/* Where no owner can show as unmapped (always in the initial
+	 * namespace), a run with both capabilities needs no walk. */
+	(void)vp_nsview_get(&s.ns);
+	if (s.creds.cap_chown && s.creds.cap_fowner && !vp_nsview_active(&s.ns)) {
 		vp_creds_free(&s.creds);
 		return 0;
 	}
@@ -466,6 +441,12 @@ static int caps_scan(const struct vp_run *run, char *why, size_t why_size)
 	};
 	enum vp_outcome out = vp_engine_run(&dry, &st);
 	vp_creds_free(&s.creds);
+	if (s.found && s.unmapped) {
+		snprintf(why, why_size,
+		         "%s is owned by an id not mapped in this user namespace (shown as %s %u), so it cannot be changed from here: fix it from the host, or with --userns; nothing was changed",
+		         s.path, s.gid_side ? "gid" : "uid", (unsigned)s.owner);
+		return -EPERM;
+	}
 	if (s.found && s.what == vp_what_clears_setid && !s.reverse) {
 		snprintf(why, why_size,
 		         "%s is setuid/setgid: changing its owner clears that bit, which needs the CAP_FOWNER capability, and this process does not have it (add --cap-add FOWNER); nothing was changed",
@@ -529,9 +510,10 @@ static int preflight(struct ctx *c)
 		return fail_run(c, VP_OUT_INVALID,
 		                "volperm needs the CAP_FSETID capability to set the setgid bit (--fsgroup directories, or your --chmod/--root-mode), and this process does not have it: without it the kernel drops the bit silently (add --cap-add FSETID); nothing was changed");
 
-	r = check_ids_mapped(c);
-	if (r < 0)
-		return r;
+	/* Every id the policy would write, mapped here (caps.h): one
+	 * sentence, not an EINVAL per entry after half the tree changed. */
+	if (vp_policy_check_mapped(p, NULL, msg, sizeof(msg)) < 0)
+		return fail_run(c, VP_OUT_INVALID, "%s", msg);
 	if (vp_proc_fd_usable() < 0)
 		return fail_run(c, VP_OUT_INVALID,
 		                "/proc is not mounted: volperm changes entries through /proc/self/fd and cannot work without it; nothing was changed");

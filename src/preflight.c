@@ -9,7 +9,13 @@
  * same decisions apply makes; engine.c's caps_scan) looks for the first
  * entry that needs a capability we lack, asking the rule here for each. It
  * costs a second walk, and only runs that lack a capability pay it. This
- * file is the rule only, so it sits below the engine. */
+ * file is the rule only, so it sits below the engine.
+ *
+ * The same walk asks the second per-entry rule, vp_owner_unmapped(): in a
+ * user namespace, an entry owned by an id the namespace does not map cannot
+ * be changed at all, whatever our capabilities (caps.h says why). The walk
+ * runs for that only when the namespace can show such an owner (its
+ * overflow id is unmapped): never in the initial namespace. */
 #include <errno.h>
 #include <linux/capability.h>
 #include <stdio.h>
@@ -21,6 +27,7 @@
 #include "decide.h"
 #include "preflight.h"
 #include "volperm/quote.h"
+#include "volperm/report.h"
 
 int vp_creds_get(struct vp_creds *c)
 {
@@ -103,4 +110,53 @@ int vp_change_missing_cap(const struct vp_creds *c, const struct vp_change *ch, 
 		return CAP_FOWNER;
 	}
 	return -1;
+}
+
+/* ---- owners not mapped in this user namespace (caps.h) ---- */
+
+bool vp_owner_unmapped(const struct vp_nsview *v, uint32_t uid, uint32_t gid, unsigned changes,
+                       bool *gid_side)
+{
+	/* The kernel shows every unmapped owner as the overflow id; when
+	 * that id is itself unmapped, an owner shown as it is unmapped. */
+	if (!changes)
+		return false;
+	if (v->uid_tells && uid == v->overflow_uid) {
+		/* inode_owner_or_capable (mode, ACLs) and chown_ok both need
+		 * the owner mapped. */
+		*gid_side = false;
+		return true;
+	}
+	if (v->gid_tells && gid == v->overflow_gid && (changes & (VP_CH_UID | VP_CH_GID))) {
+		/* Only chown needs the group mapped too
+		 * (privileged_wrt_inode_uidgid). */
+		*gid_side = true;
+		return true;
+	}
+	return false;
+}
+
+void vp_unmapped_owners_event(struct vp_unmapped_owners *w, const struct vp_event *ev)
+{
+	bool gid_side;
+
+	if (ev->type != VP_EV_CHANGE ||
+	    !vp_owner_unmapped(&w->ns, ev->uid, ev->gid, ev->changes, &gid_side))
+		return;
+	if (!w->count++) {
+		w->gid = gid_side;
+		w->shown = gid_side ? ev->gid : ev->uid;
+		vp_quote_path_buf(w->first, sizeof(w->first), ev->root, ev->relpath, ev->relpath_len);
+	}
+}
+
+void vp_unmapped_owners_why(const struct vp_unmapped_owners *w, char *buf, size_t size)
+{
+	bool one = w->count == 1;
+
+	snprintf(buf, size,
+	         "%llu %s to change%s%s, %s owned by an id not mapped in this user namespace (shown as %s %u): fix %s from the host, or with --userns; apply refuses to start while %s",
+	         (unsigned long long)w->count, one ? "entry" : "entries", one ? ", " : ", the first ",
+	         w->first, one ? "is" : "are", w->gid ? "gid" : "uid",
+	         (unsigned)w->shown, one ? "it" : "them", one ? "it is" : "they are");
 }

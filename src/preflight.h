@@ -52,5 +52,10 @@ extern const char vp_what_clears_setid[];
 int vp_change_missing_cap(const struct vp_creds *c, const struct vp_change *ch, bool reverse,
                           const char **what);
 
+/* The other per-entry rule of the same walk, vp_owner_unmapped() (an entry
+ * owned by an id this user namespace does not map cannot be changed at
+ * all), is implemented in preflight.c too; it is declared in
+ * include/volperm/caps.h because plan and check in the CLI use it. */
+
 
 #endif

@@ -376,7 +376,16 @@ int vp_userns_from_pid(struct vp_userns *u, pid_t pid)
 
 int vp_userns_self(struct vp_userns *u)
 {
-	return vp_userns_from_pid(u, getpid());
+	/* /proc/self, not /proc/getpid(): a /proc of another pid namespace
+	 * (bind-mounted from the host) has our pid as someone else's. */
+	int dfd = open("/proc/self", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	int r;
+
+	if (dfd < 0)
+		return -errno;
+	r = from_proc_dir(u, dfd);
+	close(dfd);
+	return r;
 }
 
 int vp_userns_is_initial(void)

@@ -9,7 +9,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "volperm/caps.h"
 #include "volperm/jdir.h"
+#include "volperm/report.h"
 #include "volperm/session.h"
 
 #include "cli.h"
@@ -89,6 +91,30 @@ static int prepare(const struct cli_opts *o, enum vp_cmd cmd, const char *arg,
 	return ex;
 }
 
+/* plan and check: the entries to change that are owned by an id unmapped
+ * in this user namespace, counted on the way to the output (caps.h), for
+ * one warning at the end; apply refuses them up front instead. */
+struct owner_watch {
+	struct vp_unmapped_owners w;
+	struct vp_reporter inner;
+};
+
+static void watch_event(void *userdata, const struct vp_event *ev)
+{
+	struct owner_watch *ow = userdata;
+
+	vp_unmapped_owners_event(&ow->w, ev);
+	vp_report(&ow->inner, ev);
+}
+
+static void watch_progress(void *userdata, const struct vp_stats *st)
+{
+	struct owner_watch *ow = userdata;
+
+	if (ow->inner.progress)
+		ow->inner.progress(ow->inner.userdata, st);
+}
+
 int cmd_run(const struct cli_opts *o, enum vp_cmd cmd, const char *command, const char *arg)
 {
 	struct vp_tree_lock lock = VP_TREE_LOCK_INIT;
@@ -129,11 +155,28 @@ int cmd_run(const struct cli_opts *o, enum vp_cmd cmd, const char *command, cons
 	struct vp_jobs_choice jc;
 	run.jobs = cli_jobs(o, rt.fd, &jc, &out);
 	run.has_jdir = jdir >= 0 && fstat(jdir, &run.jdir_st) == 0;
+	struct owner_watch ow = { .inner = run.rep };
+	if (cmd != VP_CMD_APPLY && vp_nsview_get(&ow.w.ns) == 0 && vp_nsview_active(&ow.w.ns))
+		run.rep = (struct vp_reporter){ watch_event, watch_progress, &ow };
 	out.expected = vp_root_used_inodes(&rt);
 	vp_output_start(&out, rt.path, desc);
-	ex = cli_exit(vp_engine_run(&run, &st));
+	/* Before the walk, for plan and check too: no id outside this
+	 * namespace's maps can be written (with --userns: the host ids). The
+	 * refusal is the run's, as the engine's are: its sentence printed
+	 * once, and the --json summary's message. */
+	if (vp_policy_check_mapped(&policy, &o->userns, run.why, sizeof(run.why)) < 0) {
+		memset(&st, 0, sizeof(st));
+		ex = VP_EXIT_USAGE;
+	} else {
+		ex = cli_exit(vp_engine_run(&run, &st));
+	}
 	jp = cli_journal_path(jdir_path, run.journal);
 	out.journal_state = run.journal_state;
+	if (ow.w.count) {
+		char why[512];
+		vp_unmapped_owners_why(&ow.w, why, sizeof(why));
+		cli_error("warning: %s", why);
+	}
 	vp_output_summary(&out, rt.path, desc, &st, jp, ex, run.why);
 	if (ex == VP_EXIT_OK)
 		cli_done("the %s itself finished: %llu entries %s%s%s%s%s%s",
