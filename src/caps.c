@@ -114,13 +114,13 @@ int vp_policy_check_mapped(const struct vp_policy *p, const struct vp_userns *tr
 		snprintf(given, sizeof(given), "%u (host %u from ", c, t.id);
 	if (given[0])
 		snprintf(why, why_size,
-		         "%s %s %s%s) is not mapped in this user namespace (see /proc/self/%s), so no file can be given to it and no ACL entry can name it; nothing was changed",
+		         "%s %s %s%s) is not mapped in this user namespace (see /proc/self/%s), so no file can be given to it and no ACL entry can name it",
 		         t.option, t.gid ? "gid" : "uid", given,
 		         vp_userns_name(translated, name, sizeof(name), "--userns"),
 		         t.gid ? "gid_map" : "uid_map");
 	else
 		snprintf(why, why_size,
-		         "%s %s %u is not mapped in this user namespace (see /proc/self/%s), so no file can be given to it and no ACL entry can name it; nothing was changed",
+		         "%s %s %u is not mapped in this user namespace (see /proc/self/%s), so no file can be given to it and no ACL entry can name it",
 		         t.option, t.gid ? "gid" : "uid", t.id, t.gid ? "gid_map" : "uid_map");
 	return -ERANGE;
 }

@@ -513,7 +513,7 @@ static int preflight(struct ctx *c)
 	/* Every id the policy would write, mapped here (caps.h): one
 	 * sentence, not an EINVAL per entry after half the tree changed. */
 	if (vp_policy_check_mapped(p, NULL, msg, sizeof(msg)) < 0)
-		return fail_run(c, VP_OUT_INVALID, "%s", msg);
+		return fail_run(c, VP_OUT_INVALID, "%s; nothing was changed", msg);
 	if (vp_proc_fd_usable() < 0)
 		return fail_run(c, VP_OUT_INVALID,
 		                "/proc is not mounted: volperm changes entries through /proc/self/fd and cannot work without it; nothing was changed");

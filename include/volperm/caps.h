@@ -47,7 +47,8 @@ int vp_policy_unmapped_target(const struct vp_policy *p, const struct vp_userns 
 
 /* The same against this process's own maps, and the refusal as one sentence:
  * 0 when every target is mapped (or /proc cannot tell: no user namespaces),
- * -ERANGE with the sentence in why. `translated`: the --userns map the
+ * -ERANGE with the sentence in why (what follows is the caller's to say:
+ * that nothing was changed, or that apply would refuse it). `translated`: the --userns map the
  * policy's ids were translated with (NULL or empty: none), so that the
  * sentence names the id the user gave too. */
 int vp_policy_check_mapped(const struct vp_policy *p, const struct vp_userns *translated,

@@ -160,16 +160,23 @@ int cmd_run(const struct cli_opts *o, enum vp_cmd cmd, const char *command, cons
 		run.rep = (struct vp_reporter){ watch_event, watch_progress, &ow };
 	out.expected = vp_root_used_inodes(&rt);
 	vp_output_start(&out, rt.path, desc);
-	/* Before the walk, for plan and check too: no id outside this
-	 * namespace's maps can be written (with --userns: the host ids). The
-	 * refusal is the run's, as the engine's are: its sentence printed
-	 * once, and the --json summary's message. */
-	if (vp_policy_check_mapped(&policy, &o->userns, run.why, sizeof(run.why)) < 0) {
-		memset(&st, 0, sizeof(st));
-		ex = VP_EXIT_USAGE;
-	} else {
-		ex = cli_exit(vp_engine_run(&run, &st));
+	/* Before the walk: no id outside this namespace's maps can be written
+	 * (with --userns: the host ids). apply refuses such a target as a run
+	 * (its sentence printed once, and the --json summary's message); plan
+	 * and check show what the policy means and warn, once, that apply
+	 * would refuse it (issue 13: a dry run still answers). */
+	char unmapped[sizeof(run.why) - 32];
+	if (vp_policy_check_mapped(&policy, &o->userns, unmapped, sizeof(unmapped)) < 0) {
+		if (cmd == VP_CMD_APPLY) {
+			snprintf(run.why, sizeof(run.why), "%s; nothing was changed", unmapped);
+			memset(&st, 0, sizeof(st));
+			ex = VP_EXIT_USAGE;
+			goto summary;
+		}
+		cli_error("warning: %s: apply refuses it", unmapped);
 	}
+	ex = cli_exit(vp_engine_run(&run, &st));
+summary:
 	jp = cli_journal_path(jdir_path, run.journal);
 	out.journal_state = run.journal_state;
 	if (ow.w.count) {

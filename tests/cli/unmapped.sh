@@ -4,8 +4,9 @@
 #   - a target id the namespace does not map (--owner uid or gid, --map,
 #     --map-gid, --fsgroup, --grant u:/g:, which directories' default ACLs
 #     name too, --revoke u:/g:; with --uid-map the translated host id) is
-#     refused by plan, check and apply alike: exit 2, exactly one line on
-#     stderr, nothing changed, no journal;
+#     refused by apply: exit 2, exactly one line on stderr, nothing
+#     changed, no journal; plan (exit 0) and check (exit 1: changes needed)
+#     still answer, with exactly one warning line that apply refuses it;
 #   - an entry owned by an unmapped id (shown as the overflow id, 65534) that
 #     the run would change: plan (exit 0) and check (exit 1: changes needed,
 #     docs/volperm.1) print one warning line with the count and the first
@@ -81,9 +82,28 @@ for cmd in plan check apply; do
 		"--revoke u:1001" "--revoke g:1001" "--chmod g+w --revoke u:1001"; do
 		# shellcheck disable=SC2086
 		inns root $cmd $pol --journal-dir "$J" "$V"
-		expect_rc 2 "map-root-user, $cmd $pol: unmapped target refused"
-		one_line "$ERR" "map-root-user, $cmd $pol"
-		assert_file_match 'is not mapped in this user namespace' "$ERR" "$cmd $pol: says why"
+		case $cmd in
+		apply)
+			expect_rc 2 "map-root-user, apply $pol: unmapped target refused"
+			assert_file_match '^volperm: .* is not mapped in this user namespace .*; nothing was changed$' "$ERR" "apply $pol: says why"
+			;;
+		plan)
+			expect_rc 0 "map-root-user, plan $pol: a dry run still answers"
+			assert_file_match '^volperm: warning: .* is not mapped in this user namespace .*: apply refuses it$' "$ERR" "plan $pol: warns"
+			;;
+		check)
+			# (a --revoke alone of an id no entry names changes nothing)
+			case $pol in --revoke*) want=0 ;; *) want=1 ;; esac
+			expect_rc $want "map-root-user, check $pol: still answered"
+			assert_file_match '^volperm: warning: .* is not mapped in this user namespace .*: apply refuses it$' "$ERR" "check $pol: warns"
+			;;
+		esac
+		if [ $cmd = apply ]; then
+			one_line "$ERR" "map-root-user, apply $pol"
+		else
+			# (the tree's unmapped owners get their own warning line)
+			assert_eq "$(grep -c 'is not mapped in this user namespace (see' "$ERR")" 1 "map-root-user, $cmd $pol: the target warned about once"
+		fi
 	done
 done
 unchanged "$V" "$W/v0.snap" "unmapped targets: nothing changed"
@@ -98,25 +118,33 @@ for extra in "--json" "--list" "--keep-going" "--jobs 1" "--jobs 4" "--no-journa
 	expect_rc 2 "apply --fsgroup 1001 $extra: refused"
 	one_line "$ERR" "apply --fsgroup 1001 $extra"
 done
+inns root apply --owner 1001:1001 --json "$V"
+expect_rc 2 "apply --json, unmapped target: exit 2"
+one_line "$ERR" "apply --json, unmapped target"
+assert_match 'is not mapped' "$(jsum "$OUT" message)" "apply --json: the summary's message says it"
+assert_eq "$(jsum "$OUT" exit)" 2 "apply --json: the summary's exit is 2"
 for cmd in plan check; do
 	inns root $cmd --owner 1001:1001 --json "$V"
-	expect_rc 2 "$cmd --json, unmapped target: exit 2"
-	one_line "$ERR" "$cmd --json, unmapped target"
-	assert_match 'is not mapped' "$(jsum "$OUT" message)" "$cmd --json: the summary's message says it"
-	assert_eq "$(jsum "$OUT" exit)" 2 "$cmd --json: the summary's exit is 2"
+	assert_eq "$(grep -c '^volperm: warning: --owner uid 1001 is not mapped' "$ERR")" 1 "$cmd --json, unmapped target: the warning on stderr, once"
+	json_ok "$OUT" "$cmd --json, unmapped target: stdout is still NDJSON"
+	assert_eq "$(jsum "$OUT" exit)" "$RC" "$cmd --json: the summary's exit is the command's ($RC)"
 done
 # Partial map: the edges.
 inns part plan --owner 999:999 --grant u:999:r "$V"
 expect_rc 0 "part map: 999 (the last mapped id) is a valid target"
-inns part plan --owner 1000:999 "$V"
+inns part apply --owner 1000:999 "$V"
 expect_rc 2 "part map: uid 1000 (the first unmapped) refused"
 one_line "$ERR" "part map, --owner 1000:999"
 # --uid-map: the translated host id is what must be mapped here.
 inns part check --uid-map 0:500:1000 --owner 600:600 "$V"
-expect_rc 2 "--uid-map 0:500:1000 --owner 600 (host 1100, unmapped here): refused"
-one_line "$ERR" "--uid-map, unmapped host id"
-assert_file_match '^volperm: --owner uid 600 \(host 1100 from --uid-map\) is not mapped' "$ERR" \
+expect_rc 1 "--uid-map 0:500:1000 --owner 600 (host 1100, unmapped here): check answers, changes needed"
+assert_eq "$(grep -c 'is not mapped in this user namespace (see' "$ERR")" 1 "--uid-map, unmapped host id: warned about once"
+assert_file_match '^volperm: warning: --owner uid 600 \(host 1100 from --uid-map\) is not mapped' "$ERR" \
 	"names the id given and the host id"
+inns part apply --uid-map 0:500:1000 --owner 600:600 "$V"
+expect_rc 2 "--uid-map 0:500:1000 --owner 600: apply refuses"
+assert_file_match '^volperm: --owner uid 600 \(host 1100 from --uid-map\) is not mapped' "$ERR" \
+	"apply names the id given and the host id"
 unchanged "$V" "$W/v0.snap" "all of the above: nothing changed"
 no_journal "$J" "all of the above: no journal"
 
