@@ -31,9 +31,19 @@
  * again: the common rollback (owners only) costs the pin's fstat alone.
  *
  * With rb->jobs > 1 the entries are restored by that many threads, a chunk
- * of the journal at a time (read newest first, copied, then shared out by
- * inode: every record of one inode goes to the same thread, in journal
- * order). Inside a chunk the directory-before-contents order no longer
+ * of the journal at a time: read newest first, copied, sorted by path, and
+ * cut into one contiguous range a thread. The journal of a parallel apply
+ * interleaves subtrees; sorted, each thread's entries come directory by
+ * directory, and vp_pin_cache (one path of pinned ancestors) resolves each
+ * from its parent instead of climbing back from the root: half the
+ * requests on network storage. Ranges are of equal size (a big directory
+ * is shared), but never cut between records of one path, which therefore
+ * stay on one thread in journal order. Two records of one inode under two
+ * paths would be identical before-images (the policy changes an inode
+ * once; links.c decides a hard-linked inode once; an apply finished
+ * forward may record an entry again before changing it, under the same
+ * path), so their order does not matter. Inside a chunk the
+ * directory-before-contents order no longer
  * holds across threads, so that only happens when this process may search
  * every directory whatever its mode (CAP_DAC_READ_SEARCH or
  * CAP_DAC_OVERRIDE); else one thread.
@@ -465,13 +475,13 @@ static int restore_serial(struct vp_rollback *rb, struct vp_jreader *r, unsigned
 struct rb_item {
 	struct vp_jentry e; /* its pointers point into blk */
 	void *blk;
-	unsigned worker;
+	size_t idx;         /* place in the chunk: journal order, for the sort */
 };
 
 struct rb_pool {
 	struct vp_rollback *rb;
-	struct rb_item *items;
-	size_t n;                /* items of the current chunk */
+	struct rb_item *items;   /* the current chunk, sorted */
+	size_t *lo, *hi;         /* thread i restores items[lo[i], hi[i]) */
 	pthread_mutex_t mu;
 	pthread_cond_t go, idle;
 	unsigned gen;            /* chunk number: a change wakes the workers */
@@ -505,9 +515,7 @@ static void *rb_worker_main(void *arg)
 		}
 		seen = p->gen;
 		pthread_mutex_unlock(&p->mu);
-		for (size_t i = 0; i < p->n; i++) {
-			if (p->items[i].worker != w->id)
-				continue;
+		for (size_t i = p->lo[w->id]; i < p->hi[w->id]; i++) {
 			if (atomic_load(&p->stop))
 				break;
 			if (cancelled(p->rb)) {
@@ -552,12 +560,41 @@ static int rb_item_copy(struct rb_item *it, const struct vp_jentry *e)
 	return 0;
 }
 
-/* Every record of one inode goes to the same thread, so they are restored
- * in journal order, never at the same time. */
-static unsigned rb_worker_of(const struct vp_jentry *e, unsigned nworkers)
+static bool same_path(const struct rb_item *a, const struct rb_item *b)
 {
-	uint64_t h = (e->ino ^ (e->dev << 29)) * 0x9e3779b97f4a7c15ull;
-	return (unsigned)((h >> 32) % nworkers);
+	return a->e.path_len == b->e.path_len && !memcmp(a->e.path, b->e.path, a->e.path_len);
+}
+
+/* Path, then journal order (qsort is not stable). */
+static int rb_item_cmp(const void *pa, const void *pb)
+{
+	const struct rb_item *a = pa, *b = pb;
+	size_t n = a->e.path_len < b->e.path_len ? a->e.path_len : b->e.path_len;
+	int c = memcmp(a->e.path, b->e.path, n);
+
+	if (c)
+		return c;
+	if (a->e.path_len != b->e.path_len)
+		return a->e.path_len < b->e.path_len ? -1 : 1;
+	return a->idx < b->idx ? -1 : a->idx > b->idx;
+}
+
+/* Sort the chunk's k items and cut them into the threads' ranges. */
+static void rb_share_out(struct rb_pool *p, size_t k, unsigned nworkers)
+{
+	size_t at = 0;
+
+	qsort(p->items, k, sizeof(*p->items), rb_item_cmp);
+	for (unsigned i = 0; i < nworkers; i++) {
+		size_t end = k * (i + 1) / nworkers;
+		if (end < at)
+			end = at;
+		while (end > at && end < k && same_path(&p->items[end - 1], &p->items[end]))
+			end++;
+		p->lo[i] = at;
+		p->hi[i] = end;
+		at = end;
+	}
 }
 
 static void rb_add_stats(struct vp_stats *to, struct vp_stats *from)
@@ -581,9 +618,13 @@ static int restore_parallel(struct vp_rollback *rb, struct vp_jreader *r, unsign
 	int n = 1, ret = 0;
 
 	p.items = calloc(RB_CHUNK, sizeof(*p.items));
-	if (!w || !p.items) {
+	p.lo = calloc(jobs, sizeof(*p.lo));
+	p.hi = calloc(jobs, sizeof(*p.hi));
+	if (!w || !p.items || !p.lo || !p.hi) {
 		free(w);
 		free(p.items);
+		free(p.lo);
+		free(p.hi);
 		return 1;
 	}
 	pthread_mutex_init(&p.mu, NULL);
@@ -614,11 +655,12 @@ static int restore_parallel(struct vp_rollback *rb, struct vp_jreader *r, unsign
 				n = -ENOMEM;
 				break;
 			}
-			p.items[k++].worker = rb_worker_of(&e, started);
+			p.items[k].idx = k;
+			k++;
 		}
 		if (k) {
+			rb_share_out(&p, k, started);
 			pthread_mutex_lock(&p.mu);
-			p.n = k;
 			p.busy = started;
 			p.gen++;
 			pthread_cond_broadcast(&p.go);
@@ -659,6 +701,8 @@ stop:
 	pthread_mutex_destroy(&p.mu);
 	pthread_mutex_destroy(&report_mu);
 	free(p.items);
+	free(p.lo);
+	free(p.hi);
 	free(w);
 	return ret;
 }

@@ -28,8 +28,8 @@ struct vp_rollback {
 	bool newest;            /* no later journal exists for this root */
 	/* Threads restoring at a time (0 or 1: one). More only with
 	 * CAP_DAC_READ_SEARCH or CAP_DAC_OVERRIDE, which make the newest-first
-	 * order needless for reaching entries (rollback.c); each inode stays
-	 * with one thread. */
+	 * order needless for reaching entries (rollback.c); the records of one
+	 * path stay on one thread, in journal order. */
 	unsigned jobs;
 	struct vp_reporter rep;
 	/* A signal counted here beyond cancel_after (those that came before,
