@@ -13,8 +13,8 @@ need_root
 need_cmd setfacl setcap strace capsh
 
 GEN=(--seed 77 --acl-every 7 --default-acl-every 5 --setid 5 --caps 3 --hostile --hardlink-every 40)
-mktree "$W/a" 4000 "${GEN[@]}"
-mktree "$W/b" 4000 "${GEN[@]}"
+mktree "$W/a" 2500 "${GEN[@]}"
+mktree "$W/b" 2500 "${GEN[@]}"
 snap "$W/a" "$W/pristine.snap"
 snap "$W/b" "$W/pristine_b.snap"
 snap_eq "$W/pristine.snap" "$W/pristine_b.snap" "the two trees are identical (test setup)"
@@ -63,7 +63,7 @@ assert_true "rollback --jobs 16 started threads ($clones clones)" [ "$clones" -g
 for k in restored already conflicts errors; do
 	assert_eq "$(jsum "$out16" "$k")" "$(jsum "$out1" "$k")" "--jobs 16 and --jobs 1: the same $k count ($(jsum "$out1" "$k"))"
 done
-assert_true "the rollback restored entries" [ "$(jsum "$out1" restored)" -gt 3000 ]
+assert_true "the rollback restored entries" [ "$(jsum "$out1" restored)" -gt 2000 ]
 assert_eq "$(jsum "$out1" conflicts)" 30 "the 30 edited entries are conflicts"
 snap "$W/a" "$W/rolled1.snap"
 snap "$W/b" "$W/rolled16.snap"
