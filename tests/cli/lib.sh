@@ -11,6 +11,18 @@
 # counts it as skipped, never as passed).
 #
 # Environment: VOLPERM = the binary under test (default build/volperm).
+#
+# VOLPERM_TEST_FS=slowfs: $W is a slowfs mount (tests/tools/slowfs, the
+# latency-bound FUSE passthrough of issue 14) over a backing dir next to it,
+# so that the trees, the decoys and the journal dirs a test makes all live
+# on FUSE, every request a round trip (VOLPERM_SLOWFS_DELAY us, default 100;
+# no entry or attribute cache), and volperm runs with VOLPERM_JOBS=64
+# (VOLPERM_SLOWFS_JOBS) unless the test sets its own. $W_REAL is a dir on
+# the real filesystem beside it (= $W otherwise): images of the loop
+# filesystems a test builds go there, not through FUSE. SLOWFS = the
+# binary (default: slowfs next to $VOLPERM). The test skips, loudly, where
+# FUSE cannot run or slowfs was not built. `on_slowfs` tells a test which
+# one it runs on; `skip_on_slowfs WHY` is for what FUSE itself cannot do.
 
 set -uo pipefail
 umask 022
@@ -58,6 +70,8 @@ _at_exit() {
 		while read -r m; do
 			umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
 		done < <(awk -v w="$W/" 'index($5, w) == 1 { print $5 }' /proc/self/mountinfo | sort -r)
+		_slowfs_stop
+		W=${W_BASE:-$W}
 		if ! rm -rf -- "$W" 2>/dev/null; then
 			chattr -R -i -a "$W" >/dev/null 2>&1 || true
 			rm -rf -- "$W"
@@ -83,7 +97,101 @@ setup() {
 	[ -x "$VP" ] || die "volperm binary not found or not executable: $VP (set VOLPERM)"
 	W=$(mktemp -d "${VOLPERM_TEST_TMPDIR:-${TMPDIR:-/tmp}}/vp-$TEST_NAME.XXXXXX") || die "mktemp"
 	chmod 0755 "$W"
+	W_REAL=$W
+	case ${VOLPERM_TEST_FS:-} in
+	'') ;;
+	slowfs) _slowfs_setup ;;
+	*) die "VOLPERM_TEST_FS=$VOLPERM_TEST_FS: the only one there is is slowfs" ;;
+	esac
 	say "# $TEST_NAME: binary $VP, work dir $W ($(stat -f -c %T "$W"))"
+}
+
+# ---- VOLPERM_TEST_FS=slowfs -------------------------------------------------
+SLOWFS_PID=
+
+on_slowfs() { [ -n "$SLOWFS_PID" ]; }
+
+# fixture_path PATH: where the test's own tools reach PATH: on slowfs, for
+# a path below $W that no other mount covers, the same entry in the backing
+# dir; else PATH. mktree, the snapshots and the crash tests' copies go
+# there: slowfs is a passthrough (the same inodes, st_ino included), so
+# what they make or see is what volperm meets through FUSE, without paying
+# a round trip per request for the fixtures of every check (a 2,500-entry
+# mktree is 300,000 requests without an entry cache). What the test checks
+# goes through FUSE: every volperm run, and the test's own probes. Not for
+# what compares st_dev (the backing dir's is not the mount's: a journal
+# records the mount's), only inode contents (snapshot.py has no st_dev). A path
+# at, above or below another mount inside $W (a tmpfs, a loop file system,
+# a bind mount, an overlay) is left as it is: the backing dir has only the
+# empty mount point.
+fixture_path() {
+	local p=$1
+	if [ -z "$SLOWFS_PID" ] || [[ $p != "$W" && $p != "$W"/* ]] ||
+		awk -v w="$W" -v p="$p" '
+			function under(a, b) { return a == b || index(a, b "/") == 1 }
+			$5 != w && index($5, w "/") == 1 && (under($5, p) || under(p, $5)) { found = 1 }
+			END { exit !found }' /proc/self/mountinfo; then
+		printf '%s\n' "$p"
+		return
+	fi
+	printf '%s\n' "$W_BASE/back${p#"$W"}"
+}
+
+# skip_on_slowfs WHY: for a test (or, with a SKIP-PART line, a part) that
+# needs what FUSE does not give; WHY names that limit.
+skip_on_slowfs() {
+	on_slowfs || return 0
+	skip "on slowfs: $*"
+}
+
+# $W becomes the slowfs mount; the backing dir and $W_REAL are beside it
+# in $W_BASE, the dir mktemp made (removed at exit, after the unmount).
+_slowfs_setup() {
+	local sfs=${SLOWFS:-$(dirname "$VP")/slowfs} i
+	local delay=${VOLPERM_SLOWFS_DELAY:-100}
+	[ -c /dev/fuse ] || skip "VOLPERM_TEST_FS=slowfs: /dev/fuse is missing (no FUSE in this kernel or container)"
+	[ -x "$sfs" ] || skip "VOLPERM_TEST_FS=slowfs: slowfs not built ($sfs): install libfuse3-dev and rebuild"
+	need_cmd mountpoint
+	W_BASE=$W
+	mkdir -m 0755 "$W_BASE/back" "$W_BASE/mnt" "$W_BASE/real" || die "mkdir in $W_BASE"
+	# The kernel checks the mode bits (default_permissions) for the
+	# non-root processes of a test (the app's uid planting links, a
+	# capsh-dropped volperm); no cache, so every lookup and stat is a
+	# request; st_ino is the backing inode's (slowfs's use_ino), so the
+	# journal's dev/ino hold across runs.
+	"$sfs" "$W_BASE/back" "$W_BASE/mnt" -f \
+		-o "delay_us=$delay,entry_timeout=0,attr_timeout=0,allow_other,default_permissions" \
+		2>"$W_BASE/slowfs.err" &
+	SLOWFS_PID=$!
+	for ((i = 0; i < 100; i++)); do
+		mountpoint -q "$W_BASE/mnt" && [ -r "$W_BASE/mnt/.slowfs-stats" ] && break
+		kill -0 "$SLOWFS_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	if ! mountpoint -q "$W_BASE/mnt"; then
+		say "$(cat "$W_BASE/slowfs.err")"
+		die "slowfs did not mount $W_BASE/back on $W_BASE/mnt"
+	fi
+	W=$W_BASE/mnt
+	W_REAL=$W_BASE/real
+	export VOLPERM_JOBS=${VOLPERM_SLOWFS_JOBS:-64}
+	say "# VOLPERM_TEST_FS=slowfs: work dir on slowfs (delay ${delay} us, no entry/attr cache), VOLPERM_JOBS=$VOLPERM_JOBS"
+}
+
+# At exit, after the mounts below $W are gone: unmount slowfs, wait for it
+# (it prints its request counts at unmount).
+_slowfs_stop() {
+	local i
+	[ -n "$SLOWFS_PID" ] || return 0
+	umount "$W_BASE/mnt" 2>/dev/null || umount -l "$W_BASE/mnt" 2>/dev/null
+	for ((i = 0; i < 100; i++)); do
+		kill -0 "$SLOWFS_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill "$SLOWFS_PID" 2>/dev/null
+	wait "$SLOWFS_PID" 2>/dev/null
+	say "# slowfs $(tr '\n' ' ' <"$W_BASE/slowfs.err" | sed 's/  */ /g')"
+	SLOWFS_PID=
 }
 
 # mount_fs FS DIR SIZE_MB: mount a fresh FS (tmpfs, or ext4 / xfs / btrfs on
@@ -91,7 +199,7 @@ setup() {
 # which is created. Returns 1 with the reason in MOUNT_FS_WHY when this
 # machine cannot (no mkfs, no loop devices): the caller reports it.
 mount_fs() {
-	local fs=$1 m=$2 mb=$3 img=$W/$1.img
+	local fs=$1 m=$2 mb=$3 img=$W_REAL/$1.img
 	MOUNT_FS_WHY=
 	mkdir -p "$m"
 	if [ "$fs" = tmpfs ]; then
@@ -124,12 +232,16 @@ new_jdir() {
 
 # mktree DIR ENTRIES [mktree.py options...]
 mktree() {
-	python3 "$TOOLS/mktree.py" --quiet "$@" || die "mktree.py $* failed"
+	local d
+	d=$(fixture_path "$1")
+	shift
+	python3 "$TOOLS/mktree.py" --quiet "$d" "$@" || die "mktree.py $d $* failed"
 }
 
 # snap DIR FILE [--ctime]: metadata snapshot (tests/tools/snapshot.py).
 snap() {
-	local d=$1 f=$2
+	local d f=$2
+	d=$(fixture_path "$1")
 	shift 2
 	python3 "$TOOLS/snapshot.py" "$@" -o "$f" "$d" || die "snapshot of $d failed"
 }

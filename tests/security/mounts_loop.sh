@@ -13,7 +13,7 @@ J=$(new_jdir)
 V=$W/vol
 mkdir -p "$V/ext" "$V/data"
 echo mine >"$V/data/f"
-IMG=$W/ext4.img
+IMG=$W_REAL/ext4.img # (off slowfs: tests/cli/lib.sh)
 truncate -s 16M "$IMG" && mkfs.ext4 -q -F "$IMG" || die "mkfs.ext4 failed"
 if ! mount -o loop "$IMG" "$V/ext" 2>"$W/loop.err"; then
 	skip "loop devices do not work here: mount -o loop: $(cat "$W/loop.err")"

@@ -113,7 +113,7 @@ decoy_same "$E" "$W/decoy0.snap" "no race: decoy untouched"
 if ! command -v mkfs.ext2 >/dev/null 2>&1; then
 	say "SKIP PART: exchange on ext2: mkfs.ext2 not found"
 else
-	IMG=$W/ext2.img
+	IMG=$W_REAL/ext2.img # (off slowfs: tests/cli/lib.sh)
 	M=$W/ext2
 	mkdir "$M"
 	truncate -s 32M "$IMG" && mkfs.ext2 -q -F "$IMG" >/dev/null 2>&1 || die "mkfs.ext2 failed"

@@ -35,6 +35,20 @@ vp_expect 0 "apply --owner 1001:1001" apply --owner 1001:1001 --journal-dir "$J"
 jf=$(newest_journal "$J")
 assert_eq "$(stat -c '%u:%g %a' "$V/tool")" "1001:1001 755" "the root tool is now the app's, setuid cleared"
 
+# On slowfs no birth time reaches volperm (libfuse 3.14 has no statx
+# request: the kernel answers statx from getattr, without STATX_BTIME), and
+# the birth time is how rollback tells a file that got a reused inode
+# number from the journaled one (same_file in src/rollback.c). ext4 hands
+# a freed number to the next new file, on slowfs once the kernel forgets
+# the old node, so whether the new files below reuse one is a race there.
+# Keep the old inodes linked outside the volume: the new files are then
+# other numbers, and the rest of the test holds as it is.
+if on_slowfs; then
+	mkdir "$W/old-inodes"
+	for f in replaced symlinked link; do ln -P "$V/$f" "$W/old-inodes/$f" || die "ln -P $f"; done
+	say "SKIP-PART: on slowfs: new files on reused inode numbers not tried: FUSE gives volperm no birth time here (libfuse 3.14 has no statx request)"
+fi
+
 # --- the app (uid 1001) at work after the apply --------------------------------
 as_app() { setpriv --reuid 1001 --regid 1001 --clear-groups -- "$@"; }
 chown 1234:1234 "$V/chowned"                          # someone else's now

@@ -56,6 +56,11 @@
  * No statx request: libfuse 3.14 has none, so the kernel answers statx from
  * getattr. No readdirplus, no writeback cache: the point is the plain
  * request count.
+ *
+ * ioctl: only the inode flags (FS_IOC_GETFLAGS/SETFLAGS and
+ * FS_IOC_FSGETXATTR/FSSETXATTR: chattr +i/+a, lsattr), passed to the
+ * backing inode, so that the tests of immutable and append-only entries
+ * run on slowfs too; anything else is ENOTTY.
  */
 #define FUSE_USE_VERSION 312
 
@@ -75,6 +80,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
+#include <linux/fs.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/xattr.h>
@@ -90,7 +97,7 @@ enum op {
 	OP_READ, OP_WRITE, OP_FLUSH, OP_RELEASE, OP_FSYNC, OP_OPENDIR,
 	OP_READDIR, OP_RELEASEDIR, OP_FSYNCDIR, OP_STATFS, OP_SETXATTR,
 	OP_GETXATTR, OP_LISTXATTR, OP_REMOVEXATTR, OP_ACCESS, OP_CREATE,
-	OP_FALLOCATE, OP_NOPS
+	OP_FALLOCATE, OP_IOCTL, OP_NOPS
 };
 
 static const char *const op_names[OP_NOPS] = {
@@ -99,7 +106,7 @@ static const char *const op_names[OP_NOPS] = {
 	"read", "write", "flush", "release", "fsync", "opendir",
 	"readdir", "releasedir", "fsyncdir", "statfs", "setxattr",
 	"getxattr", "listxattr", "removexattr", "access", "create",
-	"fallocate",
+	"fallocate", "ioctl",
 };
 
 enum delay_class { D_NONE, D_META, D_SET, D_OTHER };
@@ -809,6 +816,51 @@ static void sl_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	free(buf);
 }
 
+/* The inode flags: the kernel sends these for chattr/lsattr (fileattr_get
+ * and _set, through a file it opens itself, so fi is ours from open or
+ * opendir) as restricted ioctls: GETFLAGS/SETFLAGS with an int, and
+ * FSGETXATTR/FSSETXATTR with a struct fsxattr (a SETFLAGS first reads the
+ * old flags with FSGETXATTR). */
+static void sl_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
+		     struct fuse_file_info *fi, unsigned flags, const void *in_buf,
+		     size_t in_bufsz, size_t out_bufsz)
+{
+	union {
+		int flags;
+		struct fsxattr fsx;
+	} buf;
+	size_t size;
+	bool set;
+	int fd;
+
+	(void)arg;
+	serve(req, OP_IOCTL, D_SET, ino);
+	if (cmd == (unsigned)FS_IOC_GETFLAGS || cmd == (unsigned)FS_IOC_SETFLAGS)
+		size = sizeof(buf.flags);
+	else if (cmd == (unsigned)FS_IOC_FSGETXATTR || cmd == (unsigned)FS_IOC_FSSETXATTR)
+		size = sizeof(buf.fsx);
+	else
+		size = 0;
+	if (size == 0 || is_stats(req, ino) || !fi) {
+		fuse_reply_err(req, ENOTTY);
+		return;
+	}
+	/* the get calls fill the buffer, the set calls read it */
+	set = cmd == (unsigned)FS_IOC_SETFLAGS || cmd == (unsigned)FS_IOC_FSSETXATTR;
+	if (set ? in_bufsz < size : out_bufsz < size) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	memset(&buf, 0, sizeof(buf));
+	if (set)
+		memcpy(&buf, in_buf, size);
+	fd = (flags & FUSE_IOCTL_DIR) ? dirfd(((struct dir *)(uintptr_t)fi->fh)->dp) : (int)fi->fh;
+	if (ioctl(fd, cmd, &buf) < 0)
+		fuse_reply_err(req, errno);
+	else
+		fuse_reply_ioctl(req, 0, set ? NULL : &buf, set ? 0 : size);
+}
+
 static void sl_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct dir *d = (struct dir *)(uintptr_t)fi->fh;
@@ -968,6 +1020,7 @@ static const struct fuse_lowlevel_ops sl_ops = {
 	.access = sl_access,
 	.create = sl_create,
 	.fallocate = sl_fallocate,
+	.ioctl = sl_ioctl,
 };
 
 /* ---- main ------------------------------------------------------------------ */
