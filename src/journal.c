@@ -1010,6 +1010,11 @@ int vp_jr_translate(struct vp_jreader *r, const struct vp_userns *from,
 	return 0;
 }
 
+bool vp_jr_translating(const struct vp_jreader *r)
+{
+	return r->xlat;
+}
+
 void vp_jr_xlat_fail(const struct vp_jreader *r, uint32_t *id, bool *gid)
 {
 	*id = r->xfail_id;
@@ -1020,16 +1025,19 @@ void vp_jr_xlat_fail(const struct vp_jreader *r, uint32_t *id, bool *gid)
  * (the namespace both maps' outside ids are in). */
 static int xlat_id(struct vp_jreader *r, bool gid, uint32_t *id)
 {
-	uint32_t host = *id, out = *id;
+	uint32_t host = *id, out;
 
-	if ((!vp_jmap_identity(&r->xfrom) && vp_userns_to_host(&r->xfrom, gid, *id, &host) < 0) ||
-	    (!vp_jmap_identity(&r->xto) && vp_userns_to_container(&r->xto, gid, host, &out) < 0)) {
-		r->xfail_id = *id;
-		r->xfail_gid = gid;
-		return -ERANGE;
-	}
+	if (!vp_jmap_identity(&r->xfrom) && vp_userns_to_host(&r->xfrom, gid, *id, &host) < 0)
+		goto fail;
+	out = host;
+	if (!vp_jmap_identity(&r->xto) && vp_userns_to_container(&r->xto, gid, host, &out) < 0)
+		goto fail;
 	*id = out;
 	return 0;
+fail:
+	r->xfail_id = *id;
+	r->xfail_gid = gid;
+	return -ERANGE;
 }
 
 /* Copy an ACL xattr value (le32 version, then le16 tag, le16 perm, le32

@@ -211,6 +211,8 @@ void vp_jr_rewind(struct vp_jreader *r);
  * telling which. Both maps are copied. 0 or -ENOMEM. */
 int vp_jr_translate(struct vp_jreader *r, const struct vp_userns *from,
                     const struct vp_userns *to);
+/* Does r translate (vp_jr_translate with a map that is no identity)? */
+bool vp_jr_translating(const struct vp_jreader *r);
 /* After -ERANGE: the id, and whether it is a gid. */
 void vp_jr_xlat_fail(const struct vp_jreader *r, uint32_t *id, bool *gid);
 int vp_jr_next(struct vp_jreader *r, struct vp_jentry *e);
