@@ -99,10 +99,9 @@ static void show_maps(FILE *f, const struct vp_jheader *h)
 		fputs("none (no --userns, --uid-map or --gid-map)\n", f);
 		return;
 	}
-	if (h->userns.spec)
-		vp_quote_shell(f, h->userns.spec, strlen(h->userns.spec));
-	else
-		fputs("--uid-map", f);
+	char q[4096];
+	/* the SPEC quoted (it may be a path), --uid-map[/--gid-map] as it is */
+	fputs(vp_userns_name(&h->userns, q, sizeof(q), "--uid-map"), f);
 	fputs(" (", f);
 	(void)vp_userns_format(&h->userns, f);
 	fputs(")\n", f);
