@@ -24,7 +24,10 @@
  *  3. Bound to its volume. The header holds the root path, the root's
  *     st_dev/st_ino, the filesystem id (statfs f_fsid), the policy, a random
  *     nonce, the host name and the creation time. Rollback compares the
- *     root's dev/ino with the header before touching anything.
+ *     root's dev/ino with the header before touching anything. A journal
+ *     written in a user namespace holds its id maps (version 3): its ids
+ *     are that namespace's (session.c and export.c read them through the
+ *     maps; docs/journal-format.md, "User namespaces").
  *  4. States. ACTIVE (no mark yet) -> COMMITTED (COMMIT mark: written only
  *     after every change was applied and syncfs() returned) -> ROLLING_BACK
  *     (ROLLBACK_BEGIN mark) -> ROLLED_BACK (ROLLED_BACK mark). A failed apply
@@ -44,7 +47,7 @@
  *
  * Header, H bytes:
  *      0  8  magic "VOLPERMJ"
- *      8  4  version (2; version 1 is read too, see below)
+ *      8  4  version (2, or 3 with an extension area; 1 is read too, see below)
  *     12  4  H, the header length including its CRC
  *     16  8  created, ns since the epoch (CLOCK_REALTIME)
  *     24  8  root st_dev
