@@ -161,8 +161,9 @@ int vp_export_host_ids(struct vp_jreader *r, const char *file, char *why, size_t
 		char q[4096];
 		vp_jr_xlat_fail(r, &id, &gid);
 		snprintf(why, why_size,
-		         "journal %s records %s %u, which the id map of the user namespace it was written in does not map to a host id; refusing to export it (export it inside that namespace, e.g. with podman unshare)",
-		         vp_quote_shell_buf(q, sizeof(q), file, strlen(file)), gid ? "gid" : "uid", id);
+		         "journal %s records %s %u, which the id map of the user namespace it was written in does not map to a host id%s; refusing to export it (export it inside that namespace, e.g. with podman unshare)",
+		         vp_quote_shell_buf(q, sizeof(q), file, strlen(file)), gid ? "gid" : "uid", id,
+		         id == 65534 ? " (65534 is also how the kernel shows an id that namespace does not map)" : "");
 		return -ERANGE;
 	}
 	return n;

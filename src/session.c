@@ -272,8 +272,9 @@ static int rollback_userns(struct vp_rbjob *j, const char *jp, const struct vp_r
 		bool gid;
 		vp_jr_xlat_fail(j->r, &id, &gid);
 		snprintf(j->why, sizeof(j->why),
-		         "journal %s records %s %u, which has no id in this user namespace through the map it was written with (%s); refusing it, nothing was changed",
-		         jp, gid ? "gid" : "uid", id, map_text(&h->ns, m1, sizeof(m1)));
+		         "journal %s records %s %u, which has no id in this user namespace through the map it was written with (%s)%s; refusing it, nothing was changed",
+		         jp, gid ? "gid" : "uid", id, map_text(&h->ns, m1, sizeof(m1)),
+		         id == 65534 ? " (65534 is also how the kernel shows an id that namespace does not map)" : "");
 		return VP_OUT_INVALID;
 	}
 	if (r < 0) {

@@ -18,8 +18,8 @@
 # --userns is still version 2 and shows "initial namespace"; --uid-map is
 # recorded and shown. An id the recorded map cannot translate (the
 # overflow id 65534 of `unshare --map-root-user`) makes export refuse,
-# naming the id and the journal. Skips (77) only when user namespaces are
-# unavailable.
+# naming the id and the journal, and rollback --force refuse before any
+# change. Skips (77) only when user namespaces are unavailable.
 . "$(dirname "$0")/lib.sh"
 setup
 need_cmd getfacl setfacl cp od
@@ -193,6 +193,13 @@ if [ "$(count_journals "$J3")" = 1 ] && grep -q '65534' <("$VP" journal show --j
 	assert_file_match 'records uid 65534.*does not map to a host id' "$ERR" "the refusal names the id"
 	assert_file_match "$(basename "$(newest_journal "$J3")")" "$ERR" "the refusal names the journal"
 	assert_eq "$(wc -c <"$OUT")" 0 "nothing on stdout: no half export"
+	snap "$V3" "$W/s10"
+	vp rollback --force --journal "$(newest_journal "$J3")" "$V3"
+	expect_rc 2 "rollback --force of a journal with an id that has none here"
+	one_line_err "rollback --force refusal"
+	assert_file_match 'records uid 65534, which has no id in this user namespace' "$ERR" "rollback --force names the id"
+	snap "$V3" "$W/s11"
+	snap_eq "$W/s10" "$W/s11" "the refused rollback --force changed nothing"
 else
 	say "# the apply under --map-root-user wrote no journal holding 65534 (refused up front): the untranslatable-id refusal is covered by the unit tests only"
 fi
