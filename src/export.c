@@ -163,7 +163,9 @@ int vp_export_host_ids(struct vp_jreader *r, const char *file, char *why, size_t
 		snprintf(why, why_size,
 		         "journal %s records %s %u, which the id map of the user namespace it was written in does not map to a host id%s; refusing to export it (export it inside that namespace, e.g. with podman unshare)",
 		         vp_quote_shell_buf(q, sizeof(q), file, strlen(file)), gid ? "gid" : "uid", id,
-		         id == 65534 ? " (65534 is also how the kernel shows an id that namespace does not map)" : "");
+		         id == 65534 || id == 4294967295u
+		                 ? " (the kernel shows an id that namespace does not map as 65534, or as 4294967295 in an ACL)"
+		                 : "");
 		return -ERANGE;
 	}
 	return n;

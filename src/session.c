@@ -274,7 +274,9 @@ static int rollback_userns(struct vp_rbjob *j, const char *jp, const struct vp_r
 		snprintf(j->why, sizeof(j->why),
 		         "journal %s records %s %u, which has no id in this user namespace through the map it was written with (%s)%s; refusing it, nothing was changed",
 		         jp, gid ? "gid" : "uid", id, map_text(&h->ns, m1, sizeof(m1)),
-		         id == 65534 ? " (65534 is also how the kernel shows an id that namespace does not map)" : "");
+		         id == 65534 || id == 4294967295u
+		                 ? " (the kernel shows an id that namespace does not map as 65534, or as 4294967295 in an ACL)"
+		                 : "");
 		return VP_OUT_INVALID;
 	}
 	if (r < 0) {
