@@ -336,7 +336,12 @@ static int create_journal(struct ctx *c)
 		                strerror(-r));
 	}
 	vp_jdir_name(run->journal, h.root_dev, h.root_ino, h.created_ns);
-	r = vp_jw_create(run->jdir_fd, run->journal, &h, run->batch_max, &c->jw);
+	/* The id maps the journal's ids mean something in (version 3). */
+	r = vp_jheader_set_userns(&h, run->userns);
+	if (r == 0)
+		r = vp_jw_create(run->jdir_fd, run->journal, &h, run->batch_max, &c->jw);
+	vp_userns_free(&h.ns);
+	vp_userns_free(&h.userns);
 	free(policy);
 	if (r < 0) {
 		char q[WHY_PATH_MAX];

@@ -75,6 +75,102 @@ static void changes_words(FILE *f, unsigned ch, const char *sep0, bool json)
 		}
 }
 
+/* One side of a map as /proc/PID/uid_map has it, a range after another:
+ * "0 100000 65536, 65536 200000 1000". */
+static void map_ranges(FILE *f, const struct vp_idrange *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		fprintf(f, "%s%u %u %u", i ? ", " : "", v[i].c, v[i].h, v[i].n);
+}
+
+static void show_maps(FILE *f, const struct vp_jheader *h)
+{
+	if (vp_jmap_identity(&h->ns)) {
+		fputs("uid map:  initial namespace\ngid map:  initial namespace\n", f);
+	} else {
+		fputs("uid map:  ", f);
+		map_ranges(f, h->ns.uid, h->ns.n_uid);
+		fputs("\ngid map:  ", f);
+		map_ranges(f, h->ns.gid, h->ns.n_gid);
+		fputs("\nids:      this namespace's, below (journal export gives host ids)\n", f);
+	}
+	fputs("userns:   ", f);
+	if (vp_userns_empty(&h->userns)) {
+		fputs("none (no --userns, --uid-map or --gid-map)\n", f);
+		return;
+	}
+	char q[4096];
+	/* the SPEC quoted (it may be a path), --uid-map[/--gid-map] as it is */
+	fputs(vp_userns_name(&h->userns, q, sizeof(q), "--uid-map"), f);
+	fputs(" (", f);
+	(void)vp_userns_format(&h->userns, f);
+	fputs(")\n", f);
+}
+
+static void json_ranges(FILE *f, const char *key, const struct vp_idrange *v, size_t n)
+{
+	fprintf(f, ",\"%s\":[", key);
+	for (size_t i = 0; i < n; i++)
+		fprintf(f, "%s[%u,%u,%u]", i ? "," : "", v[i].c, v[i].h, v[i].n);
+	fputc(']', f);
+}
+
+void vp_export_json_maps(FILE *f, const struct vp_jheader *h)
+{
+	if (vp_jmap_identity(&h->ns)) {
+		fputs(",\"uid_map\":null,\"gid_map\":null", f);
+	} else {
+		json_ranges(f, "uid_map", h->ns.uid, h->ns.n_uid);
+		json_ranges(f, "gid_map", h->ns.gid, h->ns.n_gid);
+	}
+	if (vp_userns_empty(&h->userns)) {
+		fputs(",\"userns\":null", f);
+		return;
+	}
+	fputs(",\"userns\":{", f);
+	const char *spec = h->userns.spec ? h->userns.spec : "";
+	vp_quote_json_member(f, "spec", spec, strlen(spec));
+	json_ranges(f, "uid_map", h->userns.uid, h->userns.n_uid);
+	json_ranges(f, "gid_map", h->userns.gid, h->userns.n_gid);
+	fputc('}', f);
+}
+
+int vp_export_host_ids(struct vp_jreader *r, const char *file, char *why, size_t why_size)
+{
+	const struct vp_jheader *h = vp_jr_header(r);
+	struct vp_userns host = VP_USERNS_INIT;
+	struct vp_jentry e;
+	int n;
+
+	/* Host ids already, or ids that are right where we are (whoever
+	 * restores the export here gets the journal's files back). */
+	if (vp_jmap_identity(&h->ns) || vp_jheader_ns_here(h, NULL) == 1)
+		return 0;
+	n = vp_jr_translate(r, &h->ns, &host);
+	if (n < 0)
+		return n;
+	/* Every id before the first line: a half-printed export that stops at
+	 * an unmapped id would restore half a tree. */
+	vp_jr_rewind(r);
+	while ((n = vp_jr_next(r, &e)) > 0)
+		;
+	vp_jr_rewind(r);
+	if (n == -ERANGE) {
+		uint32_t id;
+		bool gid;
+		char q[4096];
+		vp_jr_xlat_fail(r, &id, &gid);
+		snprintf(why, why_size,
+		         "journal %s records %s %u, which the id map of the user namespace it was written in does not map to a host id%s; refusing to export it (export it inside that namespace, e.g. with podman unshare)",
+		         vp_quote_shell_buf(q, sizeof(q), file, strlen(file)), gid ? "gid" : "uid", id,
+		         id == 65534 || id == 4294967295u
+		                 ? " (the kernel shows an id that namespace does not map as 65534, or as 4294967295 in an ACL)"
+		                 : "");
+		return -ERANGE;
+	}
+	return n;
+}
+
 int vp_export_show(FILE *f, const char *file, struct vp_jreader *r)
 {
 	const struct vp_jheader *h = vp_jr_header(r);
@@ -100,6 +196,7 @@ int vp_export_show(FILE *f, const char *file, struct vp_jreader *r)
 		        h->seq);
 	else
 		fprintf(f, "sequence: none (a version 1 journal: ordered by its creation time)\n");
+	show_maps(f, h);
 	fputs("nonce:    ", f);
 	for (int i = 0; i < 16; i++)
 		fprintf(f, "%02x", h->nonce[i]);
@@ -164,6 +261,14 @@ int vp_export_getfacl(FILE *f, struct vp_jreader *r)
 	fputs("# volperm journal export: before-images for setfacl --restore\n# root: ", f);
 	vp_quote_getfacl(f, h->root, strlen(h->root));
 	fputs("\n# run: cd ROOT && setfacl --restore=THIS_FILE\n", f);
+	if (!vp_jmap_identity(&h->ns)) {
+		fputs(vp_jr_translating(r) ? "# ids: host ids, translated from those of the user namespace the journal was written in (uid map: "
+		                           : "# ids: those of the user namespace the journal was written in, which is this one (uid map: ", f);
+		map_ranges(f, h->ns.uid, h->ns.n_uid);
+		fputs("; gid map: ", f);
+		map_ranges(f, h->ns.gid, h->ns.n_gid);
+		fputs(")\n", f);
+	}
 	symlink_comments(f, r);
 	fputc('\n', f);
 	vp_jr_seek_end(r);
@@ -246,6 +351,9 @@ int vp_export_json(FILE *f, struct vp_jreader *r)
 	vp_quote_json(f, h->host, strlen(h->host));
 	fputs(",\"policy\":", f);
 	vp_quote_json(f, h->policy, h->policy_len);
+	vp_export_json_maps(f, h);
+	fprintf(f, ",\"ids\":\"%s\"", vp_jr_translating(r) ? "host"
+	        : vp_jmap_identity(&h->ns) ? "host" : "namespace");
 	fprintf(f, ",\"state\":\"%s\",\"entries\":%" PRIu64 ",\"torn\":%s}\n",
 	        vp_jstate_name(vp_jr_state(r)), vp_jr_entries(r), vp_jr_torn(r) ? "true" : "false");
 	vp_jr_rewind(r);

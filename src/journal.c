@@ -24,7 +24,10 @@
  *  3. Bound to its volume. The header holds the root path, the root's
  *     st_dev/st_ino, the filesystem id (statfs f_fsid), the policy, a random
  *     nonce, the host name and the creation time. Rollback compares the
- *     root's dev/ino with the header before touching anything.
+ *     root's dev/ino with the header before touching anything. A journal
+ *     written in a user namespace holds its id maps (version 3): its ids
+ *     are that namespace's (session.c and export.c read them through the
+ *     maps; docs/journal-format.md, "User namespaces").
  *  4. States. ACTIVE (no mark yet) -> COMMITTED (COMMIT mark: written only
  *     after every change was applied and syncfs() returned) -> ROLLING_BACK
  *     (ROLLBACK_BEGIN mark) -> ROLLED_BACK (ROLLED_BACK mark). A failed apply
@@ -44,7 +47,7 @@
  *
  * Header, H bytes:
  *      0  8  magic "VOLPERMJ"
- *      8  4  version (2; version 1 is read too, see below)
+ *      8  4  version (2, or 3 with an extension area; 1 is read too, see below)
  *     12  4  H, the header length including its CRC
  *     16  8  created, ns since the epoch (CLOCK_REALTIME)
  *     24  8  root st_dev
@@ -65,6 +68,33 @@
  * Version 1 headers have no sequence field (the variable part starts at
  * 80) and read as sequence 0: older than every version 2 journal, and
  * ordered among themselves by creation time, as version 1 ordered them.
+ *
+ * Version 3 = version 2 + an extension area:
+ *     88  4  x, the extension area's length
+ *     92  h  host name, r bytes root path, p bytes policy text (as above)
+ *      .  x  extension area: items of  tag (4), n (4), n bytes value
+ *    H-4  4  CRC-32C of bytes [0, H-4)          H = 92 + h + r + p + x + 4
+ * Tags, each at most once, ascending:
+ *     1  the writer's uid_map      } k ranges of  inside (4), outside (4),
+ *     2  the writer's gid_map      } count (4); 1 <= k <= 340 (the kernel's
+ *     4  --userns uid ranges       } limit), no overlap on either side,
+ *     5  --userns gid ranges       } count >= 1, no range past 4294967295
+ *     3  --userns SPEC text (no NUL), only with 4 and 5
+ * 1 and 2 come together (so do 4 and 5). A tag with bit 31 clear that
+ * this volperm does not know is skipped (a later volperm's optional
+ * addition); one with bit 31 set must be understood: -EPROTO.
+ *
+ * Why two versions are written. The extension area is new information
+ * only for a journal written inside a user namespace (or with --userns):
+ * one written in the initial namespace without --userns has an empty area
+ * and is written as version 2, byte for byte what volperm wrote before, so
+ * that an older volperm (a downgrade, a rescue system) can still read and
+ * roll back the common case. Only a header with something to say is
+ * version 3, which an older volperm refuses (it does not know the layout)
+ * instead of rolling back namespace-relative ids as host ids. A tagged
+ * area rather than fixed fields: maps have a variable length, and later
+ * additions can be optional without a version 4. The whole area is under
+ * the header CRC, like every other header byte.
  *
  * Record, L bytes (L >= 32), following the header back to back:
  *      0  4  magic 0x31525056 ("VPR1")
@@ -122,6 +152,15 @@
 
 #define HDR_FIXED 80u    /* version 1; also the prefix every version has */
 #define HDR_FIXED_V2 88u /* version 2: + the sequence */
+#define HDR_FIXED_V3 92u /* version 3: + the extension area's length */
+#define HDR_FIXED_READ HDR_FIXED_V3 /* what readers read before they know H */
+/* Extension area tags (version 3). */
+#define JX_NS_UID 1u
+#define JX_NS_GID 2u
+#define JX_USERNS_SPEC 3u
+#define JX_USERNS_UID 4u
+#define JX_USERNS_GID 5u
+#define JX_CRITICAL 0x80000000u
 #define HDR_MAX (16u << 20)
 #define ENTRY_FIXED 76u
 #define WINDOW (1u << 20)
@@ -145,6 +184,8 @@ void vp_jheader_free(struct vp_jheader *h)
 	free(h->root);
 	free(h->policy);
 	h->host = h->root = h->policy = NULL;
+	vp_userns_free(&h->ns);
+	vp_userns_free(&h->userns);
 }
 
 /* ---- record codec ---- */
@@ -330,37 +371,192 @@ long vp_jrec_decode(const uint8_t *buf, size_t avail, uint32_t seed, int *type,
 /* ---- header codec ---- */
 
 /* Where a header's variable part starts: after the sequence field from
- * version 2 on. (An unknown version is refused by the decoder; its length
- * is still checked as version 2's.) */
+ * version 2 on, after the extension length from version 3 on. (An unknown
+ * version is refused by the decoder; its length is still checked as
+ * version 2's.) */
 static uint32_t hdr_fixed(const uint8_t *fixed)
 {
-	return vp_get32(fixed + 8) == 1 ? HDR_FIXED : HDR_FIXED_V2;
+	uint32_t v = vp_get32(fixed + 8);
+	return v == 1 ? HDR_FIXED : v == VP_JOURNAL_VERSION_EXT ? HDR_FIXED_V3 : HDR_FIXED_V2;
 }
 
-/* The header length must equal what its own three length fields add up to;
+/* The header length must equal what its own length fields add up to;
  * checked before anything trusts it, so a flipped length byte reads as
- * corruption and not as a header that was never completely written. */
-static bool header_len_consistent(const uint8_t *fixed)
+ * corruption and not as a header that was never completely written.
+ * fixed holds avail >= HDR_FIXED bytes. 1 consistent, 0 not, -ENODATA: a
+ * version 3 header cut inside its fixed part (the file is shorter than
+ * any version 3 header: it was never completely written). */
+static int header_len_consistent(const uint8_t *fixed, size_t avail)
 {
-	uint64_t want = (uint64_t)hdr_fixed(fixed) + vp_get32(fixed + 68) + vp_get32(fixed + 72) +
+	uint32_t f = hdr_fixed(fixed);
+	if (memcmp(fixed, VP_JOURNAL_MAGIC, 8) != 0)
+		return 0;
+	if (avail < f)
+		return -ENODATA;
+	uint64_t want = (uint64_t)f + vp_get32(fixed + 68) + vp_get32(fixed + 72) +
 	                vp_get32(fixed + 76) + 4;
-	return memcmp(fixed, VP_JOURNAL_MAGIC, 8) == 0 && want == vp_get32(fixed + 12) &&
-	       want <= HDR_MAX;
+	if (f == HDR_FIXED_V3)
+		want += vp_get32(fixed + 88);
+	return want == vp_get32(fixed + 12) && want <= HDR_MAX;
+}
+
+bool vp_jmap_identity(const struct vp_userns *m)
+{
+	if (vp_userns_empty(m))
+		return true;
+	return m->n_uid == 1 && m->n_gid == 1 && m->uid[0].c == 0 && m->uid[0].h == 0 &&
+	       m->uid[0].n == 4294967295u && m->gid[0].c == 0 && m->gid[0].h == 0 &&
+	       m->gid[0].n == 4294967295u;
+}
+
+static bool ranges_equal(const struct vp_idrange *a, size_t na, const struct vp_idrange *b,
+                         size_t nb)
+{
+	if (na != nb)
+		return false;
+	/* No two ranges of a map overlap, so equal counts and every range of a
+	 * found in b is set equality. n <= 340: quadratic is fine. */
+	for (size_t i = 0; i < na; i++) {
+		size_t k = 0;
+		while (k < nb && memcmp(&a[i], &b[k], sizeof(a[i])) != 0)
+			k++;
+		if (k == nb)
+			return false;
+	}
+	return true;
+}
+
+bool vp_jmap_equal(const struct vp_userns *a, const struct vp_userns *b)
+{
+	if (vp_jmap_identity(a) || vp_jmap_identity(b))
+		return vp_jmap_identity(a) && vp_jmap_identity(b);
+	return ranges_equal(a->uid, a->n_uid, b->uid, b->n_uid) &&
+	       ranges_equal(a->gid, a->n_gid, b->gid, b->n_gid);
+}
+
+static int copy_map(struct vp_userns *dst, const struct vp_userns *src)
+{
+	struct vp_userns t = VP_USERNS_INIT;
+	int r = 0;
+
+	for (size_t i = 0; !r && i < src->n_uid; i++)
+		r = vp_userns_add(&t, false, src->uid[i].c, src->uid[i].h, src->uid[i].n);
+	for (size_t i = 0; !r && i < src->n_gid; i++)
+		r = vp_userns_add(&t, true, src->gid[i].c, src->gid[i].h, src->gid[i].n);
+	if (!r && src->spec && !(t.spec = strdup(src->spec)))
+		r = -ENOMEM;
+	if (r < 0) {
+		vp_userns_free(&t);
+		return r;
+	}
+	vp_userns_free(dst);
+	*dst = t;
+	return 0;
+}
+
+int vp_jheader_set_userns(struct vp_jheader *h, const struct vp_userns *userns)
+{
+	struct vp_userns self = VP_USERNS_INIT;
+	int r;
+
+	/* /proc unreadable (not mounted in a minimal container): nothing is
+	 * recorded, and the journal reads as written in the initial namespace,
+	 * as every journal before version 3 does (docs/journal-format.md). */
+	r = vp_userns_self(&self);
+	if (r == -ENOMEM)
+		return r;
+	if (r == 0 && !vp_jmap_identity(&self)) {
+		vp_userns_free(&h->ns);
+		h->ns = self;
+	} else {
+		vp_userns_free(&self);
+	}
+	if (userns && !vp_userns_empty(userns))
+		return copy_map(&h->userns, userns);
+	return 0;
+}
+
+int vp_jheader_ns_here(const struct vp_jheader *h, struct vp_userns *here)
+{
+	struct vp_userns cur = VP_USERNS_INIT;
+	int r = vp_userns_self(&cur);
+
+	if (r < 0)
+		return r;
+	r = vp_jmap_equal(&h->ns, &cur);
+	if (here)
+		*here = cur;
+	else
+		vp_userns_free(&cur);
+	return r;
+}
+
+static size_t ranges_size(size_t n)
+{
+	return n ? 8 + 12 * n : 0;
+}
+
+/* The extension area's length for h (0: none, version 2). */
+static size_t ext_size(const struct vp_jheader *h)
+{
+	size_t n = ranges_size(h->ns.n_uid) + ranges_size(h->ns.n_gid);
+	if (!vp_userns_empty(&h->userns))
+		n += ranges_size(h->userns.n_uid) + ranges_size(h->userns.n_gid) + 8 +
+		     (h->userns.spec ? strlen(h->userns.spec) : 0);
+	return n;
+}
+
+static uint8_t *put_ranges(uint8_t *b, uint32_t tag, const struct vp_idrange *v, size_t n)
+{
+	if (!n)
+		return b;
+	vp_put32(b, tag);
+	vp_put32(b + 4, (uint32_t)(12 * n));
+	b += 8;
+	for (size_t i = 0; i < n; i++, b += 12) {
+		vp_put32(b, v[i].c);
+		vp_put32(b + 4, v[i].h);
+		vp_put32(b + 8, v[i].n);
+	}
+	return b;
+}
+
+static void put_ext(uint8_t *b, const struct vp_jheader *h)
+{
+	b = put_ranges(b, JX_NS_UID, h->ns.uid, h->ns.n_uid);
+	b = put_ranges(b, JX_NS_GID, h->ns.gid, h->ns.n_gid);
+	if (!vp_userns_empty(&h->userns)) {
+		size_t sl = h->userns.spec ? strlen(h->userns.spec) : 0;
+		vp_put32(b, JX_USERNS_SPEC);
+		vp_put32(b + 4, (uint32_t)sl);
+		if (sl)
+			memcpy(b + 8, h->userns.spec, sl);
+		b += 8 + sl;
+		b = put_ranges(b, JX_USERNS_UID, h->userns.uid, h->userns.n_uid);
+		(void)put_ranges(b, JX_USERNS_GID, h->userns.gid, h->userns.n_gid);
+	}
 }
 
 int vp_jheader_encode(const struct vp_jheader *h, uint8_t **ret, size_t *ret_len)
 {
 	size_t hl = h->host ? strlen(h->host) : 0, rl = strlen(h->root), pl = h->policy_len;
-	size_t len = HDR_FIXED_V2 + hl + rl + pl + 4;
+	size_t xl = ext_size(h);
+	size_t fixed = xl ? HDR_FIXED_V3 : HDR_FIXED_V2;
+	size_t len = fixed + hl + rl + pl + xl + 4;
 	uint8_t *b;
 
-	if (len > HDR_MAX)
+	/* Each side of a map comes with the other (the decoder insists). */
+	if ((!h->ns.n_uid != !h->ns.n_gid) ||
+	    (!vp_userns_empty(&h->userns) && (!h->userns.n_uid || !h->userns.n_gid)) ||
+	    (h->userns.spec && memchr(h->userns.spec, 0, strlen(h->userns.spec))))
+		return -EINVAL;
+	if (len > HDR_MAX || hl > HDR_MAX || rl > HDR_MAX || pl > HDR_MAX)
 		return -E2BIG;
 	b = calloc(1, len);
 	if (!b)
 		return -ENOMEM;
 	memcpy(b, VP_JOURNAL_MAGIC, 8);
-	vp_put32(b + 8, VP_JOURNAL_VERSION);
+	vp_put32(b + 8, xl ? VP_JOURNAL_VERSION_EXT : VP_JOURNAL_VERSION);
 	vp_put32(b + 12, (uint32_t)len);
 	vp_put64(b + 16, h->created_ns);
 	vp_put64(b + 24, h->root_dev);
@@ -372,11 +568,15 @@ int vp_jheader_encode(const struct vp_jheader *h, uint8_t **ret, size_t *ret_len
 	vp_put32(b + 72, (uint32_t)rl);
 	vp_put32(b + 76, (uint32_t)pl);
 	vp_put64(b + 80, h->seq);
+	if (xl)
+		vp_put32(b + 88, (uint32_t)xl);
 	if (hl)
-		memcpy(b + HDR_FIXED_V2, h->host, hl);
-	memcpy(b + HDR_FIXED_V2 + hl, h->root, rl);
+		memcpy(b + fixed, h->host, hl);
+	memcpy(b + fixed + hl, h->root, rl);
 	if (pl)
-		memcpy(b + HDR_FIXED_V2 + hl + rl, h->policy, pl);
+		memcpy(b + fixed + hl + rl, h->policy, pl);
+	if (xl)
+		put_ext(b + fixed + hl + rl + pl, h);
 	vp_put32(b + len - 4, vp_crc32c(0, b, len - 4));
 	*ret = b;
 	*ret_len = len;
@@ -393,30 +593,87 @@ static char *dup_bytes(const uint8_t *p, size_t n)
 	return s;
 }
 
+/* One map side from an item's value: k ranges, 1 <= k <= 340, each as
+ * vp_userns_add() accepts it (count >= 1, in bounds, no overlap). */
+static int get_ranges(struct vp_userns *u, bool gid, const uint8_t *v, uint32_t n)
+{
+	if (n == 0 || n % 12 || n / 12 > VP_USERNS_MAX_RANGES)
+		return -EBADMSG;
+	for (uint32_t off = 0; off < n; off += 12) {
+		int r = vp_userns_add(u, gid, vp_get32(v + off), vp_get32(v + off + 4),
+		                      vp_get32(v + off + 8));
+		if (r < 0)
+			return r == -ENOMEM ? r : -EBADMSG;
+	}
+	return 0;
+}
+
+static int get_ext(struct vp_jheader *h, const uint8_t *b, uint32_t xl)
+{
+	uint32_t off = 0, last = 0;
+	bool spec = false;
+	int r;
+
+	while (off < xl) {
+		if (xl - off < 8)
+			return -EBADMSG;
+		uint32_t tag = vp_get32(b + off), n = vp_get32(b + off + 4);
+		const uint8_t *v = b + off + 8;
+		if (n > xl - off - 8 || tag <= last)
+			return -EBADMSG; /* past the area; repeated or out of order */
+		last = tag;
+		switch (tag) {
+		case JX_NS_UID: r = get_ranges(&h->ns, false, v, n); break;
+		case JX_NS_GID: r = get_ranges(&h->ns, true, v, n); break;
+		case JX_USERNS_UID: r = get_ranges(&h->userns, false, v, n); break;
+		case JX_USERNS_GID: r = get_ranges(&h->userns, true, v, n); break;
+		case JX_USERNS_SPEC:
+			spec = true;
+			r = memchr(v, 0, n) ? -EBADMSG : 0;
+			if (!r && n && !(h->userns.spec = dup_bytes(v, n)))
+				r = -ENOMEM;
+			break;
+		default:
+			r = tag & JX_CRITICAL ? -EPROTO : 0;
+		}
+		if (r < 0)
+			return r;
+		off += 8 + n;
+	}
+	if (!h->ns.n_uid != !h->ns.n_gid || !h->userns.n_uid != !h->userns.n_gid ||
+	    spec != (h->userns.n_uid != 0))
+		return -EBADMSG;
+	/* Version 3 is written only when there is something to say. */
+	return vp_userns_empty(&h->ns) && vp_userns_empty(&h->userns) ? -EBADMSG : 0;
+}
+
 int vp_jheader_decode(const uint8_t *buf, size_t avail, struct vp_jheader *ret, size_t *hlen)
 {
 	struct vp_jheader h = { 0 };
-	uint32_t len, hl, rl, pl;
+	uint32_t len, hl, rl, pl, xl = 0;
+	int c, e;
 
 	if (avail < HDR_FIXED)
 		return -ENODATA;
-	if (!header_len_consistent(buf))
-		return -EBADMSG;
+	c = header_len_consistent(buf, avail);
+	if (c <= 0)
+		return c < 0 ? c : -EBADMSG;
 	len = vp_get32(buf + 12);
 	if (avail < len)
 		return -ENODATA;
 	if (vp_crc32c(0, buf, len - 4) != vp_get32(buf + len - 4))
 		return -EBADMSG;
 	h.version = vp_get32(buf + 8);
-	if (h.version != 1 && h.version != VP_JOURNAL_VERSION)
+	if (h.version != 1 && h.version != VP_JOURNAL_VERSION &&
+	    h.version != VP_JOURNAL_VERSION_EXT)
 		return -EPROTO;
 	uint32_t fixed = hdr_fixed(buf);
-	if (avail < fixed)
-		return -ENODATA;
 	hl = vp_get32(buf + 68);
 	rl = vp_get32(buf + 72);
 	pl = vp_get32(buf + 76);
-	if ((uint64_t)fixed + hl + rl + pl + 4 != len || rl == 0)
+	if (fixed == HDR_FIXED_V3)
+		xl = vp_get32(buf + 88);
+	if ((uint64_t)fixed + hl + rl + pl + xl + 4 != len || rl == 0)
 		return -EBADMSG;
 	h.seq = h.version == 1 ? 0 : vp_get64(buf + 80);
 	h.created_ns = vp_get64(buf + 16);
@@ -437,6 +694,10 @@ int vp_jheader_decode(const uint8_t *buf, size_t avail, struct vp_jheader *ret, 
 	if (memchr(h.root, 0, rl)) {
 		vp_jheader_free(&h);
 		return -EBADMSG;
+	}
+	if (fixed == HDR_FIXED_V3 && (e = get_ext(&h, buf + fixed + hl + rl + pl, xl)) < 0) {
+		vp_jheader_free(&h);
+		return e;
 	}
 	*ret = h;
 	*hlen = len;
@@ -462,6 +723,13 @@ struct vp_jreader {
 	size_t cap, wlen;
 	uint64_t wstart;
 	uint64_t pos;        /* iteration cursor */
+	/* vp_jr_translate(): ids are given through these maps */
+	bool xlat;
+	struct vp_userns xfrom, xto;
+	uint8_t *xbuf;       /* the translated ACL values of the last entry */
+	size_t xcap;
+	uint32_t xfail_id;
+	bool xfail_gid;
 };
 
 static int read_full(int fd, void *buf, size_t len, uint64_t off, size_t *got)
@@ -627,9 +895,9 @@ static int reader_open_fd(int fd, struct vp_jreader **ret)
 {
 	struct vp_jreader *r;
 	struct stat st;
-	uint8_t fixed[HDR_FIXED];
+	uint8_t fixed[HDR_FIXED_READ];
 	size_t got, hl;
-	int e;
+	int e, c;
 
 	if (fstat(fd, &st) < 0)
 		return -errno;
@@ -647,8 +915,9 @@ static int reader_open_fd(int fd, struct vp_jreader **ret)
 	r->size = (uint64_t)st.st_size;
 	r->mtime = st.st_mtim;
 	uint32_t len = vp_get32(fixed + 12);
-	if (!header_len_consistent(fixed)) {
-		e = -EBADMSG;
+	c = header_len_consistent(fixed, got);
+	if (c <= 0) {
+		e = c < 0 ? c : -EBADMSG;
 		goto fail;
 	}
 	if (len > r->size) {
@@ -710,6 +979,9 @@ void vp_jr_close(struct vp_jreader *r)
 	if (r->fd >= 0)
 		close(r->fd);
 	vp_jheader_free(&r->h);
+	vp_userns_free(&r->xfrom);
+	vp_userns_free(&r->xto);
+	free(r->xbuf);
 	free(r->buf);
 	free(r);
 }
@@ -722,6 +994,109 @@ uint64_t vp_jr_valid_end(const struct vp_jreader *r) { return r->valid_end; }
 int vp_jr_fd(const struct vp_jreader *r) { return r->fd; }
 const char *vp_jr_error(const struct vp_jreader *r) { return r->err; }
 struct timespec vp_jr_mtime(const struct vp_jreader *r) { return r->mtime; }
+
+int vp_jr_translate(struct vp_jreader *r, const struct vp_userns *from,
+                    const struct vp_userns *to)
+{
+	struct vp_userns f = VP_USERNS_INIT, t = VP_USERNS_INIT;
+	int e;
+
+	if ((e = copy_map(&f, from)) < 0 || (e = copy_map(&t, to)) < 0) {
+		vp_userns_free(&f);
+		return e;
+	}
+	vp_userns_free(&r->xfrom);
+	vp_userns_free(&r->xto);
+	r->xfrom = f;
+	r->xto = t;
+	r->xlat = !vp_jmap_identity(&f) || !vp_jmap_identity(&t);
+	return 0;
+}
+
+bool vp_jr_translating(const struct vp_jreader *r)
+{
+	return r->xlat;
+}
+
+void vp_jr_xlat_fail(const struct vp_jreader *r, uint32_t *id, bool *gid)
+{
+	*id = r->xfail_id;
+	*gid = r->xfail_gid;
+}
+
+/* One id from the journal's namespace to the target's, through the host
+ * (the namespace both maps' outside ids are in). */
+static int xlat_id(struct vp_jreader *r, bool gid, uint32_t *id)
+{
+	uint32_t host = *id, out;
+
+	if (!vp_jmap_identity(&r->xfrom) && vp_userns_to_host(&r->xfrom, gid, *id, &host) < 0)
+		goto fail;
+	out = host;
+	if (!vp_jmap_identity(&r->xto) && vp_userns_to_container(&r->xto, gid, host, &out) < 0)
+		goto fail;
+	*id = out;
+	return 0;
+fail:
+	r->xfail_id = *id;
+	r->xfail_gid = gid;
+	return -ERANGE;
+}
+
+/* Copy an ACL xattr value (le32 version, then le16 tag, le16 perm, le32
+ * id) to dst with the ids of its named user (2) and group (8) entries
+ * translated. A value that is not well formed is copied as it is: export
+ * reports it, rollback compares it byte for byte. */
+static int xlat_acl(struct vp_jreader *r, uint8_t *dst, const void *src, uint32_t len)
+{
+	memcpy(dst, src, len);
+	if (len < 4 || (len - 4) % 8)
+		return 0;
+	for (uint32_t off = 4; off < len; off += 8) {
+		unsigned tag = (unsigned)dst[off] | (unsigned)dst[off + 1] << 8;
+		uint32_t id = vp_get32(dst + off + 4);
+		if (tag != 2 && tag != 8)
+			continue;
+		if (xlat_id(r, tag == 8, &id) < 0)
+			return -ERANGE;
+		vp_put32(dst + off + 4, id);
+	}
+	return 0;
+}
+
+static int xlat_entry(struct vp_jreader *r, struct vp_jentry *e)
+{
+	size_t need = (size_t)e->acl_access_len + e->acl_default_len + e->new_acl_access_len +
+	              e->new_acl_default_len;
+	uint8_t *p;
+
+	if (xlat_id(r, false, &e->uid) < 0 || xlat_id(r, true, &e->gid) < 0 ||
+	    xlat_id(r, false, &e->new_uid) < 0 || xlat_id(r, true, &e->new_gid) < 0)
+		return -ERANGE;
+	if (need > r->xcap) {
+		uint8_t *nb = realloc(r->xbuf, need);
+		if (!nb)
+			return -ENOMEM;
+		r->xbuf = nb;
+		r->xcap = need;
+	}
+	p = r->xbuf;
+	/* The entry's pointers borrow from the window: point them at our
+	 * translated copies instead (valid until the next read, as before). */
+	const void **v[4] = { &e->acl_access, &e->acl_default, &e->new_acl_access,
+	                      &e->new_acl_default };
+	uint32_t l[4] = { e->acl_access_len, e->acl_default_len, e->new_acl_access_len,
+	                  e->new_acl_default_len };
+	for (int i = 0; i < 4; i++) {
+		if (!l[i])
+			continue;
+		if (xlat_acl(r, p, *v[i], l[i]) < 0)
+			return -ERANGE;
+		*v[i] = p;
+		p += l[i];
+	}
+	return 0;
+}
 
 void vp_jr_rewind(struct vp_jreader *r)
 {
@@ -753,7 +1128,7 @@ int vp_jr_next(struct vp_jreader *r, struct vp_jentry *e)
 			return -EIO; /* validated at open: the file changed under us */
 		r->pos += (uint64_t)n;
 		if (type == VP_REC_ENTRY)
-			return 1;
+			return r->xlat ? (err = xlat_entry(r, e)) < 0 ? err : 1 : 1;
 	}
 	return 0;
 }
@@ -789,7 +1164,7 @@ int vp_jr_prev(struct vp_jreader *r, struct vp_jentry *e)
 			return -EIO;
 		r->pos -= len;
 		if (type == VP_REC_ENTRY)
-			return 1;
+			return r->xlat ? (err = xlat_entry(r, e)) < 0 ? err : 1 : 1;
 	}
 	return 0;
 }
@@ -952,10 +1327,13 @@ static int write_full(int fd, const void *buf, size_t len, uint64_t off)
 static int copy_header(struct vp_jheader *dst, const struct vp_jheader *src)
 {
 	*dst = *src;
+	dst->ns = (struct vp_userns)VP_USERNS_INIT;
+	dst->userns = (struct vp_userns)VP_USERNS_INIT;
 	dst->host = strdup(src->host ? src->host : "");
 	dst->root = strdup(src->root);
 	dst->policy = malloc(src->policy_len + 1);
-	if (!dst->host || !dst->root || !dst->policy) {
+	if (!dst->host || !dst->root || !dst->policy || copy_map(&dst->ns, &src->ns) < 0 ||
+	    copy_map(&dst->userns, &src->userns) < 0) {
 		vp_jheader_free(dst);
 		return -ENOMEM;
 	}
@@ -1328,7 +1706,7 @@ void vp_jw_discard(struct vp_jwriter *w)
 int vp_jr_peek(int dirfd, const char *name, enum vp_jstate *state, bool *live,
                struct vp_jheader *hdr)
 {
-	uint8_t fixed[HDR_FIXED], tail[VP_REC_FRAME];
+	uint8_t fixed[HDR_FIXED_READ], tail[VP_REC_FRAME];
 	struct vp_jheader h;
 	struct stat st;
 	size_t got, hl;
@@ -1366,8 +1744,9 @@ int vp_jr_peek(int dirfd, const char *name, enum vp_jstate *state, bool *live,
 		goto out;
 	}
 	uint32_t len = vp_get32(fixed + 12);
-	if (!header_len_consistent(fixed) || (uint64_t)st.st_size < len) {
-		e = header_len_consistent(fixed) ? -ENODATA : -EBADMSG;
+	int c = header_len_consistent(fixed, got);
+	if (c <= 0 || (uint64_t)st.st_size < len) {
+		e = c == 0 ? -EBADMSG : -ENODATA;
 		goto out;
 	}
 	hb = malloc(len);

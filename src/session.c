@@ -207,6 +207,85 @@ static char *join(const char *dir, const char *name)
 	return asprintf(&p, "%s/%s", dir, name) < 0 ? NULL : p;
 }
 
+/* A map for a sentence: "uid 0:100000:65536; gid 0:100000:65536", or
+ * "the initial namespace's" for the identity (truncated to size). */
+static const char *map_text(const struct vp_userns *m, char *buf, size_t size)
+{
+	FILE *f;
+
+	if (vp_jmap_identity(m))
+		return "the initial namespace's identity map";
+	f = fmemopen(buf, size, "w");
+	if (!f)
+		return "an id map";
+	setvbuf(f, NULL, _IONBF, 0);
+	(void)vp_userns_format(m, f);
+	fclose(f);
+	buf[size - 1] = 0;
+	return buf;
+}
+
+/* The ids of a journal are those of the user namespace it was written in
+ * (its header's maps; none recorded: the initial namespace). Here they are
+ * right when our maps are the same. Otherwise: refused, with one sentence
+ * that says where to run it (*j->why), unless force, which reads every
+ * entry's ids through the recorded map to host ids and from there to ours
+ * (vp_jr_translate), after checking that every one of them has an id here.
+ * VP_OUT_OK, VP_OUT_INVALID or -ENOMEM. */
+static int rollback_userns(struct vp_rbjob *j, const char *jp, const struct vp_root *rt,
+                           bool force)
+{
+	const struct vp_jheader *h = vp_jr_header(j->r);
+	struct vp_userns here = VP_USERNS_INIT;
+	char m1[512], m2[512], q2[4096];
+	struct vp_jentry e;
+	int same = vp_jheader_ns_here(h, &here), r;
+
+	/* /proc cannot tell: as before version 3, a journal without maps is
+	 * taken as ours; one with maps cannot be checked, so it is refused. */
+	if (same < 0)
+		same = vp_jmap_identity(&h->ns);
+	if (same) {
+		vp_userns_free(&here);
+		return VP_OUT_OK;
+	}
+	if (!force) {
+		snprintf(j->why, sizeof(j->why),
+		         "journal %s was written in a user namespace with a different id map (%s) than this one (%s): run the rollback there (e.g. podman unshare), or give --force to translate its ids through the recorded map (volperm rollback --force --journal %s %s); nothing was changed",
+		         jp, map_text(&h->ns, m1, sizeof(m1)), map_text(&here, m2, sizeof(m2)), jp,
+		         vp_quote_shell_buf(q2, sizeof(q2), rt->path, strlen(rt->path)));
+		vp_userns_free(&here);
+		return VP_OUT_INVALID;
+	}
+	r = vp_jr_translate(j->r, &h->ns, &here);
+	vp_userns_free(&here);
+	if (r < 0)
+		return r;
+	/* Every id first: a rollback that stops half way through for an id it
+	 * cannot give would leave the tree neither before nor after. */
+	vp_jr_rewind(j->r);
+	while ((r = vp_jr_next(j->r, &e)) > 0)
+		;
+	vp_jr_rewind(j->r);
+	if (r == -ERANGE) {
+		uint32_t id;
+		bool gid;
+		vp_jr_xlat_fail(j->r, &id, &gid);
+		snprintf(j->why, sizeof(j->why),
+		         "journal %s records %s %u, which has no id in this user namespace through the map it was written with (%s)%s; refusing it, nothing was changed",
+		         jp, gid ? "gid" : "uid", id, map_text(&h->ns, m1, sizeof(m1)),
+		         id == 65534 || id == 4294967295u
+		                 ? " (the kernel shows an id that namespace does not map as 65534, or as 4294967295 in an ACL)"
+		                 : "");
+		return VP_OUT_INVALID;
+	}
+	if (r < 0) {
+		snprintf(j->why, sizeof(j->why), "cannot read journal %s: %s", jp, strerror(-r));
+		return r == -ENOMEM ? r : VP_OUT_INVALID;
+	}
+	return VP_OUT_OK;
+}
+
 int vp_session_rollback_open(int jdir_fd, const char *jdir_path, const char *name,
                              const struct vp_root *rt, bool force, struct vp_rbjob *j)
 {
@@ -246,6 +325,9 @@ int vp_session_rollback_open(int jdir_fd, const char *jdir_path, const char *nam
 		snprintf(j->why, sizeof(j->why), "journal %s %s", jp, belongs);
 		return VP_OUT_INVALID;
 	}
+	e = rollback_userns(j, jp, rt, force);
+	if (e != VP_OUT_OK)
+		return e;
 	if (vp_jr_state(j->r) == VP_JSTATE_ROLLED_BACK && !force) {
 		snprintf(j->why, sizeof(j->why),
 		         "journal %s was already rolled back (use --force to run it again)", jp);
@@ -361,6 +443,20 @@ int vp_session_forward_open(int jdir_fd, const char *jdir_path, const char *name
 		return VP_OUT_INVALID;
 	}
 	const struct vp_jheader *h = vp_jw_header(f->w);
+	/* Its policy's ids are those of the namespace it was written in: going
+	 * forward under another map would give the files other owners. There
+	 * is no --force for this: rollback --force translates, an apply
+	 * cannot be half translated. */
+	r = vp_jheader_ns_here(h, NULL);
+	if (r == 0 || (r < 0 && !vp_jmap_identity(&h->ns))) {
+		char m1[512];
+		snprintf(f->why, sizeof(f->why),
+		         "journal %s was written in a user namespace with a different id map (%s) than this one: finish it there (e.g. podman unshare volperm recover --forward %s), or roll it back with volperm rollback --force --journal %s %s; nothing was changed",
+		         vp_quote_shell_buf(q1, sizeof(q1), f->path, strlen(f->path)),
+		         map_text(&h->ns, m1, sizeof(m1)),
+		         vp_quote_shell_buf(q2, sizeof(q2), rt->path, strlen(rt->path)), q1, q2);
+		return VP_OUT_INVALID;
+	}
 	if (vp_policy_from_text(h->policy, h->policy_len, &f->policy) < 0) {
 		snprintf(f->why, sizeof(f->why),
 		         "journal %s has a policy this volperm cannot read; refusing it (for %s)",

@@ -41,6 +41,9 @@ struct vp_run {
 	 * rolls back, VP_OUT_INTERRUPTED); a further one stops that rollback
 	 * (VP_OUT_ROLLBACK_INCOMPLETE, journal left hot). NULL: never. Borrowed. */
 	const struct vp_cancel *cancel;
+	/* --userns / --uid-map translation of the policy's ids, recorded in the
+	 * journal header (NULL: none). Borrowed. */
+	const struct vp_userns *userns;
 	/* out */
 	char journal[128];           /* name of the journal written, "" if none */
 	const char *journal_state;   /* its state at the end ("committed", ...) */

@@ -8,6 +8,18 @@
 
 /* Reading a journal out for people and for standard tools (invariant 8). */
 
+/* journal export writes host ids (docs/journal-format.md): for a journal
+ * written in a user namespace whose maps are not ours, make r give every
+ * id through the recorded map as a host id (vp_jr_translate), after
+ * checking that each has one. 0 (also when nothing is to translate:
+ * no maps recorded, or ours are the same), -ERANGE with why naming the id
+ * and file, or -errno. */
+int vp_export_host_ids(struct vp_jreader *r, const char *file, char *why, size_t why_size);
+
+/* ,"uid_map":[[C,H,N],...],"gid_map":...,"userns":{...} members (null for
+ * the initial namespace, no --userns) of h, for JSON objects. */
+void vp_export_json_maps(FILE *f, const struct vp_jheader *h);
+
 /* The header and every entry, one line each, for `journal show`. */
 int vp_export_show(FILE *f, const char *file, struct vp_jreader *r);
 

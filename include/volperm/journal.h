@@ -12,8 +12,14 @@
  * are at the top of src/journal.c and in docs/journal-format.md: read them
  * before changing anything here. */
 
+#include "volperm/userns.h"
+
 #define VP_JOURNAL_MAGIC "VOLPERMJ"
-#define VP_JOURNAL_VERSION 2u /* 1 is read too (no sequence) */
+/* The version of a header with nothing in the extension area (1 is read
+ * too: no sequence). A header that records user namespace maps is written
+ * as VP_JOURNAL_VERSION_EXT: see "Why two versions" in journal.c. */
+#define VP_JOURNAL_VERSION 2u
+#define VP_JOURNAL_VERSION_EXT 3u
 #define VP_JOURNAL_SUFFIX ".vpj"
 
 enum vp_rec_type {
@@ -44,6 +50,15 @@ struct vp_jheader {
 	char *policy;            /* vp_policy_to_text() */
 	size_t policy_len;
 	uint32_t crc;            /* the header's own CRC: seeds every record CRC */
+	/* Version 3 (docs/journal-format.md, "Extension area"). ns: the uid_map
+	 * and gid_map of the user namespace the journal was written in, as
+	 * /proc/self/uid_map showed them (inside -> outside ids); empty when it
+	 * was the initial namespace, or the journal is older than version 3:
+	 * its ids are host ids. userns: the --userns / --uid-map translation of
+	 * the run (userns.spec its SPEC text); empty when none was given. Both
+	 * owned by the header. */
+	struct vp_userns ns;
+	struct vp_userns userns;
 };
 void vp_jheader_free(struct vp_jheader *h);
 
@@ -82,6 +97,23 @@ size_t vp_jrec_encode_mark(uint8_t *buf, enum vp_rec_type t, uint64_t seq, uint3
  * VP_REC_ENTRY. */
 long vp_jrec_decode(const uint8_t *buf, size_t avail, uint32_t seed, int *type,
                     struct vp_jentry *e);
+/* Record in h the current process's id maps (vp_userns_self(); nothing
+ * when they are the identity, i.e. the initial namespace, or cannot be
+ * read) and a copy of userns (NULL or empty: none). 0 or -ENOMEM. Free the
+ * maps with vp_jheader_free(), or vp_userns_free() of h->ns and h->userns
+ * when the header's strings are borrowed. */
+int vp_jheader_set_userns(struct vp_jheader *h, const struct vp_userns *userns);
+/* A map that maps every id to itself: empty (no map recorded), or the
+ * initial namespace's "0 0 4294967295" on both sides. */
+bool vp_jmap_identity(const struct vp_userns *m);
+/* The same uid and gid ranges, in any order (an empty map equals the
+ * identity). */
+bool vp_jmap_equal(const struct vp_userns *a, const struct vp_userns *b);
+/* Is the current process in a user namespace whose maps equal those the
+ * journal was written in (ids in the journal mean here what they meant
+ * then)? 1 yes, 0 no (*here gets the current maps when non-NULL: free
+ * them), or -errno when /proc cannot tell. */
+int vp_jheader_ns_here(const struct vp_jheader *h, struct vp_userns *here);
 /* Header codec. */
 int vp_jheader_encode(const struct vp_jheader *h, uint8_t **ret, size_t *ret_len);
 int vp_jheader_decode(const uint8_t *buf, size_t avail, struct vp_jheader *h, size_t *hlen);
@@ -170,6 +202,19 @@ struct timespec vp_jr_mtime(const struct vp_jreader *r);
 /* Iterate entry records forward (from the first) or backward (from the last):
  * 1 with *e filled, 0 at the end, or -errno. */
 void vp_jr_rewind(struct vp_jreader *r);
+/* From now on, give every entry's ids (uid, gid, new_uid, new_gid and the
+ * user/group qualifiers of the four ACL values) as seen through `to`
+ * instead of the journal's namespace `from`: id -> host id through from
+ * (vp_userns_to_host), -> to's id for it (vp_userns_to_container). An
+ * identity map (vp_jmap_identity) is no step. An id that cannot be
+ * translated makes vp_jr_next/prev return -ERANGE, with vp_jr_xlat_fail()
+ * telling which. Both maps are copied. 0 or -ENOMEM. */
+int vp_jr_translate(struct vp_jreader *r, const struct vp_userns *from,
+                    const struct vp_userns *to);
+/* Does r translate (vp_jr_translate with a map that is no identity)? */
+bool vp_jr_translating(const struct vp_jreader *r);
+/* After -ERANGE: the id, and whether it is a gid. */
+void vp_jr_xlat_fail(const struct vp_jreader *r, uint32_t *id, bool *gid);
 int vp_jr_next(struct vp_jreader *r, struct vp_jentry *e);
 void vp_jr_seek_end(struct vp_jreader *r);
 int vp_jr_prev(struct vp_jreader *r, struct vp_jentry *e);

@@ -121,12 +121,17 @@ struct vp_rbjob {
 
 /* Open journal name of jdir_fd (jdir_path names it in sentences) to roll
  * it back on rt: validate the whole file, take its lock, check that it
- * belongs to rt (invariant 3), that it is not rolled back already (unless
- * force), and whether it is rt's newest journal. Returns VP_OUT_OK;
- * VP_OUT_BLOCKED when another volperm holds it; VP_OUT_INVALID when it is
- * corrupt, unreadable, another tree's or already rolled back (j->why: one
- * sentence); or -ENOMEM. Close j with vp_session_rollback_close() in every
- * case. */
+ * belongs to rt (invariant 3), that it was written in a user namespace
+ * with the same id maps as ours (a journal without maps: the initial
+ * namespace), that it is not rolled back already (unless force), and
+ * whether it is rt's newest journal. Under other maps, force reads its
+ * ids through the recorded map to host ids and on to ours (vp_jr_translate
+ * on j->r), once every one of them was found to have an id here. Returns
+ * VP_OUT_OK; VP_OUT_BLOCKED when another volperm holds it; VP_OUT_INVALID
+ * when it is corrupt, unreadable, another tree's, written under other maps
+ * (without force, or with an id that has none here) or already rolled back
+ * (j->why: one sentence); or -ENOMEM. Close j with
+ * vp_session_rollback_close() in every case. */
 int vp_session_rollback_open(int jdir_fd, const char *jdir_path, const char *name,
                              const struct vp_root *rt, bool force, struct vp_rbjob *j);
 
@@ -164,7 +169,9 @@ struct vp_fwdjob {
 };
 
 /* Reopen journal name to finish its apply on rt with the policy its header
- * records (whether it belongs to rt, the engine checks: invariant 3).
+ * records (whether it belongs to rt, the engine checks: invariant 3);
+ * refused (VP_OUT_INVALID) when it was written under other user namespace
+ * maps than ours: its policy's ids would mean other users here.
  * Returns VP_OUT_OK; VP_OUT_BLOCKED when another volperm holds it;
  * VP_OUT_INVALID when it cannot be opened or its policy read (f->why); or
  * -ENOMEM. Close f with vp_session_forward_close() in every case. */

@@ -33,6 +33,8 @@ static void list_one(const struct cli_opts *o, int jdir, const char *jdir_path,
 		       e == 0 ? (unsigned long long)vp_jr_entries(jr) : 0ull);
 		const char *jroot = e == 0 ? vp_jr_header(jr)->root : "";
 		vp_quote_json_member(stdout, "root", jroot, strlen(jroot));
+		if (e == 0)
+			vp_export_json_maps(stdout, vp_jr_header(jr));
 		printf("}\n");
 		free(jp);
 	} else {
@@ -134,6 +136,20 @@ int cmd_journal(const struct cli_opts *o, const char *sub, const char *arg)
 		goto out;
 	}
 	char *jp = cli_journal_path(jdir_path, name);
+	if (strcmp(sub, "show")) {
+		/* export writes host ids, or nothing (export.h) */
+		char why[8192];
+		e = jp ? vp_export_host_ids(r, jp, why, sizeof(why)) : -ENOMEM;
+		if (e < 0) {
+			if (e == -ERANGE)
+				cli_error("%s", why);
+			else
+				cli_error("%s: %s", qjp(&q1, jdir_path, name), strerror(-e));
+			free(jp);
+			ex = VP_EXIT_USAGE;
+			goto out;
+		}
+	}
 	if (!strcmp(sub, "show"))
 		e = vp_export_show(stdout, jp, r);
 	else if (!o->format || !strcmp(o->format, "getfacl"))

@@ -151,6 +151,7 @@ int cmd_run(const struct cli_opts *o, enum vp_cmd cmd, const char *command, cons
 		.jdir_error = jdir_error, .jdir_path = jdir_error && jdir_tried[0] ? jdir_tried : jdir_path,
 		.batch_max = vp_session_batch_max(), .rep = { vp_output_event, vp_output_progress, &out },
 		.jobs = o->jobs, .cancel = &cli_cancel,
+		.userns = vp_userns_empty(&o->userns) ? NULL : &o->userns,
 	};
 	struct vp_jobs_choice jc;
 	run.jobs = cli_jobs(o, rt.fd, &jc, &out);

@@ -17,6 +17,10 @@
  *        "." or ".." component, no NUL, no trailing slash);
  *      - journal show / export --format getfacl / export --format json
  *        print it without crashing;
+ *      - the user namespace maps of a version 3 header: read through them
+ *        (vp_jr_translate to host ids), forward iteration gives every
+ *        entry or stops at an id with no host id (-ERANGE), backward the
+ *        same count; journal export's host-id step then prints or refuses;
  *      - vp_jw_open() (what rollback and recover do: cut a torn tail, append)
  *        followed by one more record (an entry and a COMMIT mark for an
  *        active journal, a ROLLBACK_BEGIN mark otherwise) gives a journal
@@ -314,6 +318,37 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	(void)vp_export_getfacl(devnull, r);
 	vp_jr_rewind(r);
 	(void)vp_export_json(devnull, r);
+	/* Version 3: the recorded maps. Translated to host ids, every entry
+	 * still comes out (or -ERANGE names an id), in both directions, and
+	 * the export prints. */
+	{
+		char why[512];
+		struct vp_userns host = VP_USERNS_INIT;
+		const struct vp_jheader *h = vp_jr_header(r);
+		CHECK(vp_jmap_equal(&h->ns, &h->ns));
+		if (vp_jr_translate(r, &h->ns, &host) == 0) {
+			struct vp_jentry e;
+			uint64_t k = 0;
+			int m;
+			vp_jr_rewind(r);
+			while ((m = vp_jr_next(r, &e)) > 0)
+				k++;
+			CHECK(m == 0 || m == -ERANGE);
+			CHECK(m != 0 || k == n);
+			if (m == 0) {
+				vp_jr_seek_end(r);
+				while ((m = vp_jr_prev(r, &e)) > 0)
+					k--;
+				CHECK(m == 0 && k == 0);
+			}
+		}
+		int x = vp_export_host_ids(r, NAME, why, sizeof(why));
+		CHECK(x == 0 || x == -ERANGE || x == -ENOMEM);
+		if (x == 0) {
+			vp_jr_rewind(r);
+			(void)vp_export_getfacl(devnull, r);
+		}
+	}
 	vp_jr_close(r);
 
 	append_and_revalidate(st, n);

@@ -8,6 +8,7 @@
  * Journals are written with the real writer (vp_jw_create/add/flush/mark):
  * active, committed, rolling-back and rolled-back journals; batches of 1..5
  * entries; binary and hostile paths; ACL, default ACL and capability blobs;
+ * a version 3 journal with user namespace maps (committed-userns-2x3);
  * plus damaged variants: a torn last batch, a header cut short, a flipped
  * byte in the middle, a flipped byte in the last record.
  */
@@ -118,9 +119,20 @@ static void entry(struct vp_jentry *e, unsigned i)
 	}
 }
 
+static void journal_ns(int dirfd, const char *name, unsigned nbatches, unsigned bsize,
+                       const int *marks, size_t nmarks, const char *policy, bool ns);
+
 /* Write a journal: nbatches batches of bsize entries, then the marks. */
 static void journal(int dirfd, const char *name, unsigned nbatches, unsigned bsize,
                     const int *marks, size_t nmarks, const char *policy)
+{
+	journal_ns(dirfd, name, nbatches, bsize, marks, nmarks, policy, false);
+}
+
+/* With ns: a version 3 header, as written inside a rootless container's
+ * user namespace by `apply --userns user:alice` (both maps, the SPEC). */
+static void journal_ns(int dirfd, const char *name, unsigned nbatches, unsigned bsize,
+                       const int *marks, size_t nmarks, const char *policy, bool ns)
 {
 	struct vp_jheader h = { 0 };
 	struct vp_jwriter *w;
@@ -137,9 +149,17 @@ static void journal(int dirfd, const char *name, unsigned nbatches, unsigned bsi
 	h.root = "/srv/app-data";
 	h.policy = (char *)policy;
 	h.policy_len = strlen(policy);
+	if (ns && (vp_userns_add_map_text(&h.ns, false, "0 1000 1\n1 100000 65536\n") < 0 ||
+	           vp_userns_add_map_text(&h.ns, true, "0 1000 1\n1 100000 65536\n") < 0 ||
+	           vp_userns_add(&h.userns, false, 0, 100000, 65536) < 0 ||
+	           vp_userns_add(&h.userns, true, 0, 100000, 65536) < 0 ||
+	           !(h.userns.spec = strdup("user:alice"))))
+		die("maps");
 	(void)unlinkat(dirfd, name, 0);
 	if (vp_jw_create(dirfd, name, &h, bsize, &w) < 0)
 		die("vp_jw_create");
+	vp_userns_free(&h.ns);
+	vp_userns_free(&h.userns);
 	for (unsigned b = 0; b < nbatches; b++) {
 		uint32_t ticket = 0;
 		for (unsigned k = 0; k < bsize; k++) {
@@ -204,6 +224,12 @@ int main(int argc, char **argv)
 		put("journal", J[i].name, b, len);
 		free(b);
 	}
+
+	/* version 3: the user namespace maps in the header */
+	journal_ns(dirfd, "j.vpj", 2, 3, commit, 1, pol2, true);
+	b = slurp(dirfd, "j.vpj", &len);
+	put("journal", "committed-userns-2x3", b, len);
+	free(b);
 
 	/* damaged variants of a 3-batch active journal */
 	journal(dirfd, "j.vpj", 3, 4, NULL, 0, pol);

@@ -2088,6 +2088,434 @@ static void test_group_commit_failure(void **state)
 	vp_jr_close(r);
 }
 
+/* ---- version 3: the user namespace maps (issue 13) ---- */
+
+static void put32le(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void reseal(uint8_t *b, size_t len)
+{
+	put32le(b + 12, (uint32_t)len);
+	put32le(b + len - 4, vp_crc32c(0, b, len - 4));
+}
+
+/* A version 3 header built by hand from the layout in journal.c around
+ * the extension area ext[0..xl): the make_header() fields, then the
+ * extension area, resealed. */
+static uint8_t *v3_with_ext(const uint8_t *ext, size_t xl, size_t *ret_len)
+{
+	struct vp_jheader h;
+	uint8_t *v2 = NULL;
+	size_t len2 = 0;
+
+	make_header(&h);
+	assert_int_equal(vp_jheader_encode(&h, &v2, &len2), 0);
+	assert_int_equal(v2[8], 2);
+	size_t var = len2 - 88 - 4, len = 92 + var + xl + 4;
+	uint8_t *b = calloc(1, len);
+	assert_non_null(b);
+	memcpy(b, v2, 88);
+	b[8] = 3;
+	put32le(b + 88, (uint32_t)xl);
+	memcpy(b + 92, v2 + 88, var);
+	if (xl)
+		memcpy(b + 92 + var, ext, xl);
+	reseal(b, len);
+	free(v2);
+	vp_jheader_free(&h);
+	*ret_len = len;
+	return b;
+}
+
+/* An item: tag, n, then k ranges (c, h, n) from r[]. */
+static size_t item_ranges(uint8_t *p, uint32_t tag, const uint32_t *r, size_t k)
+{
+	put32le(p, tag);
+	put32le(p + 4, (uint32_t)(12 * k));
+	for (size_t i = 0; i < 3 * k; i++)
+		put32le(p + 8 + 4 * i, r[i]);
+	return 8 + 12 * k;
+}
+
+static int decode_v3(const uint8_t *ext, size_t xl, struct vp_jheader *d)
+{
+	size_t len, hlen;
+	uint8_t *b = v3_with_ext(ext, xl, &len);
+	memset(d, 0, sizeof *d);
+	int r = vp_jheader_decode(b, len, d, &hlen);
+	free(b);
+	return r;
+}
+
+static void make_ns_header(struct vp_jheader *h, size_t nranges)
+{
+	make_header(h);
+	/* rootless layout: 0 is the user, 1.. the subordinate ranges */
+	assert_int_equal(vp_userns_add(&h->ns, false, 0, 1000, 1), 0);
+	assert_int_equal(vp_userns_add(&h->ns, true, 0, 1000, 1), 0);
+	for (size_t i = 1; i < nranges; i++) {
+		assert_int_equal(vp_userns_add(&h->ns, false, (uint32_t)(i * 100), (uint32_t)(100000 + i * 1000), 100), 0);
+		assert_int_equal(vp_userns_add(&h->ns, true, (uint32_t)(i * 100), (uint32_t)(200000 + i * 1000), 100), 0);
+	}
+	assert_int_equal(vp_userns_add(&h->userns, false, 0, 100000, 65536), 0);
+	assert_int_equal(vp_userns_add(&h->userns, true, 0, 100000, 65536), 0);
+	h->userns.spec = strdup("user:alice");
+	assert_non_null(h->userns.spec);
+}
+
+static void assert_map_equal(const struct vp_userns *a, const struct vp_userns *b)
+{
+	assert_int_equal(a->n_uid, b->n_uid);
+	assert_int_equal(a->n_gid, b->n_gid);
+	if (a->n_uid)
+		assert_memory_equal(a->uid, b->uid, a->n_uid * sizeof(a->uid[0]));
+	if (a->n_gid)
+		assert_memory_equal(a->gid, b->gid, a->n_gid * sizeof(a->gid[0]));
+	if (a->spec || b->spec) {
+		assert_non_null(a->spec);
+		assert_non_null(b->spec);
+		assert_string_equal(a->spec, b->spec);
+	}
+}
+
+static void test_header_userns_roundtrip(void **state)
+{
+	(void)state;
+	/* 2 ranges, and the kernel's limit of 340 */
+	static const size_t sizes[] = { 2, VP_USERNS_MAX_RANGES };
+	for (size_t s = 0; s < 2; s++) {
+		struct vp_jheader h, d;
+		uint8_t *buf = NULL;
+		size_t len = 0, hlen = 0;
+		make_ns_header(&h, sizes[s]);
+		assert_int_equal(vp_jheader_encode(&h, &buf, &len), 0);
+		assert_int_equal(buf[8], VP_JOURNAL_VERSION_EXT);
+		memset(&d, 0, sizeof d);
+		assert_int_equal(vp_jheader_decode(buf, len, &d, &hlen), 0);
+		assert_int_equal(hlen, len);
+		assert_int_equal(d.version, VP_JOURNAL_VERSION_EXT);
+		h.version = VP_JOURNAL_VERSION_EXT;
+		assert_header_equal(&h, &d);
+		assert_map_equal(&h.ns, &d.ns);
+		assert_map_equal(&h.userns, &d.userns);
+		assert_true(vp_jmap_equal(&h.ns, &d.ns));
+		assert_false(vp_jmap_identity(&d.ns));
+
+		/* every byte matters: a flip is corruption (or, in the
+		 * version field, an unknown version), never accepted */
+		int bad = 0;
+		for (size_t k = 0; k < len; k++) {
+			buf[k] ^= 0x10;
+			struct vp_jheader x;
+			memset(&x, 0, sizeof x);
+			int r = vp_jheader_decode(buf, len, &x, &hlen);
+			buf[k] ^= 0x10;
+			if (r == 0)
+				vp_jheader_free(&x);
+			if (r != -EBADMSG && r != -EPROTO)
+				bad++;
+		}
+		assert_int_equal(bad, 0);
+		/* a cut one is never accepted either */
+		for (size_t k = 0; k < len; k += 7) {
+			struct vp_jheader x;
+			memset(&x, 0, sizeof x);
+			int r = vp_jheader_decode(buf, k, &x, &hlen);
+			if (r == 0)
+				vp_jheader_free(&x);
+			assert_true(r < 0);
+		}
+		/* the same header without maps is version 2, as before: an older
+		 * volperm reads it */
+		vp_userns_free(&h.ns);
+		vp_userns_free(&h.userns);
+		uint8_t *b2 = NULL;
+		size_t l2 = 0;
+		assert_int_equal(vp_jheader_encode(&h, &b2, &l2), 0);
+		assert_int_equal(b2[8], 2);
+		struct vp_jheader d2;
+		memset(&d2, 0, sizeof d2);
+		assert_int_equal(vp_jheader_decode(b2, l2, &d2, &hlen), 0);
+		assert_true(vp_userns_empty(&d2.ns));
+		assert_true(vp_userns_empty(&d2.userns));
+		assert_true(vp_jmap_identity(&d2.ns));
+		vp_jheader_free(&d2);
+		free(b2);
+		free(buf);
+		vp_jheader_free(&d);
+		vp_jheader_free(&h);
+	}
+}
+
+/* Damage behind a valid CRC: what the decoder itself refuses. */
+static void test_header_userns_damage(void **state)
+{
+	(void)state;
+	uint8_t ext[16 + 12 * 400];
+	struct vp_jheader d;
+	size_t n;
+	static const uint32_t one[] = { 0, 100000, 65536 };
+	static const uint32_t two_overlap[] = { 0, 100000, 10, 5, 200000, 10 };
+	static const uint32_t host_overlap[] = { 0, 100000, 10, 20, 100005, 10 };
+	static const uint32_t zero_count[] = { 0, 100000, 0 };
+	static const uint32_t past_end[] = { 1, 0, 4294967295u };
+
+	/* well formed: uid and gid map */
+	n = item_ranges(ext, 1, one, 1);
+	n += item_ranges(ext + n, 2, one, 1);
+	assert_int_equal(decode_v3(ext, n, &d), 0);
+	assert_int_equal(d.ns.n_uid, 1);
+	assert_int_equal(d.ns.uid[0].h, 100000);
+	vp_jheader_free(&d);
+
+	/* an optional tag this volperm does not know is skipped ... */
+	n = item_ranges(ext, 1, one, 1);
+	n += item_ranges(ext + n, 2, one, 1);
+	put32le(ext + n, 0x1000);
+	put32le(ext + n + 4, 3);
+	memcpy(ext + n + 8, "abc", 3);
+	assert_int_equal(decode_v3(ext, n + 11, &d), 0);
+	vp_jheader_free(&d);
+	/* ... one that must be understood is an unknown version of the format */
+	put32le(ext + n, 0x80001000u);
+	assert_int_equal(decode_v3(ext, n + 11, &d), -EPROTO);
+
+	struct { const char *what; size_t len; } bad[12];
+	uint8_t area[12][sizeof ext];
+	size_t k = 0;
+#define BAD(desc) do { bad[k].what = desc; bad[k].len = n; k++; } while (0)
+	/* uid map alone */
+	n = item_ranges(area[k], 1, one, 1);
+	BAD("uid map without gid map");
+	/* out of order */
+	n = item_ranges(area[k], 2, one, 1);
+	n += item_ranges(area[k] + n, 1, one, 1);
+	BAD("tags out of order");
+	/* repeated */
+	n = item_ranges(area[k], 1, one, 1);
+	n += item_ranges(area[k] + n, 1, one, 1);
+	n += item_ranges(area[k] + n, 2, one, 1);
+	BAD("tag repeated");
+	/* overlapping ranges, inside and outside */
+	n = item_ranges(area[k], 1, two_overlap, 2);
+	n += item_ranges(area[k] + n, 2, one, 1);
+	BAD("ranges overlap inside");
+	n = item_ranges(area[k], 1, host_overlap, 2);
+	n += item_ranges(area[k] + n, 2, one, 1);
+	BAD("ranges overlap outside");
+	n = item_ranges(area[k], 1, zero_count, 1);
+	n += item_ranges(area[k] + n, 2, one, 1);
+	BAD("count 0");
+	n = item_ranges(area[k], 1, past_end, 1);
+	n += item_ranges(area[k] + n, 2, one, 1);
+	BAD("range past 4294967295");
+	/* 341 ranges: more than the kernel allows */
+	{
+		uint32_t r[3 * 341];
+		for (size_t i = 0; i < 341; i++) {
+			r[3 * i] = (uint32_t)i * 10;
+			r[3 * i + 1] = 100000 + (uint32_t)i * 10;
+			r[3 * i + 2] = 10;
+		}
+		n = item_ranges(area[k], 1, r, 341);
+		n += item_ranges(area[k] + n, 2, one, 1);
+		assert_true(n <= sizeof area[k]);
+		BAD("341 ranges");
+	}
+	/* an item longer than the area */
+	n = item_ranges(area[k], 1, one, 1);
+	n += item_ranges(area[k] + n, 2, one, 1);
+	put32le(area[k] + 4 + 20, 100);
+	BAD("item past the area");
+	/* a length that is no multiple of a range */
+	n = item_ranges(area[k], 1, one, 1);
+	n += item_ranges(area[k] + n, 2, one, 1);
+	put32le(area[k] + 4, 11);
+	n -= 1;
+	memmove(area[k] + 19, area[k] + 20, n - 19);
+	BAD("ranges of 11 bytes");
+	/* --userns ranges without their SPEC */
+	n = item_ranges(area[k], 4, one, 1);
+	n += item_ranges(area[k] + n, 5, one, 1);
+	BAD("--userns ranges without SPEC");
+	/* version 3 with nothing in it */
+	n = 0;
+	BAD("empty extension area");
+#undef BAD
+	for (size_t i = 0; i < k; i++) {
+		int r = decode_v3(area[i], bad[i].len, &d);
+		if (r == 0)
+			vp_jheader_free(&d);
+		if (r != -EBADMSG)
+			fail_msg("%s: decode returned %d, want -EBADMSG", bad[i].what, r);
+	}
+}
+
+static void test_jmap_equal(void **state)
+{
+	(void)state;
+	struct vp_userns a = VP_USERNS_INIT, b = VP_USERNS_INIT, init = VP_USERNS_INIT;
+	assert_true(vp_jmap_identity(&a));
+	assert_int_equal(vp_userns_add_map_text(&init, false, "0 0 4294967295\n"), 0);
+	assert_int_equal(vp_userns_add_map_text(&init, true, "0 0 4294967295\n"), 0);
+	assert_true(vp_jmap_identity(&init));
+	assert_true(vp_jmap_equal(&a, &init)); /* no map recorded = initial */
+	assert_int_equal(vp_userns_add_map_text(&a, false, "0 1000 1\n1 100000 65536\n"), 0);
+	assert_int_equal(vp_userns_add_map_text(&a, true, "0 1000 1\n1 100000 65536\n"), 0);
+	assert_int_equal(vp_userns_add_map_text(&b, false, "1 100000 65536\n0 1000 1\n"), 0);
+	assert_int_equal(vp_userns_add_map_text(&b, true, "0 1000 1\n1 100000 65536\n"), 0);
+	assert_false(vp_jmap_identity(&a));
+	assert_true(vp_jmap_equal(&a, &b)); /* order does not matter */
+	assert_false(vp_jmap_equal(&a, &init));
+	vp_userns_free(&b);
+	assert_int_equal(vp_userns_add_map_text(&b, false, "0 1000 1\n1 100000 65535\n"), 0);
+	assert_int_equal(vp_userns_add_map_text(&b, true, "0 1000 1\n1 100000 65536\n"), 0);
+	assert_false(vp_jmap_equal(&a, &b));
+	vp_userns_free(&a);
+	vp_userns_free(&b);
+	vp_userns_free(&init);
+}
+
+/* A journal written with maps: vp_jw_create keeps them, the reader gives
+ * them back, and vp_jr_translate gives every id (owner, group, ACL
+ * qualifiers) as a host id, or -ERANGE for one the map does not have. */
+static void test_file_userns_translate(void **state)
+{
+	struct fx *x = *state;
+	struct vp_jheader h;
+	struct vp_jwriter *w = NULL;
+	/* ACL: user::rw-, user:5:r--, group:6:r--, mask::r--, other::--- */
+	uint8_t acl[4 + 5 * 8];
+	static const uint16_t tag[] = { 1, 2, 8, 0x10, 0x20 };
+	static const uint32_t qid[] = { 0xffffffffu, 5, 6, 0xffffffffu, 0xffffffffu };
+	put32le(acl, 2);
+	for (int i = 0; i < 5; i++) {
+		acl[4 + 8 * i] = (uint8_t)tag[i];
+		acl[5 + 8 * i] = (uint8_t)(tag[i] >> 8);
+		acl[6 + 8 * i] = 4;
+		acl[7 + 8 * i] = 0;
+		put32le(acl + 8 + 8 * i, qid[i]);
+	}
+	make_header(&h);
+	assert_int_equal(vp_userns_add_map_text(&h.ns, false, "0 1000 1\n1 100000 65536\n"), 0);
+	assert_int_equal(vp_userns_add_map_text(&h.ns, true, "0 1000 1\n1 200000 65536\n"), 0);
+	assert_int_equal(vp_jw_create(x->dfd, JNAME, &h, 8, &w), 0);
+	struct vp_jentry e = { 0 };
+	uint32_t ticket;
+	e.dev = 1;
+	e.ino = 2;
+	e.path = ".";
+	e.path_len = 1;
+	e.uid = 0;
+	e.gid = 7;
+	e.mode = S_IFDIR | 0755;
+	e.new_uid = 1001;
+	e.new_gid = 1001;
+	e.new_mode = S_IFDIR | 0755;
+	e.changes = VP_CH_UID | VP_CH_GID;
+	e.acl_access = acl;
+	e.acl_access_len = sizeof acl;
+	e.new_acl_access = acl;
+	e.new_acl_access_len = sizeof acl;
+	assert_int_equal(vp_jw_add(w, &e, &ticket), 0);
+	/* 65536 + 1 is past the map: no host id */
+	e.path = "x";
+	e.ino = 3;
+	e.uid = 70000;
+	e.acl_access = e.new_acl_access = NULL;
+	e.acl_access_len = e.new_acl_access_len = 0;
+	assert_int_equal(vp_jw_add(w, &e, &ticket), 0);
+	assert_int_equal(vp_jw_sync(w, ticket), 0);
+	assert_int_equal(vp_jw_mark(w, VP_REC_COMMIT), 0);
+	vp_jw_close(w);
+
+	struct vp_jreader *r = open_reader(x, JNAME);
+	const struct vp_jheader *rh = vp_jr_header(r);
+	assert_int_equal(rh->version, VP_JOURNAL_VERSION_EXT);
+	assert_map_equal(&h.ns, &rh->ns);
+	assert_true(vp_userns_empty(&rh->userns));
+	/* untranslated: the namespace's ids */
+	struct vp_jentry g;
+	vp_jr_rewind(r);
+	assert_int_equal(vp_jr_next(r, &g), 1);
+	assert_int_equal(g.uid, 0);
+	assert_false(vp_jr_translating(r));
+
+	struct vp_userns host = VP_USERNS_INIT;
+	assert_int_equal(vp_jr_translate(r, &rh->ns, &host), 0);
+	assert_true(vp_jr_translating(r));
+	vp_jr_rewind(r);
+	assert_int_equal(vp_jr_next(r, &g), 1);
+	assert_int_equal(g.uid, 1000);
+	assert_int_equal(g.gid, 200006);
+	assert_int_equal(g.new_uid, 101000);
+	assert_int_equal(g.new_gid, 201000);
+	for (int k = 0; k < 2; k++) {
+		const uint8_t *a = k ? g.new_acl_access : g.acl_access;
+		assert_int_equal(k ? g.new_acl_access_len : g.acl_access_len, sizeof acl);
+		assert_memory_equal(a, acl, 16);
+		assert_int_equal(a[16] | a[17] << 8 | a[18] << 16 | (uint32_t)a[19] << 24, 100004);
+		assert_memory_equal(a + 20, acl + 20, 4);
+		assert_int_equal(a[24] | a[25] << 8 | a[26] << 16 | (uint32_t)a[27] << 24, 200005);
+		assert_memory_equal(a + 28, acl + 28, sizeof acl - 28);
+	}
+	assert_int_equal(vp_jr_next(r, &g), -ERANGE);
+	uint32_t id;
+	bool isgid;
+	vp_jr_xlat_fail(r, &id, &isgid);
+	assert_int_equal(id, 70000);
+	assert_false(isgid);
+	/* backwards too, and the window's bytes were not changed in place:
+	 * a second pass gives the same answer */
+	vp_jr_seek_end(r);
+	assert_int_equal(vp_jr_prev(r, &g), -ERANGE);
+	assert_int_equal(vp_jr_prev(r, &g), 1);
+	assert_int_equal(g.uid, 1000);
+	assert_int_equal(g.gid, 200006);
+
+	/* from host ids back into a namespace with the same map: the
+	 * journal's own ids again */
+	assert_int_equal(vp_jr_translate(r, &rh->ns, &rh->ns), 0);
+	vp_jr_rewind(r);
+	assert_int_equal(vp_jr_next(r, &g), 1);
+	assert_int_equal(g.uid, 0);
+	assert_int_equal(g.gid, 7);
+	assert_memory_equal(g.acl_access, acl, sizeof acl);
+	/* identity both ways: no translation */
+	assert_int_equal(vp_jr_translate(r, &host, &host), 0);
+	assert_false(vp_jr_translating(r));
+	vp_jr_close(r);
+	vp_jheader_free(&h);
+}
+
+/* vp_jheader_set_userns records this process's maps only when they are not
+ * the identity; the test runs in the initial namespace (or says why not). */
+static void test_header_set_userns(void **state)
+{
+	(void)state;
+	struct vp_jheader h;
+	struct vp_userns self = VP_USERNS_INIT, given = VP_USERNS_INIT;
+	make_header(&h);
+	assert_int_equal(vp_userns_add(&given, false, 0, 100000, 65536), 0);
+	assert_int_equal(vp_userns_add(&given, true, 0, 100000, 65536), 0);
+	given.spec = strdup("--uid-map");
+	assert_int_equal(vp_jheader_set_userns(&h, &given), 0);
+	assert_map_equal(&given, &h.userns);
+	if (vp_userns_self(&self) == 0) {
+		if (vp_jmap_identity(&self))
+			assert_true(vp_userns_empty(&h.ns));
+		else
+			assert_map_equal(&self, &h.ns);
+		assert_int_equal(vp_jheader_ns_here(&h, NULL), 1);
+	}
+	vp_userns_free(&self);
+	vp_userns_free(&given);
+	vp_jheader_free(&h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2100,6 +2528,10 @@ int main(void)
 		cmocka_unit_test(test_header_roundtrip),
 		cmocka_unit_test(test_header_sequence_and_v1),
 		cmocka_unit_test(test_header_flips_and_prefixes),
+		cmocka_unit_test(test_header_userns_roundtrip),
+		cmocka_unit_test(test_header_userns_damage),
+		cmocka_unit_test(test_header_set_userns),
+		cmocka_unit_test(test_jmap_equal),
 		cmocka_unit_test(test_jstate_names),
 		cmocka_unit_test_setup_teardown(test_file_commit_read, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_file_many_entries, fx_setup, fx_teardown),
@@ -2118,6 +2550,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_file_create_exclusive, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_file_discard, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_file_peek, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_file_userns_translate, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_group_commit_threads, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_group_commit_leader_followers, fx_setup,
 		                                fx_teardown),
