@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "volperm/jdir.h"
@@ -650,6 +651,60 @@ out:
 
 /* ---- rollback --run ---- */
 
+/* rollback --run --shard K/N: finalize changed the directories above every
+ * bucket, so its journal is undone first (a shard's paths then resolve as
+ * they did when it ran), by whichever task of a rollback array gets the
+ * exclusive locks first; the others wait for it (polling, at most ten
+ * minutes). 0, or the exit status (said). */
+static int finalize_undone(const struct cli_opts *o, struct runctx *c)
+{
+	const struct timespec pause = { 0, 200 * 1000 * 1000 };
+
+	for (unsigned tries = 0;; tries++) {
+		struct vp_shard_status *st = NULL;
+		struct vp_tree_lock lk;
+		enum vp_run_state rs;
+		int ex = run_status(c, &st, &rs), r;
+
+		if (ex)
+			return ex;
+		enum vp_shard_state fs = st[c->m.n_shards].state;
+		free(st);
+		if (fs == VP_SHARD_NOT_STARTED || fs == VP_SHARD_ROLLED_BACK)
+			return 0;
+		r = vp_session_lock(&c->rt, c->jdir, &lk);
+		if (r == VP_OUT_OK) {
+			char (*names)[VP_SHARD_JNAME_MAX] = NULL;
+			size_t n = 0;
+			r = vp_run_journals(c->jdir, &c->id, (uint64_t)c->rt.st.st_ino,
+			                    VP_SHARD_FINALIZE, &names, &n);
+			if (r < 0) {
+				cli_error("cannot list the journals of run %s: %s", c->hex, strerror(-r));
+				ex = VP_EXIT_USAGE;
+			}
+			for (size_t i = 0; i < n && !ex; i++)
+				ex = rollback_one(o, c, names[i], "rollback", true);
+			free(names);
+			vp_tree_unlock(&lk);
+			return ex;
+		}
+		if (r != VP_OUT_BLOCKED)
+			return cli_lock(&c->rt, c->jdir, &lk); /* says why */
+		if (vp_cancel_count(&cli_cancel)) {
+			cli_error("interrupted by %s while waiting for run %s's finalize to be rolled back; nothing was changed",
+			          vp_cancel_name(&cli_cancel), c->hex);
+			return VP_EXIT_INTERRUPTED;
+		}
+		if (tries >= 3000) {
+			struct qpath q;
+			cli_error("run %s's finalize is %s and another volperm has held %s for ten minutes; try again when it has finished",
+			          c->hex, vp_shard_state_name(fs), qp(&q, c->rt.path));
+			return VP_EXIT_HOT;
+		}
+		nanosleep(&pause, NULL);
+	}
+}
+
 int cmd_shard_rollback(const struct cli_opts *o, const char *arg)
 {
 	struct vp_tree_lock lock = VP_TREE_LOCK_INIT;
@@ -677,16 +732,9 @@ int cmd_shard_rollback(const struct cli_opts *o, const char *arg)
 	if (ex)
 		goto out;
 	if (c.has_k) {
-		/* Finalize changed the directories above every bucket: undone
-		 * first, or a shard's paths may not resolve as they did. */
-		enum vp_shard_state fs = st[c.m.n_shards].state;
-		if (fs != VP_SHARD_NOT_STARTED && fs != VP_SHARD_ROLLED_BACK) {
-			struct qpath q;
-			cli_error("run %s's finalize is %s: roll the whole run back first (volperm rollback --run %s %s)",
-			          c.hex, vp_shard_state_name(fs), c.hex, qp(&q, c.rt.path));
-			ex = VP_EXIT_USAGE;
+		ex = finalize_undone(o, &c);
+		if (ex)
 			goto out;
-		}
 		r = vp_shard_lock(&c.m, c.k, c.rt.fd, c.jdir, &slock);
 		if (r < 0) {
 			ex = say_lock(r, &c);

@@ -90,10 +90,18 @@ run 3
 vp_expect 2 "a shard of a finalized run does not run again" apply --run "$RUN" --shard 0/3 --journal-dir "$J" "$T"
 vp_expect 2 "plain rollback refuses a sharded run's committed journal" rollback --journal-dir "$J" "$T"
 assert_file_match "belongs to the sharded run $RUN" "$ERR" "... and names the run"
-vp_expect 2 "rollback --run --shard refuses while finalize is committed" rollback --run "$RUN" --shard 1/3 --journal-dir "$J" "$T"
-vp_expect 0 "rollback --run" rollback --run "$RUN" --journal-dir "$J" "$T"
+# The rollback as an array of 3, at once: whichever task comes first undoes
+# finalize's journal, the others wait for it, then each undoes its shard.
+pids=()
+for k in 0 1 2; do
+	"$VP" rollback -q --run "$RUN" --shard "$k/3" --journal-dir "$J" "$T" >"$W/rb$k.out" 2>&1 &
+	pids+=($!)
+done
+rc=0
+for k in "${pids[@]}"; do wait "$k" || rc=$?; done
+assert_eq "$rc" 0 "[3] rollback --run --shard K/3, three at once: every task exits 0"
 snap "$T" "$W/t3.back.snap"
-snap_eq "$W/orig.snap" "$W/t3.back.snap" "[3] rollback --run restores the original exactly"
+snap_eq "$W/orig.snap" "$W/t3.back.snap" "[3] rollback --run as an array restores the original exactly"
 vp_expect 0 "shard status after rollback" shard status --run "$RUN" --journal-dir "$J"
 assert_file_match "^state: +rolled back" "$OUT" "status: rolled back"
 vp_expect 0 "rollback --run again: nothing left to undo" rollback --run "$RUN" --journal-dir "$J" "$T"
@@ -169,7 +177,7 @@ snap "$T" "$W/k1.snap"
 snap_eq "$W/one.snap" "$W/k1.snap" "killed shard, --recover, finalize == one apply"
 
 kill_run k2
-vp_expect 0 "rollback --run of the failed run" rollback --run "$RUN" --journal-dir "$J" "$T"
+vp_expect 0 "rollback --run of the failed run (whole)" rollback --run "$RUN" --journal-dir "$J" "$T"
 snap "$T" "$W/k2.snap"
 snap_eq "$W/orig.snap" "$W/k2.snap" "killed shard, rollback --run == the original"
 vp_expect 0 "status" shard status --run "$RUN" --journal-dir "$J"
