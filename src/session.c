@@ -392,6 +392,14 @@ int vp_session_recover_next(int jdir_fd, const struct vp_root *rt, bool forward,
 		if (r < 0)
 			state = VP_JSTATE_ROLLING_BACK;
 	}
+	/* A sharded run's journal covers its shard's buckets only: finishing
+	 * it forward would walk the whole tree into it. It is rolled back;
+	 * the shard finishes by running again (apply --recover --run). */
+	uint64_t sd, si, sc;
+	struct vp_run_id rid;
+	uint32_t sk;
+	if (vp_shard_journal_parse(name, &sd, &si, &sc, &rid, &sk))
+		forward = false;
 	*step = forward && state == VP_JSTATE_ACTIVE ? VP_RECOVER_FORWARD : VP_RECOVER_ROLLBACK;
 	return VP_OUT_OK;
 }

@@ -297,6 +297,13 @@ static void test_hot_shard(void **state)
 	/* a shard of another run: blocked like a plain run */
 	assert_int_equal(vp_session_check_hot_shard(jfd, &rt, other.b, 2, true, &h), VP_OUT_BLOCKED);
 	vp_hot_free(&h);
+	/* recover --forward does not finish a shard's journal forward (it
+	 * would walk the whole tree into it): it rolls it back */
+	char next[VP_JNAME_MAX];
+	enum vp_recover_step step = VP_RECOVER_FORWARD;
+	assert_int_equal(vp_session_recover_next(jfd, &rt, true, "", next, &step), VP_OUT_OK);
+	assert_string_equal(next, hot);
+	assert_int_equal(step, VP_RECOVER_ROLLBACK);
 	/* a committed shard journal is not rolled back alone */
 	struct vp_rbjob j;
 	assert_int_equal(vp_session_rollback_open(jfd, jpath, c, &rt, false, &j), VP_OUT_INVALID);
