@@ -76,7 +76,7 @@ static int parse_shards(const char *text, uint32_t *n)
  * 0, or the exit status (said). */
 static int open_run(const struct cli_opts *o, const char *arg, struct runctx *c)
 {
-	struct qpath q1, q2;
+	struct qpath q1, q2, q3;
 	int r;
 
 	*c = (struct runctx){ .jdir = -1, .rt = VP_ROOT_INIT };
@@ -132,7 +132,7 @@ static int open_run(const struct cli_opts *o, const char *arg, struct runctx *c)
 	r = vp_manifest_check_root(&c->m, c->rt.fd);
 	if (r < 0) {
 		cli_error("%s is not the tree run %s was planned on (%s on %s)%s", qp(&q1, c->rt.path),
-		          c->hex, qp(&q2, c->m.root), c->m.host,
+		          c->hex, qp(&q2, c->m.root), qp(&q3, c->m.host),
 		          r == -EXDEV ? "" : "; cannot tell");
 		return VP_EXIT_USAGE;
 	}
@@ -614,7 +614,7 @@ static int shard_status(const struct cli_opts *o)
 	struct vp_shard_status *st = NULL;
 	enum vp_run_state rs;
 	struct runctx c;
-	struct qpath q;
+	struct qpath q, q2;
 	int ex = open_run(o, NULL, &c);
 
 	if (!ex)
@@ -622,7 +622,7 @@ static int shard_status(const struct cli_opts *o)
 	if (ex)
 		goto out;
 	printf("run:       %s\n", c.hex);
-	printf("root:      %s (planned on %s)\n", qp(&q, c.m.root), c.m.host);
+	printf("root:      %s (planned on %s)\n", qp(&q, c.m.root), qp(&q2, c.m.host));
 	printf("shards:    %u\n", c.m.n_shards);
 	for (uint32_t k = 0; k <= c.m.n_shards; k++) {
 		char label[32];
