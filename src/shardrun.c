@@ -476,6 +476,9 @@ static int finalize_above(struct vp_finalize *f, const struct vp_above *a)
 int vp_finalize_walk(const struct vp_walk_cfg *cfg, void *arg)
 {
 	struct vp_finalize *f = arg;
+	/* The engine's capability scan may walk the same list from inside
+	 * this walk (a nested dry run before the first change). */
+	const struct vp_walk_cfg *outer = f->cfg;
 	size_t *order = NULL;
 	int r;
 
@@ -491,7 +494,7 @@ int vp_finalize_walk(const struct vp_walk_cfg *cfg, void *arg)
 	if (r == 0 && cfg->barrier)
 		r = cfg->barrier(0, cfg->userdata);
 	free(order);
-	f->cfg = NULL;
+	f->cfg = outer;
 	return r;
 }
 
