@@ -129,6 +129,12 @@ vp_expect 0 "shard 0/2 again: already committed, nothing to do" apply --run "$RU
 assert_file_match "already committed" "$OUT" "... and says so"
 SLURM_ARRAY_TASK_ID=1 SLURM_ARRAY_TASK_COUNT=2 vp_expect 0 "shard 1/2 from Slurm's environment (--shard auto)" \
 	apply -q --run "$RUN" --shard auto --journal-dir "$J" "$W/p"
+JOB_COMPLETION_INDEX=1 vp_expect 0 "plan --shard auto from a Kubernetes Indexed Job's index (N from the manifest)" \
+	plan --run "$RUN" --shard auto --journal-dir "$J" "$W/p"
+OMPI_COMM_WORLD_RANK=0 OMPI_COMM_WORLD_SIZE=2 SLURM_ARRAY_TASK_ID=1 SLURM_ARRAY_TASK_COUNT=2 \
+	vp_expect 2 "--shard auto: two sources naming different shards are refused" \
+	plan --run "$RUN" --shard auto --journal-dir "$J" "$W/p"
+assert_file_match "two different shards" "$ERR" "... in one sentence naming them"
 vp_expect 0 "status" shard status --run "$RUN" --journal-dir "$J"
 assert_file_match "^state: +ready to finalize" "$OUT" "status: ready to finalize"
 vp_expect 5 "finalize" shard finalize --run "$RUN" --journal-dir "$J" "$W/p"
