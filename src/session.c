@@ -175,6 +175,36 @@ int vp_session_check_hot_shard(int jdir_fd, const struct vp_root *rt, const uint
 	return check_hot(jdir_fd, rt, allow_hot, &self, h);
 }
 
+int vp_session_unfinished_run(int jdir_fd, const struct vp_root *rt, uint8_t run_id[16])
+{
+	struct vp_jinfo *v = NULL;
+	size_t n = 0;
+	int r;
+
+	if (jdir_fd < 0)
+		return 0;
+	r = vp_jdir_list(jdir_fd, false, rt->st.st_dev, rt->st.st_ino, &v, &n);
+	if (r < 0)
+		return r;
+	r = 0;
+	for (size_t i = 0; i < n && !r; i++) {
+		if (!v[i].is_shard || (!v[i].unreadable && v[i].state == VP_JSTATE_ROLLED_BACK))
+			continue;
+		/* A journal of a run that is not undone: is its finalize
+		 * committed? */
+		bool done = false;
+		for (size_t j = 0; j < n && !done; j++)
+			done = v[j].is_shard && v[j].shard == VP_SHARD_FINALIZE && !v[j].unreadable &&
+			       v[j].state == VP_JSTATE_COMMITTED && !memcmp(v[j].run_id, v[i].run_id, 16);
+		if (!done) {
+			memcpy(run_id, v[i].run_id, 16);
+			r = 1;
+		}
+	}
+	vp_jdir_list_free(v, n);
+	return r;
+}
+
 int vp_session_lock(const struct vp_root *rt, int jdir_fd, struct vp_tree_lock *lk)
 {
 	int r = vp_tree_lock(rt->fd, rt->parent_fd, jdir_fd, rt->st.st_dev, rt->st.st_ino, lk);

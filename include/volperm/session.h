@@ -85,6 +85,12 @@ void vp_hot_free(struct vp_hot *h);
 int vp_session_check_hot_shard(int jdir_fd, const struct vp_root *rt, const uint8_t run_id[16],
                                uint32_t k, bool allow_hot, struct vp_hot *h);
 
+/* Is a sharded run on rt (shard.h) started and not finished: a journal of
+ * it that is not rolled back, and no committed finalize? Its tree is then
+ * half changed by design until finalize runs (a plain check says so). 1
+ * with run_id set, 0 no, -errno. */
+int vp_session_unfinished_run(int jdir_fd, const struct vp_root *rt, uint8_t run_id[16]);
+
 /* vp_tree_lock() for rt (its parent_fd for a root that is not a
  * directory), with the per-root lock file when jdir_fd >= 0. Returns
  * VP_OUT_OK, VP_OUT_BLOCKED (lk->busy_level says where: vp_path_up() of

@@ -297,6 +297,10 @@ static void test_hot_shard(void **state)
 	/* a shard of another run: blocked like a plain run */
 	assert_int_equal(vp_session_check_hot_shard(jfd, &rt, other.b, 2, true, &h), VP_OUT_BLOCKED);
 	vp_hot_free(&h);
+	/* a run with shard journals and no committed finalize is not done */
+	uint8_t rid[16];
+	assert_int_equal(vp_session_unfinished_run(jfd, &rt, rid), 1);
+	assert_memory_equal(rid, id.b, 16);
 	/* recover --forward does not finish a shard's journal forward (it
 	 * would walk the whole tree into it): it rolls it back */
 	char next[VP_JNAME_MAX];
@@ -311,6 +315,10 @@ static void test_hot_shard(void **state)
 	vp_session_rollback_close(&j);
 	assert_int_equal(vp_session_rollback_open_run(jfd, jpath, c, &rt, false, &j), VP_OUT_OK);
 	vp_session_rollback_close(&j);
+	/* finalize committed: the run is done */
+	char fin[VP_JNAME_MAX];
+	shard_journal_of("v", &id, VP_SHARD_FINALIZE, 3, COMMITTED, fin);
+	assert_int_equal(vp_session_unfinished_run(jfd, &rt, rid), 0);
 	vp_root_close(&rt);
 }
 
