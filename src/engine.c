@@ -59,6 +59,7 @@
 #include "preflight.h"
 #include "volperm/quote.h"
 #include "volperm/rollback.h"
+#include "volperm/shard.h"
 
 /* Room for one quoted path in run->why: longer ones lose their start
  * (vp_quote_shell_buf), so that the sentence around them survives. */
@@ -335,7 +336,11 @@ static int create_journal(struct ctx *c)
 		                "cannot list the journal directory: %s; nothing was changed",
 		                strerror(-r));
 	}
-	vp_jdir_name(run->journal, h.root_dev, h.root_ino, h.created_ns);
+	if (run->shard_id)
+		vp_shard_journal_name(run->journal, h.root_dev, h.root_ino, h.created_ns,
+		                      run->shard_id, run->shard_k);
+	else
+		vp_jdir_name(run->journal, h.root_dev, h.root_ino, h.created_ns);
 	/* The id maps the journal's ids mean something in (version 3). */
 	r = vp_jheader_set_userns(&h, run->userns);
 	if (r == 0)
@@ -443,6 +448,8 @@ static int caps_scan(const struct vp_run *run, char *why, size_t why_size)
 		.jdir_path = run->jdir_path, .has_jdir = run->has_jdir, .jdir_st = run->jdir_st,
 		.keep_going = true, .jobs = 1, .batch_max = run->batch_max,
 		.rep = { caps_scan_event, NULL, &s }, .cancel = &s.stop,
+		/* a shard's (or finalize's) scan walks what it changes */
+		.walk = run->walk, .walk_arg = run->walk_arg, .defer_links = run->defer_links,
 	};
 	enum vp_outcome out = vp_engine_run(&dry, &st);
 	vp_creds_free(&s.creds);
@@ -980,6 +987,35 @@ out:
 	return r;
 }
 
+/* A shard's multiply-linked entry that needs a change: another of its
+ * links may be in another shard's bucket, or outside the tree, so no shard
+ * decides it; apply records what it saw for finalize (shard.h). */
+static int defer_link(struct wctx *w, const struct vp_walk_entry *e)
+{
+	struct ctx *c = w->c;
+	struct vp_run *run = c->run;
+
+	if (run->cmd == VP_CMD_APPLY && run->sight) {
+		struct vp_sighting s = {
+			.dev = (uint64_t)e->st->st_dev, .ino = (uint64_t)e->st->st_ino,
+			.fsid = run->sight_fsid, .nlink = (uint64_t)e->st->st_nlink,
+			.parent_dev = e->parent_st ? (uint64_t)e->parent_st->st_dev : 0,
+			.parent_ino = e->parent_st ? (uint64_t)e->parent_st->st_ino : 0,
+			.uid = e->st->st_uid, .gid = e->st->st_gid, .mode = e->st->st_mode,
+			.ctime_sec = e->st->st_ctim.tv_sec, .ctime_nsec = (uint32_t)e->st->st_ctim.tv_nsec,
+			.path = e->relpath, .path_len = (uint32_t)e->relpath_len,
+		};
+		int r = vp_sight_add(run->sight, &s);
+		if (r < 0)
+			return fail_run(c, VP_OUT_ROLLED_BACK, "cannot record a hard link for finalize: %s",
+			                strerror(-r));
+	}
+	pthread_mutex_lock(&c->mu);
+	run->deferred++;
+	pthread_mutex_unlock(&c->mu);
+	return 0;
+}
+
 /* The entry needs the change d: count its hard links, then plan it or
  * apply it. */
 static int on_change(struct wctx *w, const struct vp_walk_entry *e, struct vp_decision *d)
@@ -989,6 +1025,8 @@ static int on_change(struct wctx *w, const struct vp_walk_entry *e, struct vp_de
 	struct stat now, probed;
 	struct vp_walk_entry counted, probe;
 
+	if (c->run->defer_links && !S_ISDIR(e->st->st_mode) && e->st->st_nlink > 1)
+		return defer_link(w, e);
 	if (c->run->cmd == VP_CMD_APPLY && S_ISREG(e->st->st_mode) && e->st->st_nlink > 1 &&
 	    !vp_links_known(c->links, e->st->st_dev, e->st->st_ino)) {
 		int v = ensure_started(c); /* the copy-up is the first change */
@@ -1284,6 +1322,7 @@ enum vp_outcome vp_engine_run(struct vp_run *run, struct vp_stats *st)
 	int r = 0;
 
 	memset(st, 0, sizeof(*st));
+	run->deferred = 0;
 	if (!run->resume)
 		run->journal[0] = 0;
 	run->why[0] = 0;
@@ -1312,7 +1351,9 @@ enum vp_outcome vp_engine_run(struct vp_run *run, struct vp_stats *st)
 			return VP_OUT_INVALID;
 		}
 	}
-	if (run->policy->on_root_mismatch && vp_root_complies(run->policy, &run->root_st)) {
+	/* (A shard never changes the root: its answer is finalize's.) */
+	if (!run->walk && run->policy->on_root_mismatch &&
+	    vp_root_complies(run->policy, &run->root_st)) {
 		/* kubelet's OnRootMismatch: an O(1) answer, trusting that a root
 		 * which complies was made so by a complete earlier run (the root
 		 * is always changed last). */
@@ -1324,7 +1365,12 @@ enum vp_outcome vp_engine_run(struct vp_run *run, struct vp_stats *st)
 		.policy = run->policy, .forbid = run->has_jdir ? &run->jdir_st : NULL,
 		.jobs = c.jobs, .fn = on_entry, .barrier = on_barrier, .userdata = &c,
 	};
-	r = vp_walk(&wc);
+	/* A shard's or finalize's journal exists even when nothing changes:
+	 * it is that part's state (shard.h, vp_run_status). */
+	if (run->start_journal && run->cmd == VP_CMD_APPLY && !run->resume)
+		r = ensure_started(&c);
+	if (r == 0)
+		r = run->walk ? run->walk(&wc, run->walk_arg) : vp_walk(&wc);
 	if (r == 0)
 		vp_links_each_incomplete(c.links, on_incomplete_link, &c);
 	/* The root's barrier flushed the last batches; an empty walk (a
@@ -1351,7 +1397,17 @@ enum vp_outcome vp_engine_run(struct vp_run *run, struct vp_stats *st)
 		if (r < 0)
 			r = fail_run(&c, VP_OUT_ROLLED_BACK, "cannot sync %s: %s",
 			             vp_quote_path_buf(q, sizeof(q), run->root, NULL, 0), strerror(-r));
-		else if (c.jw && (r = vp_jw_mark(c.jw, VP_REC_COMMIT)) < 0)
+		/* A committed shard always has its sightings (shard.h). */
+		if (r == 0 && run->sight) {
+			r = vp_sight_commit(run->sight);
+			run->sight = NULL;
+			vp_fault_point("sightings");
+			if (r < 0)
+				r = fail_run(&c, VP_OUT_ROLLED_BACK,
+				             "cannot write the hard links seen for finalize: %s",
+				             strerror(-r));
+		}
+		if (r == 0 && c.jw && (r = vp_jw_mark(c.jw, VP_REC_COMMIT)) < 0)
 			r = fail_run(&c, VP_OUT_ROLLED_BACK, "cannot write the commit mark to %s: %s",
 			             vp_quote_shell_buf(q, sizeof(q), run->journal,
 			                                strlen(run->journal)),

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "volperm/jdir.h"
+#include "volperm/shard.h"
 #include "volperm/userns.h"
 
 static int check_dir(int fd)
@@ -269,11 +270,21 @@ int vp_jdir_lock(int jdir_fd, uint64_t dev, uint64_t ino, int *ret_fd)
 	return 0;
 }
 
-static bool parse_name(const char *n, uint64_t *dev, uint64_t *ino, uint64_t *created)
+/* A plain journal's name, or a shard journal's (the run id and K go to
+ * info; shard.c parses those strictly). */
+static bool parse_name(const char *n, uint64_t *dev, uint64_t *ino, uint64_t *created,
+                       struct vp_jinfo *info)
 {
 	char tail[8];
 	size_t len = strlen(n);
+	struct vp_run_id id;
 
+	if (vp_shard_journal_parse(n, dev, ino, created, &id, &info->shard)) {
+		_Static_assert(sizeof(info->run_id) == sizeof(id.b), "run id size");
+		memcpy(info->run_id, id.b, sizeof(id.b));
+		info->is_shard = true;
+		return true;
+	}
 	if (len != 3 + 16 + 1 + 16 + 1 + 16 + 4)
 		return false;
 	return sscanf(n, "vp-%16" SCNx64 "-%16" SCNx64 "-%16" SCNx64 "%7s", dev, ino, created, tail) == 4 &&
@@ -342,7 +353,7 @@ int vp_jdir_list(int jdir_fd, bool all, uint64_t dev, uint64_t ino, struct vp_ji
 	}
 	while ((de = readdir(d))) {
 		struct vp_jinfo info = { 0 };
-		if (!parse_name(de->d_name, &info.dev, &info.ino, &info.created_ns))
+		if (!parse_name(de->d_name, &info.dev, &info.ino, &info.created_ns, &info))
 			continue;
 		if (!all && (info.dev != dev || info.ino != ino))
 			continue;

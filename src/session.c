@@ -17,6 +17,7 @@
 
 #include "volperm/quote.h"
 #include "volperm/session.h"
+#include "volperm/shard.h"
 
 int vp_session_find(int jdir_fd, const struct vp_root *rt, enum vp_pick pick,
                     char name[VP_JNAME_MAX])
@@ -94,8 +95,15 @@ static int note_unreadable(struct vp_hot *h, const char *name)
 	return 0;
 }
 
-int vp_session_check_hot(int jdir_fd, const struct vp_root *rt, bool allow_hot,
-                         struct vp_hot *h)
+/* shard: NULL for a plain run; else the run id and shard K of a sharded
+ * run's shard, which ignores the journals of the other shards of its run. */
+struct shard_self {
+	const uint8_t *run_id;
+	uint32_t k;
+};
+
+static int check_hot(int jdir_fd, const struct vp_root *rt, bool allow_hot,
+                     const struct shard_self *self, struct vp_hot *h)
 {
 	struct vp_ancestry anc = { 0 };
 	struct vp_jinfo *v = NULL;
@@ -118,12 +126,24 @@ int vp_session_check_hot(int jdir_fd, const struct vp_root *rt, bool allow_hot,
 		}
 		if (!running && !v[i].hot)
 			continue;
+		/* The other shards of our own run change other buckets: running
+		 * or hot, they are not ours to wait for (the run's state says
+		 * what became of them). Its finalize is: it changes the
+		 * directories above every bucket. */
+		bool mine = self && v[i].is_shard && !memcmp(v[i].run_id, self->run_id, 16);
+		if (mine && v[i].shard != self->k && v[i].shard != VP_SHARD_FINALIZE)
+			continue;
 		/* Only these few are looked at more closely: the overlap of
 		 * another tree costs an open and a climb. */
 		int ov = same ? 1 : vp_tree_overlap(rt->st.st_dev, rt->st.st_ino, &anc, &v[i]);
 		if (!ov)
 			continue;
-		if (!running && ov == 1 && allow_hot) {
+		/* apply --recover rolls back a hot journal of its own: a plain
+		 * run's, or a shard's own one. A plain apply does not take a
+		 * sharded run's journal for its own (recover, or rollback
+		 * --run, undoes those). */
+		if (!running && ov == 1 && allow_hot &&
+		    (self ? mine && v[i].shard == self->k : !v[i].is_shard)) {
 			memcpy(h->recover, v[i].name, VP_JNAME_MAX);
 			continue;
 		}
@@ -138,6 +158,49 @@ int vp_session_check_hot(int jdir_fd, const struct vp_root *rt, bool allow_hot,
 		r = VP_OUT_BLOCKED;
 	}
 	vp_ancestry_free(&anc);
+	vp_jdir_list_free(v, n);
+	return r;
+}
+
+int vp_session_check_hot(int jdir_fd, const struct vp_root *rt, bool allow_hot,
+                         struct vp_hot *h)
+{
+	return check_hot(jdir_fd, rt, allow_hot, NULL, h);
+}
+
+int vp_session_check_hot_shard(int jdir_fd, const struct vp_root *rt, const uint8_t run_id[16],
+                               uint32_t k, bool allow_hot, struct vp_hot *h)
+{
+	struct shard_self self = { run_id, k };
+	return check_hot(jdir_fd, rt, allow_hot, &self, h);
+}
+
+int vp_session_unfinished_run(int jdir_fd, const struct vp_root *rt, uint8_t run_id[16])
+{
+	struct vp_jinfo *v = NULL;
+	size_t n = 0;
+	int r;
+
+	if (jdir_fd < 0)
+		return 0;
+	r = vp_jdir_list(jdir_fd, false, rt->st.st_dev, rt->st.st_ino, &v, &n);
+	if (r < 0)
+		return r;
+	r = 0;
+	for (size_t i = 0; i < n && !r; i++) {
+		if (!v[i].is_shard || (!v[i].unreadable && v[i].state == VP_JSTATE_ROLLED_BACK))
+			continue;
+		/* A journal of a run that is not undone: is its finalize
+		 * committed? */
+		bool done = false;
+		for (size_t j = 0; j < n && !done; j++)
+			done = v[j].is_shard && v[j].shard == VP_SHARD_FINALIZE && !v[j].unreadable &&
+			       v[j].state == VP_JSTATE_COMMITTED && !memcmp(v[j].run_id, v[i].run_id, 16);
+		if (!done) {
+			memcpy(run_id, v[i].run_id, 16);
+			r = 1;
+		}
+	}
 	vp_jdir_list_free(v, n);
 	return r;
 }
@@ -286,8 +349,9 @@ static int rollback_userns(struct vp_rbjob *j, const char *jp, const struct vp_r
 	return VP_OUT_OK;
 }
 
-int vp_session_rollback_open(int jdir_fd, const char *jdir_path, const char *name,
-                             const struct vp_root *rt, bool force, struct vp_rbjob *j)
+static int rollback_open(int jdir_fd, const char *jdir_path, const char *name,
+                         const struct vp_root *rt, bool force, bool run_rollback,
+                         struct vp_rbjob *j)
 {
 	char q[4096], belongs[512], newest[VP_JNAME_MAX];
 	const char *jp;
@@ -325,6 +389,22 @@ int vp_session_rollback_open(int jdir_fd, const char *jdir_path, const char *nam
 		snprintf(j->why, sizeof(j->why), "journal %s %s", jp, belongs);
 		return VP_OUT_INVALID;
 	}
+	/* A committed shard journal is a part of a sharded run: undone alone
+	 * (and before its finalize), it would leave the run half undone in an
+	 * order no rule allows. A hot one is only its own shard's: recover
+	 * may roll it back like any interrupted apply. */
+	uint64_t sd, si, sc;
+	struct vp_run_id rid;
+	uint32_t sk;
+	if (!run_rollback && vp_shard_journal_parse(name, &sd, &si, &sc, &rid, &sk) &&
+	    vp_jr_state(j->r) != VP_JSTATE_ACTIVE && vp_jr_state(j->r) != VP_JSTATE_ROLLING_BACK) {
+		char hex[VP_RUN_ID_HEX], qr[4096];
+		vp_run_id_hex(&rid, hex);
+		snprintf(j->why, sizeof(j->why),
+		         "journal %s belongs to the sharded run %s; roll the whole run back with volperm rollback --run %s %s",
+		         jp, hex, hex, vp_quote_shell_buf(qr, sizeof(qr), rt->path, strlen(rt->path)));
+		return VP_OUT_INVALID;
+	}
 	e = rollback_userns(j, jp, rt, force);
 	if (e != VP_OUT_OK)
 		return e;
@@ -341,6 +421,18 @@ int vp_session_rollback_open(int jdir_fd, const char *jdir_path, const char *nam
 		          strcmp(newest, name) == 0,
 	};
 	return VP_OUT_OK;
+}
+
+int vp_session_rollback_open(int jdir_fd, const char *jdir_path, const char *name,
+                             const struct vp_root *rt, bool force, struct vp_rbjob *j)
+{
+	return rollback_open(jdir_fd, jdir_path, name, rt, force, false, j);
+}
+
+int vp_session_rollback_open_run(int jdir_fd, const char *jdir_path, const char *name,
+                                 const struct vp_root *rt, bool force, struct vp_rbjob *j)
+{
+	return rollback_open(jdir_fd, jdir_path, name, rt, force, true, j);
 }
 
 int vp_session_rollback_run(struct vp_rbjob *j, struct vp_stats *st)
@@ -412,6 +504,14 @@ int vp_session_recover_next(int jdir_fd, const struct vp_root *rt, bool forward,
 		if (r < 0)
 			state = VP_JSTATE_ROLLING_BACK;
 	}
+	/* A sharded run's journal covers its shard's buckets only: finishing
+	 * it forward would walk the whole tree into it. It is rolled back;
+	 * the shard finishes by running again (apply --recover --run). */
+	uint64_t sd, si, sc;
+	struct vp_run_id rid;
+	uint32_t sk;
+	if (vp_shard_journal_parse(name, &sd, &si, &sc, &rid, &sk))
+		forward = false;
 	*step = forward && state == VP_JSTATE_ACTIVE ? VP_RECOVER_FORWARD : VP_RECOVER_ROLLBACK;
 	return VP_OUT_OK;
 }

@@ -589,6 +589,10 @@ static void visit(struct worker *k, const char *name)
 		e.kind = VP_WALK_FORBIDDEN;
 		goto out;
 	}
+	if (cfg->prune && cfg->prune(e.relpath, e.relpath_len, &st, cfg->userdata)) {
+		k->path[at] = 0;
+		return;
+	}
 	if (vp_policy_excluded(p, e.relpath, e.name)) {
 		e.kind = VP_WALK_SKIP;
 		e.skip = VP_SKIP_EXCLUDED;
@@ -840,7 +844,8 @@ static void run_task(struct worker *k, struct task *t)
 	memcpy(k->path, t->relpath, t->relpath_len + 1);
 	const char *slash = strrchr(t->relpath, '/');
 	size_t name_off = slash ? (size_t)(slash - t->relpath) + 1 : 0;
-	bool volume_root = !t->borrowed;
+	/* A walk with a prefix keeps its root's path: "prefix/name" below. */
+	bool volume_root = !t->borrowed && !k->w->cfg->prefix;
 	if (volume_root)
 		k->path[0] = 0; /* see path_push */
 	r = push_frame(k, t->fd, &t->st, volume_root ? 0 : t->relpath_len, name_off,
@@ -919,9 +924,10 @@ static void worker_free(struct worker *k)
 static int root_task(struct walker *w, struct task **ret)
 {
 	const struct vp_walk_cfg *cfg = w->cfg;
+	const char *rel = cfg->prefix ? cfg->prefix : ".", *slash = strrchr(rel, '/');
 	struct vp_walk_entry e = {
-		.kind = VP_WALK_ENTRY, .relpath = ".", .relpath_len = 1, .name = ".", .dirfd = -1,
-		.fd = cfg->root_fd, .st = cfg->root_st,
+		.kind = VP_WALK_ENTRY, .relpath = rel, .relpath_len = strlen(rel),
+		.name = slash ? slash + 1 : rel, .dirfd = -1, .fd = cfg->root_fd, .st = cfg->root_st,
 	};
 	struct stat st;
 	int fd, r;
@@ -953,14 +959,14 @@ static int root_task(struct walker *w, struct task **ret)
 		}
 		if (fd >= 0) {
 			struct task *t = calloc(1, sizeof(*t));
-			if (!t || !(t->relpath = strdup("."))) {
+			if (!t || !(t->relpath = strdup(rel))) {
 				free(t);
 				close(fd);
 				return -ENOMEM;
 			}
 			t->fd = fd;
 			t->st = *cfg->root_st;
-			t->relpath_len = 1;
+			t->relpath_len = strlen(rel);
 			*ret = t;
 			return 0;
 		}

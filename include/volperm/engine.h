@@ -3,6 +3,7 @@
 #define VOLPERM_ENGINE_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/stat.h>
 
 #include "volperm/cancel.h"
@@ -10,6 +11,10 @@
 #include "volperm/journal.h"
 #include "volperm/policy.h"
 #include "volperm/report.h"
+#include "volperm/walk.h"
+
+struct vp_run_id;
+struct vp_sight_writer;
 
 /* plan, check and apply: one walk, one decision function, and for apply the
  * write-ahead journal and fd-pinned changes. The dry run shares the path up
@@ -44,7 +49,28 @@ struct vp_run {
 	/* --userns / --uid-map translation of the policy's ids, recorded in the
 	 * journal header (NULL: none). Borrowed. */
 	const struct vp_userns *userns;
+	/* ---- sharded runs (shard.h, docs/scale-out.md; all zero otherwise) ---- */
+	/* The journal is named for shard shard_k of run shard_id
+	 * (vp_shard_journal_name) instead of vp_jdir_name. Borrowed. */
+	const struct vp_run_id *shard_id;
+	uint32_t shard_k;
+	/* Walk with this instead of vp_walk() (a shard's buckets, finalize's
+	 * list); it is given the volume's walk configuration. */
+	int (*walk)(const struct vp_walk_cfg *cfg, void *arg);
+	void *walk_arg;
+	/* A shard: never decide a non-directory with st_nlink > 1 (another
+	 * shard may hold one of its links); apply records a sighting of each
+	 * that needs a change in sight, and commits the sightings before its
+	 * journal's COMMIT mark (run->sight is NULL after vp_engine_run
+	 * committed or freed it; on failure the caller aborts it). */
+	bool defer_links;
+	struct vp_sight_writer *sight;
+	uint64_t sight_fsid;       /* f_fsid of the root, for the sightings */
+	/* Create the journal (apply) even when nothing needs a change: a
+	 * shard's or finalize's journal is its state. */
+	bool start_journal;
 	/* out */
+	uint64_t deferred;           /* defer_links: entries left to finalize */
 	char journal[128];           /* name of the journal written, "" if none */
 	const char *journal_state;   /* its state at the end ("committed", ...) */
 	char why[512];               /* one sentence when the run failed as a whole */

@@ -13,7 +13,9 @@
  * (invariant 6). */
 
 #define VP_JOURNAL_DIR_DEFAULT "/var/lib/volperm"
-#define VP_JNAME_MAX 96
+/* Room for a shard journal's name too (shard.h: VP_SHARD_JNAME_MAX):
+ * vp-<dev>-<ino>-<created_ns>-run<id>-<K>.vpj is 102 bytes. */
+#define VP_JNAME_MAX 128
 
 /* The default journal directory (not created): VP_JOURNAL_DIR_DEFAULT for
  * root in the initial user namespace. Anyone else cannot write there, and a
@@ -57,6 +59,13 @@ struct vp_jinfo {
 	uint64_t seq;          /* its sequence (0: version 1, or unreadable) */
 	char *root;            /* its root path as the header records it; NULL
 	                        * when unreadable (vp_jdir_list_free frees it) */
+	/* A shard journal (shard.h, vp_shard_journal_name): a sharded run's
+	 * journal of shard `shard` (VP_SHARD_FINALIZE: its finalize). Plain
+	 * journals have is_shard false. It is a journal of its root like any
+	 * other: hot, it blocks a plain run there (journal invariant 4). */
+	bool is_shard;
+	uint8_t run_id[16];
+	uint32_t shard;
 };
 
 /* Journals for (dev, ino), or all with all=true, oldest first: by their

@@ -76,6 +76,20 @@ struct vp_hot {
 int vp_session_check_hot(int jdir_fd, const struct vp_root *rt, bool allow_hot,
                          struct vp_hot *h);
 void vp_hot_free(struct vp_hot *h);
+/* The same for shard k of sharded run run_id (shard.h): the journals of
+ * the run's other shards block nothing (their buckets are disjoint from
+ * ours), its finalize's does; with allow_hot, the hot journal to recover
+ * is shard k's own (h->recover). A plain run (vp_session_check_hot) is
+ * blocked by any shard journal of its root that is hot or running, and
+ * never takes one for its own to recover. */
+int vp_session_check_hot_shard(int jdir_fd, const struct vp_root *rt, const uint8_t run_id[16],
+                               uint32_t k, bool allow_hot, struct vp_hot *h);
+
+/* Is a sharded run on rt (shard.h) started and not finished: a journal of
+ * it that is not rolled back, and no committed finalize? Its tree is then
+ * half changed by design until finalize runs (a plain check says so). 1
+ * with run_id set, 0 no, -errno. */
+int vp_session_unfinished_run(int jdir_fd, const struct vp_root *rt, uint8_t run_id[16]);
 
 /* vp_tree_lock() for rt (its parent_fd for a root that is not a
  * directory), with the per-root lock file when jdir_fd >= 0. Returns
@@ -134,6 +148,12 @@ struct vp_rbjob {
  * vp_session_rollback_close() in every case. */
 int vp_session_rollback_open(int jdir_fd, const char *jdir_path, const char *name,
                              const struct vp_root *rt, bool force, struct vp_rbjob *j);
+
+/* A committed or rolled-back journal of a sharded run (shard.h) is refused
+ * by vp_session_rollback_open (VP_OUT_INVALID: roll the run back as a
+ * whole); this one, for rollback --run, takes it. */
+int vp_session_rollback_open_run(int jdir_fd, const char *jdir_path, const char *name,
+                                 const struct vp_root *rt, bool force, struct vp_rbjob *j);
 
 /* vp_rollback_run() on it, timed into st->seconds. When a signal stopped
  * it, j->rb.why also says which journal and what to run next. Returns the

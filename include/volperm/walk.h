@@ -91,6 +91,17 @@ struct vp_walk_cfg {
 	vp_walk_fn fn;
 	vp_walk_barrier_fn barrier;  /* may be NULL */
 	void *userdata;
+	/* A walk of one part of a volume (a sharded run's bucket, shard.h):
+	 * root_fd is the directory at this path below the volume's root
+	 * (relative, no "." or ".." components), and relpaths, including the
+	 * excludes' matching, are the volume's: "prefix/..."; the walk's own
+	 * root is delivered as "prefix" (with dirfd -1 and its fd). root is
+	 * still its absolute path. NULL: root_fd is the volume's root. */
+	const char *prefix;
+	/* Asked of every subdirectory before it is entered (after the
+	 * journal-directory check): true, and it is neither entered nor
+	 * delivered, silently (another bucket's). NULL: none is. */
+	bool (*prune)(const char *relpath, size_t len, const struct stat *st, void *userdata);
 };
 
 /* Walk. Returns 0, the first error a callback returned, or -errno when the

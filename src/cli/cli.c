@@ -108,8 +108,16 @@ static int run_command(const struct cli_opts *o)
 		return cmd_idmap(o);
 	if (o->cmd == CLI_PLAN && o->idmap_plan)
 		return cmd_plan_idmap(o);
+	if (o->cmd == CLI_SHARD)
+		return cmd_shard(o);
 	if ((ex = cli_check_command(o)) >= 0)
 		return ex;
+	if (o->run_id && o->cmd == CLI_ROLLBACK)
+		return cmd_shard_rollback(o, arg);
+	if (o->run_id)
+		return cmd_shard_run(o, o->cmd == CLI_PLAN ? VP_CMD_PLAN : o->cmd == CLI_CHECK
+		                                             ? VP_CMD_CHECK : VP_CMD_APPLY,
+		                     o->command, arg);
 	switch (o->cmd) {
 	case CLI_JOURNAL:
 		return cmd_journal(o, arg, o->nargs > 1 ? o->args[1] : NULL);

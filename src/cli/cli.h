@@ -15,6 +15,8 @@
  *   cmd_journal.c  journal list, show, export
  *   cmd_exec.c     exec
  *   cmd_idmap.c    idmap
+ *   cmd_shard.c    shard plan|finalize|status, and --run of plan, check,
+ *                  apply and rollback (sharded runs)
  *
  * The options are one struct, made by vp_cli_main and passed down; nothing
  * changes it once cli_parse() is done. The only file-level mutable state is
@@ -36,7 +38,7 @@
 #include "volperm/volume.h"
 
 enum cli_cmd { CLI_PLAN, CLI_CHECK, CLI_APPLY, CLI_ROLLBACK, CLI_RECOVER, CLI_JOURNAL, CLI_EXEC,
-               CLI_IDMAP };
+               CLI_IDMAP, CLI_SHARD };
 
 /* Options whose values need the name databases are kept as typed and parsed
  * after the whole command line is read (--passwd may come last). */
@@ -76,6 +78,9 @@ struct cli_opts {
 	char **args;           /* the operands (malloc()ed copies), NULL-terminated */
 	int nargs;
 	char **exec_cmd;       /* exec: what follows "--" (borrowed from argv) */
+	char *run_id;          /* --run ID (sharded runs) */
+	char *shard_spec;      /* --shard K/N or auto */
+	char *shards_text;     /* --shards N */
 };
 
 /* ---- cli_opts.c ---- */
@@ -168,6 +173,13 @@ int cmd_recover(const struct cli_opts *o, const char *arg);
 int cmd_journal(const struct cli_opts *o, const char *sub, const char *arg);
 int cmd_exec(const struct cli_opts *o);
 int cmd_idmap(const struct cli_opts *o);
+/* shard plan|finalize|status (cmd_shard.c). */
+int cmd_shard(const struct cli_opts *o);
+/* plan, check, apply with --run ID: a shard of a sharded run. */
+int cmd_shard_run(const struct cli_opts *o, enum vp_cmd cmd, const char *command,
+                  const char *arg);
+/* rollback --run ID [--shard K/N] PATH. */
+int cmd_shard_rollback(const struct cli_opts *o, const char *arg);
 /* plan --idmap: idmap --dry-run's report without a DST (cmd_idmap.c). */
 int cmd_plan_idmap(const struct cli_opts *o);
 /* Roll back journal name of jdir on rt, under the caller's volume lock,

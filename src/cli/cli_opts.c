@@ -23,7 +23,7 @@ enum {
 static const char *const commands[] = {
 	[CLI_PLAN] = "plan", [CLI_CHECK] = "check", [CLI_APPLY] = "apply",
 	[CLI_ROLLBACK] = "rollback", [CLI_RECOVER] = "recover", [CLI_JOURNAL] = "journal",
-	[CLI_EXEC] = "exec", [CLI_IDMAP] = "idmap",
+	[CLI_EXEC] = "exec", [CLI_IDMAP] = "idmap", [CLI_SHARD] = "shard",
 };
 
 static const char usage_text[] =
@@ -34,7 +34,12 @@ static const char usage_text[] =
 	"  or:  volperm exec [OPTIONS] --user UID:GID PATH... -- CMD [ARG...]\n"
 	"  or:  volperm idmap [--map OLD:NEW]... [--map-gid OLD:NEW]... | [--owner UID[:GID]] [--read-only] [--dry-run|--print-unit] SRC DST\n"
 	"  or:  volperm plan --idmap [--map OLD:NEW]... [--map-gid OLD:NEW]... | [--owner UID[:GID]] PATH\n"
-	"  or:  volperm idmap --undo DST";
+	"  or:  volperm idmap --undo DST\n"
+	"  or:  volperm shard plan --shards N [OPTIONS] [-q] PATH\n"
+	"  or:  volperm apply|plan|check --run ID --shard K/N|auto [--recover] PATH\n"
+	"  or:  volperm shard finalize --run ID PATH\n"
+	"  or:  volperm shard status --run ID\n"
+	"  or:  volperm rollback --run ID [--shard K/N|auto] PATH";
 
 void cli_command(int *argc, char ***argv_p, struct cli_opts *o)
 {
@@ -325,6 +330,12 @@ static int popt_read(int argc, char **argv, struct cli_opts *o)
 		{ "idmap", 0, POPT_ARG_NONE, &o->idmap_plan, 0, "plan: would an idmapped mount do instead of chown, and what each costs", NULL },
 		POPT_TABLEEND
 	};
+	struct poptOption shard_table[] = {
+		{ "run", 0, POPT_ARG_STRING, &o->run_id, 0, "the sharded run (the id shard plan printed)", "ID" },
+		{ "shard", 0, POPT_ARG_STRING, &o->shard_spec, 0, "with --run: be shard K of N, or auto (Slurm, Kubernetes Indexed Job, MPI)", "K/N|auto" },
+		{ "shards", 0, POPT_ARG_STRING, &o->shards_text, 0, "shard plan: split the tree into N shards (1-65536)", "N" },
+		POPT_TABLEEND
+	};
 	struct poptOption output_table[] = {
 		{ "list", 0, POPT_ARG_NONE, &o->list, 0, "print one line per change or skip", NULL },
 		{ "json", 0, POPT_ARG_NONE, &o->json, 0, "print NDJSON events instead of text", NULL },
@@ -337,6 +348,7 @@ static int popt_read(int argc, char **argv, struct cli_opts *o)
 		{ NULL, 0, POPT_ARG_INCLUDE_TABLE, target_table, 0, "Target (plan, check, apply; combine freely):", NULL },
 		{ NULL, 0, POPT_ARG_INCLUDE_TABLE, scope_table, 0, "Scope:", NULL },
 		{ NULL, 0, POPT_ARG_INCLUDE_TABLE, journal_table, 0, "Journal and safety:", NULL },
+		{ NULL, 0, POPT_ARG_INCLUDE_TABLE, shard_table, 0, "Sharded runs (docs/scale-out.md):", NULL },
 		{ NULL, 0, POPT_ARG_INCLUDE_TABLE, output_table, 0, "Output:", NULL },
 		{ "version", 0, POPT_ARG_NONE, NULL, OPT_VERSION, "print the version", NULL },
 		POPT_AUTOHELP
@@ -440,6 +452,18 @@ int cli_check_command(const struct cli_opts *o)
 		            command);
 		return VP_EXIT_USAGE;
 	}
+	if ((o->run_id || o->shard_spec) && !is_run && o->cmd != CLI_ROLLBACK) {
+		usage_error("--run and --shard go with plan, check, apply, rollback and shard");
+		return VP_EXIT_USAGE;
+	}
+	if (o->shard_spec && !o->run_id) {
+		usage_error("--shard goes with --run ID (the id shard plan printed)");
+		return VP_EXIT_USAGE;
+	}
+	if (o->shards_text && !(is_run && o->run_id)) {
+		usage_error("--shards goes with shard plan (and with --run ... --shard auto)");
+		return VP_EXIT_USAGE;
+	}
 	if ((o->forward && o->cmd != CLI_RECOVER) || (o->force && o->cmd != CLI_ROLLBACK) ||
 	    (o->journal && o->cmd != CLI_ROLLBACK) || (o->recover && o->cmd != CLI_APPLY) ||
 	    o->idmap_undo || o->idmap_dry_run || o->print_unit || o->idmap_plan ||
@@ -470,7 +494,8 @@ void cli_opts_free(struct cli_opts *o)
 	/* popt hands each POPT_ARG_STRING value over as a malloc()ed copy. */
 	char **strings[] = { &o->journal_dir, &o->journal, &o->format,
 		             &o->fsgroup_policy, &o->passwd_file, &o->group_file, &o->progress,
-		             &o->jobs_text, &o->user, &o->userns_spec, &o->jdir_default };
+		             &o->jobs_text, &o->user, &o->userns_spec, &o->jdir_default,
+		             &o->run_id, &o->shard_spec, &o->shards_text };
 	for (size_t i = 0; i < sizeof(strings) / sizeof(strings[0]); i++) {
 		free(*strings[i]);
 		*strings[i] = NULL;

@@ -13,6 +13,7 @@
 #include "volperm/jdir.h"
 #include "volperm/report.h"
 #include "volperm/session.h"
+#include "volperm/shard.h"
 
 #include "cli.h"
 
@@ -48,6 +49,21 @@ static void say_hot(const struct vp_hot *h, const char *jdir_path, const struct 
 	}
 }
 
+/* A sharded run on this root that is not finalized: its tree is half
+ * changed by design until then (docs/scale-out.md). */
+static void say_unfinished_run(int jdir, const struct vp_root *rt)
+{
+	struct vp_run_id id;
+	char hex[VP_RUN_ID_HEX];
+	struct qpath q;
+
+	if (vp_session_unfinished_run(jdir, rt, id.b) != 1)
+		return;
+	vp_run_id_hex(&id, hex);
+	cli_error("warning: the sharded run %s on %s is not done (see volperm shard status --run %s)",
+	          hex, qp(&q, rt->path), hex);
+}
+
 /* Everything before the engine: 0 to go on, else the exit status (said).
  * *jdir_error: a journal directory that could not be opened, for the
  * engine to say once a change is due; jdir_tried (PATH_MAX) names the
@@ -78,6 +94,7 @@ static int prepare(const struct cli_opts *o, enum vp_cmd cmd, const char *arg,
 		return ex;
 	r = vp_session_check_hot(*jdir, rt, cmd == VP_CMD_APPLY && o->recover, &hot);
 	say_hot(&hot, jdir_path, rt);
+	say_unfinished_run(*jdir, rt);
 	ex = cli_exit(r);
 	if (r >= 0 && !ex && hot.recover[0]) {
 		ex = cli_rollback_journal(o, *jdir, jdir_path, hot.recover, rt, "recover", false);

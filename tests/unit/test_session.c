@@ -22,6 +22,7 @@
 #include <cmocka.h>
 
 #include "volperm/session.h"
+#include "volperm/shard.h"
 
 static char base[256];
 static int jfd = -1;       /* base/j, the journal directory */
@@ -231,6 +232,93 @@ static void test_hot_same_root(void **state)
 	assert_int_equal(vp_session_check_hot(jfd, &rt, false, &h), VP_OUT_OK);
 	assert_int_equal(h.n_unreadable, 0);
 	vp_hot_free(&h);
+	vp_root_close(&rt);
+}
+
+/* A journal of shard k of run id for tree rel, hot (or committed). */
+static void shard_journal_of(const char *rel, const struct vp_run_id *id, uint32_t k,
+                             uint64_t seq, enum kind kd, char name[VP_JNAME_MAX])
+{
+	char plain[VP_JNAME_MAX], p[PATH_MAX];
+	struct stat st;
+
+	(void)journal_of(rel, rel, seq, kd, plain);
+	at(p, rel);
+	assert_int_equal(stat(p, &st), 0);
+	vp_shard_journal_name(name, (uint64_t)st.st_dev, (uint64_t)st.st_ino,
+	                      1700000000000000000ull + seq, id, k);
+	assert_int_equal(renameat(jfd, plain, jfd, name), 0);
+}
+
+/* jdir.c knows shard journal names: a plain run on the root sees a hot
+ * shard journal (exit 4) and does not take it for its own to recover; a
+ * shard ignores its run's other shards but not its own hot journal. */
+static void test_hot_shard(void **state)
+{
+	(void)state;
+	struct vp_run_id id, other;
+	char hot[VP_JNAME_MAX], c[VP_JNAME_MAX];
+	struct vp_jinfo *v = NULL;
+	struct vp_root rt;
+	struct vp_hot h;
+	size_t n = 0;
+
+	memset(&id, 0x5a, sizeof(id));
+	memset(&other, 0xa5, sizeof(other));
+	open_root("v", &rt);
+	shard_journal_of("v", &id, 2, 1, HOT, hot);
+	shard_journal_of("v", &id, 1, 2, COMMITTED, c);
+	assert_int_equal(vp_jdir_list(jfd, false, rt.st.st_dev, rt.st.st_ino, &v, &n), 0);
+	assert_int_equal(n, 2);
+	for (size_t i = 0; i < n; i++) {
+		assert_true(v[i].is_shard);
+		assert_memory_equal(v[i].run_id, id.b, 16);
+		assert_int_equal(v[i].shard, strcmp(v[i].name, hot) == 0 ? 2 : 1);
+		assert_int_equal(v[i].hot, strcmp(v[i].name, hot) == 0);
+	}
+	vp_jdir_list_free(v, n);
+	/* a plain plan/apply/rollback: blocked, even with --recover */
+	assert_int_equal(vp_session_check_hot(jfd, &rt, false, &h), VP_OUT_BLOCKED);
+	assert_int_equal(h.block, VP_BLOCK_HOT);
+	assert_string_equal(h.journal, hot);
+	vp_hot_free(&h);
+	assert_int_equal(vp_session_check_hot(jfd, &rt, true, &h), VP_OUT_BLOCKED);
+	assert_string_equal(h.recover, "");
+	vp_hot_free(&h);
+	/* shard 0 of the same run: another shard's journal is not its own */
+	assert_int_equal(vp_session_check_hot_shard(jfd, &rt, id.b, 0, false, &h), VP_OUT_OK);
+	vp_hot_free(&h);
+	/* shard 2 itself: blocked, or told to recover it */
+	assert_int_equal(vp_session_check_hot_shard(jfd, &rt, id.b, 2, false, &h), VP_OUT_BLOCKED);
+	vp_hot_free(&h);
+	assert_int_equal(vp_session_check_hot_shard(jfd, &rt, id.b, 2, true, &h), VP_OUT_OK);
+	assert_string_equal(h.recover, hot);
+	vp_hot_free(&h);
+	/* a shard of another run: blocked like a plain run */
+	assert_int_equal(vp_session_check_hot_shard(jfd, &rt, other.b, 2, true, &h), VP_OUT_BLOCKED);
+	vp_hot_free(&h);
+	/* a run with shard journals and no committed finalize is not done */
+	uint8_t rid[16];
+	assert_int_equal(vp_session_unfinished_run(jfd, &rt, rid), 1);
+	assert_memory_equal(rid, id.b, 16);
+	/* recover --forward does not finish a shard's journal forward (it
+	 * would walk the whole tree into it): it rolls it back */
+	char next[VP_JNAME_MAX];
+	enum vp_recover_step step = VP_RECOVER_FORWARD;
+	assert_int_equal(vp_session_recover_next(jfd, &rt, true, "", next, &step), VP_OUT_OK);
+	assert_string_equal(next, hot);
+	assert_int_equal(step, VP_RECOVER_ROLLBACK);
+	/* a committed shard journal is not rolled back alone */
+	struct vp_rbjob j;
+	assert_int_equal(vp_session_rollback_open(jfd, jpath, c, &rt, false, &j), VP_OUT_INVALID);
+	assert_non_null(strstr(j.why, "sharded run"));
+	vp_session_rollback_close(&j);
+	assert_int_equal(vp_session_rollback_open_run(jfd, jpath, c, &rt, false, &j), VP_OUT_OK);
+	vp_session_rollback_close(&j);
+	/* finalize committed: the run is done */
+	char fin[VP_JNAME_MAX];
+	shard_journal_of("v", &id, VP_SHARD_FINALIZE, 3, COMMITTED, fin);
+	assert_int_equal(vp_session_unfinished_run(jfd, &rt, rid), 0);
 	vp_root_close(&rt);
 }
 
@@ -493,6 +581,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_find, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hot_same_root, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hot_overlapping, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hot_shard, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rollback_open, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recover_next, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lock, setup, teardown),

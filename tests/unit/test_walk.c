@@ -596,6 +596,96 @@ static void test_file_root(void **state)
 	tree_free(&t);
 }
 
+/* ---- a walk of one part of a volume (prefix, prune: sharded runs) ---- */
+
+struct plog {
+	pthread_mutex_t mu;
+	char seen[64][64];
+	size_t n, excluded;
+	bool bad;
+};
+
+static int plog_fn(const struct vp_walk_entry *e, void *userdata)
+{
+	struct plog *l = userdata;
+	pthread_mutex_lock(&l->mu);
+	if (l->n < 64 && e->relpath_len < 64 && e->kind == VP_WALK_ENTRY) {
+		memcpy(l->seen[l->n], e->relpath, e->relpath_len);
+		l->seen[l->n++][e->relpath_len] = 0;
+	} else if (e->kind == VP_WALK_SKIP && e->skip == VP_SKIP_EXCLUDED &&
+	           strcmp(e->relpath, "a/b/ex") == 0) {
+		l->excluded++;
+	} else {
+		l->bad = true;
+	}
+	/* the name is the last component of the volume's relpath */
+	const char *slash = strrchr(e->relpath, '/');
+	if (strcmp(e->name, slash ? slash + 1 : e->relpath) != 0)
+		l->bad = true;
+	pthread_mutex_unlock(&l->mu);
+	return 0;
+}
+
+static bool plog_prune(const char *relpath, size_t len, const struct stat *st, void *userdata)
+{
+	(void)st;
+	(void)userdata;
+	return len == 5 && memcmp(relpath, "a/b/p", 5) == 0;
+}
+
+static bool plog_has(const struct plog *l, const char *p)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (strcmp(l->seen[i], p) == 0)
+			return true;
+	return false;
+}
+
+static void test_prefix_prune(void **state)
+{
+	(void)state;
+	struct tree t;
+	char p[PATH_MAX * 2];
+	struct stat st;
+	struct vp_policy pol;
+
+	tree_init(&t, "prefix");
+	mk_dir(&t, "a");
+	mk_dir(&t, "a/b");
+	mk_file(&t, "a/b/f");
+	mk_dir(&t, "a/b/x");
+	mk_file(&t, "a/b/x/y");
+	mk_dir(&t, "a/b/p");         /* pruned: another bucket's */
+	mk_file(&t, "a/b/p/q");
+	mk_dir(&t, "a/b/ex");        /* excluded by a volume-relative glob */
+	mk_file(&t, "a/b/ex/z");
+	vp_policy_init(&pol);
+	assert_int_equal(vp_policy_add_exclude(&pol, "a/b/ex"), 0);
+	snprintf(p, sizeof(p), "%s/a/b", t.root);
+	int fd = open(p, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &st), 0);
+	for (unsigned jobs = 1; jobs <= 4; jobs *= 2) {
+		struct plog l = { .mu = PTHREAD_MUTEX_INITIALIZER };
+		struct vp_walk_cfg cfg = {
+			.root = p, .root_fd = fd, .root_st = &st, .policy = &pol, .jobs = jobs,
+			.fn = plog_fn, .userdata = &l, .prefix = "a/b", .prune = plog_prune,
+		};
+		assert_int_equal(vp_walk(&cfg), 0);
+		assert_false(l.bad);
+		assert_int_equal(l.n, 4);
+		assert_int_equal(l.excluded, 1);
+		assert_true(plog_has(&l, "a/b/f"));
+		assert_true(plog_has(&l, "a/b/x"));
+		assert_true(plog_has(&l, "a/b/x/y"));
+		/* the walk's own root, delivered last, by its volume path */
+		assert_string_equal(l.seen[l.n - 1], "a/b");
+	}
+	close(fd);
+	vp_policy_free(&pol);
+	tree_free(&t);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -629,6 +719,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_splits_happened),
 		cmocka_unit_test(test_callback_error_stops),
 		cmocka_unit_test(test_file_root),
+		cmocka_unit_test(test_prefix_prune),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
