@@ -85,9 +85,9 @@ sc_shards() {
 	expect 0 mpi 4 "$VP" apply --run "$RUN" --shard auto --journal-dir "$J" "$T"
 	[ "$(shard_journals "$J" "$RUN" | tr '\n' ' ')" = "00000000 00000001 00000002 00000003 " ] ||
 		fail "expected the journals of shards 0-3, found: $(shard_journals "$J" "$RUN" | tr '\n' ' ')"
-	status_has "$J" "$RUN" committed
+	run_state "$J" "$RUN" "ready to finalize" "shard 0/4: committed" "shard 3/4: committed"
 	expect 0 "$VP" shard finalize --run "$RUN" --journal-dir "$J" "$T"
-	status_has "$J" "$RUN" committed
+	run_state "$J" "$RUN" committed "finalize:  committed"
 	echo "    shard status:"
 	show_out
 	snapshot "$T" "$d/actual.snap"
@@ -97,6 +97,7 @@ sc_shards() {
 	expect 0 "$VP" rollback --run "$RUN" --journal-dir "$J" "$T"
 	snapshot "$T" "$d/after-rollback.snap"
 	same_as "$d/before.snap" "$d/after-rollback.snap" "after rollback --run vs before the run"
+	run_state "$J" "$RUN" "rolled back"
 }
 
 if [[ " ${SCENARIOS[*]} " == *" shards "* ]]; then

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # tests/e2e/shardlib.sh: sourced by slurm.sh and mpi.sh, after lib.sh (its
 # run_scenario, expect, has, fail, skip_all and e2e_summary). The sharded
 # runs of issue 15 (docs/scale-out.md) on real engines: a tree with hard
@@ -104,10 +105,14 @@ plan_run() {
 	echo "    run $RUN planned over $n shards"
 }
 
-# status_has J RUN WORD...: `volperm shard status` mentions each WORD
-status_has() {
-	local j=$1 run=$2 w
-	shift 2
+# run_state J RUN STATE [TEXT...]: `volperm shard status` says the run is in
+# STATE (vp_run_state_name(): planned, in progress, failed, ready to
+# finalize, finalizing, committed, rolled back) and prints each TEXT
+# (e.g. "shard 1/4: hot")
+run_state() {
+	local j=$1 run=$2 want=$3 w
+	shift 3
 	expect 0 "$VP" shard status --run "$run" --journal-dir "$j"
+	grep -qE "^state: +$want\$" <<<"$OUT" || { show_out; fail "shard status: expected the run to be $want"; }
 	for w in "$@"; do has "$w"; done
 }
