@@ -102,9 +102,10 @@ if wants rootless; then
 	need rootlesskit command -v rootlesskit
 fi
 if wants slurm; then
-	need munge command -v munged
-	need slurmctld command -v slurmctld
-	need slurmd command -v slurmd
+	# (daemons: in /usr/sbin, which a non-root PATH may lack)
+	need munge test -x /usr/sbin/munged
+	need slurmctld test -x /usr/sbin/slurmctld
+	need slurmd test -x /usr/sbin/slurmd
 	need slurm-client command -v sbatch
 fi
 if wants mpi; then

@@ -39,6 +39,8 @@ set -uo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/shardlib.sh"
 RUNTIME=slurm
+# The daemons are in /usr/sbin (Debian), which CI's PATH may lack.
+PATH=$PATH:/usr/sbin:/sbin
 SCENARIOS=(cluster array requeue)
 if [ -n "${VOLPERM_E2E_SCENARIOS:-}" ]; then
 	read -r -a SCENARIOS <<<"$VOLPERM_E2E_SCENARIOS"
