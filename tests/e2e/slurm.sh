@@ -271,11 +271,12 @@ sc_array() {
 }
 
 # blocked_writing PATTERN: the process whose command line matches PATTERN
-# sleeps in a write to a pipe
+# sleeps in a write to a pipe (its wchan, or its kernel stack where wchan
+# says nothing: pipe_write, anon_pipe_write)
 blocked_writing() {
 	local pid
 	pid=$(pgrep -f -- "$1" | head -n 1)
-	[ -n "$pid" ] && grep -q pipe_write "/proc/$pid/wchan" 2>/dev/null
+	[ -n "$pid" ] && cat "/proc/$pid/wchan" "/proc/$pid/stack" 2>/dev/null | grep -q pipe_write
 }
 
 sc_requeue() {
@@ -313,7 +314,7 @@ sc_requeue() {
 	t0=$SECONDS
 	until [ "$(job_field "${array}_1" JobState)" = RUNNING ] && blocked_writing "--list --run $RUN"; do
 		[ $((SECONDS - t0)) -lt 60 ] ||
-			fail "task 1 did not block within 60 s (state $(job_field "${array}_1" JobState))"
+			fail "task 1 did not block in a pipe write within 60 s (state $(job_field "${array}_1" JobState), wchan $(cat /proc/"$(pgrep -f -- "--list --run $RUN" | head -n 1)"/wchan 2>&1))"
 		sleep 0.2
 	done
 	run_state "$J" "$RUN" "in progress" "shard 1/4: running"
