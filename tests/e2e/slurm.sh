@@ -235,11 +235,12 @@ sc_cluster() {
 		--wrap 'echo "task $SLURM_ARRAY_TASK_ID of $SLURM_ARRAY_TASK_COUNT"') || fail "sbatch --array failed"
 	fin=$(sbatch --parsable --dependency=afterok:"$array" -o "$d/fin.out" --wrap 'echo after') ||
 		fail "sbatch --dependency failed"
-	wait_gone 60 "$array" "$fin"
+	wait_gone 60 "$array"
 	for k in 0 1 2 3; do
 		completed "${array}_$k" "$d/task-$k.out"
 		[ "$(cat "$d/task-$k.out")" = "task $k of 4" ] || fail "task $k printed: $(cat "$d/task-$k.out")"
 	done
+	wait_gone 60 "$fin"
 	completed "$fin" "$d/fin.out"
 	echo "    an array of 4 trivial tasks and its afterok job: $((SECONDS - t0)) s"
 }
@@ -255,10 +256,12 @@ sc_array() {
 		--wrap "$VP apply --run $RUN --shard auto --journal-dir $J $T") || fail "sbatch --array failed"
 	fin=$(sbatch --parsable --dependency=afterok:"$array" --job-name "vp-$RUN-finalize" -o "$d/finalize.log" \
 		--wrap "$VP shard finalize --run $RUN --journal-dir $J $T") || fail "sbatch finalize failed"
-	wait_gone 90 "$array" "$fin"
+	# The tasks first: a failed one is reported with its output.
+	wait_gone 90 "$array"
 	for k in 0 1 2 3; do
 		completed "${array}_$k" "$d/shard-$k.log"
 	done
+	wait_gone 60 "$fin"
 	completed "$fin" "$d/finalize.log"
 	# --shard auto took four different shards from the array's environment.
 	[ "$(shard_journals "$J" "$RUN" | tr '\n' ' ')" = "00000000 00000001 00000002 00000003 ffffffff " ] ||
