@@ -41,7 +41,7 @@ for c in node npm; do
 done
 
 WORK=$(mktemp -d /tmp/vpe2e-k8s.XXXXXX)
-trap 'rm -rf "$WORK"' EXIT
+trap 'remove_work k8s.sh' EXIT
 trap 'exit 143' TERM INT
 
 if [ -n "${VOLPERM_K8S_NODE_MODULES:-}" ]; then

@@ -39,14 +39,7 @@ MPIRUN=$(command -v mpirun) || {
 }
 
 WORK=$(mktemp -d /tmp/vpe2e-mpi.XXXXXX)
-cleanup() {
-	if [ -n "${VOLPERM_E2E_KEEP:-}" ]; then
-		echo "mpi.sh: kept $WORK"
-	else
-		rm -rf "$WORK"
-	fi
-}
-trap cleanup EXIT
+trap 'remove_work mpi.sh' EXIT
 trap 'exit 143' TERM INT
 
 # mpi N CMD...: CMD as N ranks on this host. As root Open MPI wants

@@ -94,11 +94,7 @@ cleanup() {
 	stop_pid "$SLURMD_PID"
 	stop_pid "$SLURMCTLD_PID"
 	stop_pid "$MUNGED_PID"
-	if [ -n "${VOLPERM_E2E_KEEP:-}" ]; then
-		echo "slurm.sh: kept $WORK"
-	else
-		rm -rf "$WORK"
-	fi
+	remove_work slurm.sh
 }
 trap cleanup EXIT
 trap 'exit 143' TERM INT
