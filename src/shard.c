@@ -1671,8 +1671,17 @@ int vp_shard_from_env(char *const *envp, uint32_t n_hint, struct vp_shard_env *r
 	if (r < 0)
 		goto fail;
 	nc += found;
-	r = env_pair(envp, VP_SHARD_SRC_SLURM_STEP, "SLURM_PROCID", "SLURM_NTASKS", &c[nc], &found,
-	             &out);
+	/* The batch step of an sbatch job without -n/--ntasks (every task of
+	 * `sbatch --array ... --wrap`, seen on Slurm 22.05) has SLURM_PROCID=0
+	 * and no SLURM_NTASKS: that is 0 of 1 too, not half a pair. */
+	const char *procid = env_get(envp, "SLURM_PROCID");
+	if (!env_get(envp, "SLURM_NTASKS") && (!procid || strcmp(procid, "0") == 0)) {
+		r = 0;
+		found = false;
+	} else {
+		r = env_pair(envp, VP_SHARD_SRC_SLURM_STEP, "SLURM_PROCID", "SLURM_NTASKS", &c[nc],
+		             &found, &out);
+	}
 	if (r < 0)
 		goto fail;
 	if (found) {

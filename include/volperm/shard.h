@@ -233,8 +233,9 @@ struct vp_shard_env {
 /* --shard auto: find K and N in envp (NULL: environ). n_hint is N from
  * --shards or the manifest (0: unknown); a source whose N differs from a
  * non-zero n_hint is an error. Sources that agree are fine (srun --mpi=pmi2
- * sets both SLURM_PROCID and PMI_RANK); SLURM_PROCID=0 with SLURM_NTASKS=1
- * is the batch step of any Slurm job and yields to any other source.
+ * sets both SLURM_PROCID and PMI_RANK); SLURM_PROCID=0 with SLURM_NTASKS=1,
+ * or alone (sbatch without -n sets no SLURM_NTASKS), is the batch step of
+ * any Slurm job and yields to any other source.
  * Returns 0 with *out filled, or
  *   -ENOENT  no source at all
  *   -EINVAL  a variable that is not a number, or one of a pair without the

@@ -12,10 +12,18 @@
 #   podman.sh   rootful podman (+ docker-compose on podman's API service)
 #   rootless.sh rootless podman and rootless docker (dockerd-rootless.sh) as a
 #               user with a subuid range: --userns, podman unshare volperm
+#   slurm.sh    sharded runs on a single-node Slurm started by the test
+#               (munge, slurmctld, slurmd): an array job and a finalize job,
+#               a task killed mid-apply and requeued, rollback --run
+#   mpi.sh      sharded runs as mpirun -n 4 ranks (Open MPI)
+#   k8s.sh      every Kubernetes manifest under docs/ validated offline
+#               against the API schemas (tests/tools/k8s_validate.js, npm's
+#               kubernetes-models); no cluster runs here
 # A runtime that cannot start here is reported loudly and its scenarios are
 # counted as skipped, never as passed.
 #
-#   tests/e2e/run.sh [recipes] [install] [docker] [podman] [rootless]   (default: all)
+#   tests/e2e/run.sh [recipes] [install] [docker] [podman] [rootless] [slurm] [mpi] [k8s]
+#                                                            (default: all)
 #
 # CTest runs each part as `tests/e2e/run.sh PART` (a test e2e/PART for every
 # tests/e2e/*.sh but lib.sh and this file; `ctest -L e2e`), so a new part
@@ -23,6 +31,8 @@
 #
 # Environment:
 #   VOLPERM_STATIC_BIN       use this static binary instead of building build-static/
+#   VOLPERM                  the binary slurm.sh and mpi.sh run (default build/volperm;
+#                            they need no static binary)
 #   VOLPERM_E2E_NO_INSTALL=1 never run apt-get
 #   VOLPERM_E2E_SCENARIOS    only these container scenarios (see lib.sh)
 #   VOLPERM_E2E_KEEP=1       keep the temporary directories
@@ -33,7 +43,7 @@ REPO=$PWD
 E2E=$REPO/tests/e2e
 
 parts=("$@")
-[ ${#parts[@]} -gt 0 ] || parts=(recipes install docker podman rootless)
+[ ${#parts[@]} -gt 0 ] || parts=(recipes install docker podman rootless slurm mpi k8s)
 for p in "${parts[@]}"; do
 	case $p in run | lib) p= ;; esac
 	[ -n "$p" ] && [ -f "$E2E/$p.sh" ] || { echo "e2e: no part ${p:-run/lib}" >&2; exit 2; }
@@ -91,6 +101,20 @@ if wants rootless; then
 	need docker.io command -v dockerd
 	need rootlesskit command -v rootlesskit
 fi
+if wants slurm; then
+	# (daemons: in /usr/sbin, which a non-root PATH may lack)
+	need munge test -x /usr/sbin/munged
+	need slurmctld test -x /usr/sbin/slurmctld
+	need slurmd test -x /usr/sbin/slurmd
+	need slurm-client command -v sbatch
+fi
+if wants mpi; then
+	need openmpi-bin command -v mpirun
+fi
+if wants k8s; then
+	need nodejs command -v node
+	need npm command -v npm
+fi
 if [ ${#missing[@]} -gt 0 ]; then
 	echo "e2e: missing: ${missing[*]}"
 	if [ -z "${VOLPERM_E2E_NO_INSTALL:-}" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
@@ -111,8 +135,13 @@ fi
 
 # --- the static binary ----------------------------------------------------------------------
 static_ok=1
-# (every part but install runs the static binary)
-if [ -z "${VOLPERM_STATIC_BIN:-}" ] && [ "${parts[*]}" != install ]; then
+# (the container parts run the static binary; install, slurm, mpi and k8s do not)
+needs_static() {
+	case $1 in install | slurm | mpi | k8s) return 1 ;; esac
+}
+want_static=0
+for p in "${parts[@]}"; do needs_static "$p" && want_static=1; done
+if [ -z "${VOLPERM_STATIC_BIN:-}" ] && [ "$want_static" = 1 ]; then
 	echo "e2e: building the static binary in build-static/"
 	if { [ -f build-static/CMakeCache.txt ] ||
 		cmake -S . -B build-static -G "Unix Makefiles" -DVOLPERM_STATIC=ON -DVOLPERM_TESTS=OFF \
@@ -148,7 +177,7 @@ run_part() { # run_part NAME: run NAME.sh, add its counts
 }
 
 for p in "${parts[@]}"; do
-	if [ "$static_ok" = 0 ] && [ "$p" != install ]; then
+	if [ "$static_ok" = 0 ] && needs_static "$p"; then
 		echo "SKIP: e2e $p: no static binary (the build failure is counted)"
 		skipped=$((skipped + 1))
 		continue

@@ -854,6 +854,13 @@ static void shard_env(void **state)
 		/* the array's batch step: PROCID 0 of 1 yields */
 		{ { "SLURM_ARRAY_TASK_ID=2", "SLURM_ARRAY_TASK_COUNT=4", "SLURM_PROCID=0",
 		    "SLURM_NTASKS=1", NULL }, 0, 0, 2, 4, VP_SHARD_SRC_SLURM_ARRAY, NULL },
+		/* ...and without -n, where Slurm sets no SLURM_NTASKS */
+		{ { "SLURM_ARRAY_TASK_ID=2", "SLURM_ARRAY_TASK_COUNT=4", "SLURM_PROCID=0", NULL }, 0,
+		  0, 2, 4, VP_SHARD_SRC_SLURM_ARRAY, NULL },
+		{ { "SLURM_PROCID=0", NULL }, 0, -ENOENT, 0, 0, 0, NULL },
+		{ { "SLURM_PROCID=0", "OMPI_COMM_WORLD_RANK=1", "OMPI_COMM_WORLD_SIZE=2", NULL }, 0, 0,
+		  1, 2, VP_SHARD_SRC_OMPI, NULL },
+		{ { "SLURM_PROCID=3", NULL }, 0, -EINVAL, 0, 0, 0, "SLURM_NTASKS" },
 		/* srun -n 3 inside an array task: ambiguous */
 		{ { "SLURM_ARRAY_TASK_ID=2", "SLURM_ARRAY_TASK_COUNT=4", "SLURM_PROCID=1",
 		    "SLURM_NTASKS=3", NULL }, 0, -EEXIST, 0, 0, 0, NULL },
