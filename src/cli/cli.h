@@ -182,6 +182,13 @@ int cmd_shard_run(const struct cli_opts *o, enum vp_cmd cmd, const char *command
 int cmd_shard_rollback(const struct cli_opts *o, const char *arg);
 /* plan --idmap: idmap --dry-run's report without a DST (cmd_idmap.c). */
 int cmd_plan_idmap(const struct cli_opts *o);
+/* Run (and print as command) the rollback of job j, which
+ * vp_session_rollback_open*() returned r for (r is printed and turned into
+ * the exit status when it refused); *st gets the counts. The caller closes
+ * j. Returns the exit status. */
+struct vp_rbjob;
+int cli_rollback_run(const struct cli_opts *o, int r, struct vp_rbjob *j,
+                     const struct vp_root *rt, const char *command, struct vp_stats *st);
 /* Roll back journal name of jdir on rt, under the caller's volume lock,
  * printing as command ("rollback" or "recover"): the exit status. */
 int cli_rollback_journal(const struct cli_opts *o, int jdir, const char *jdir_path,

@@ -13,44 +13,52 @@
 
 #include "cli.h"
 
+int cli_rollback_run(const struct cli_opts *o, int r, struct vp_rbjob *j,
+                     const struct vp_root *rt, const char *command, struct vp_stats *st)
+{
+	struct vp_output out = cli_output(o, command);
+	struct qpath q;
+	int ex = cli_exit(r);
+
+	*st = (struct vp_stats){ 0 };
+	if (r < 0)
+		cli_error("%s", strerror(-r));
+	else if (r != VP_OUT_OK)
+		cli_error("%s", j->why);
+	if (ex)
+		return ex;
+	out.restore_summary = true;
+	struct vp_jobs_choice jc;
+	j->rb.jobs = cli_jobs(o, rt->fd, &jc, &out);
+	vp_output_start(&out, rt->path, NULL);
+	if (!o->json && !o->quiet)
+		fprintf(stdout, "journal:   %s (%s, %llu entries)\n", qp(&q, j->path),
+		        vp_jstate_name(vp_jr_state(j->r)), (unsigned long long)vp_jr_entries(j->r));
+	out.expected = vp_jr_entries(j->r);
+	j->rb.rep = (struct vp_reporter){ vp_output_event, vp_output_progress, &out };
+	j->rb.cancel = &cli_cancel;
+	ex = cli_exit(vp_session_rollback_run(j, st));
+	vp_output_summary(&out, rt->path, NULL, st, NULL, ex, j->rb.why);
+	cli_note_output(&out);
+	return ex;
+}
+
 int cli_rollback_journal(const struct cli_opts *o, int jdir, const char *jdir_path,
                          const char *name, const struct vp_root *rt, const char *command,
                          bool force)
 {
-	struct vp_output out = cli_output(o, command);
-	struct vp_stats st = { 0 };
+	struct vp_stats st;
 	struct vp_rbjob j;
 	struct qpath q, q1;
 	int r = vp_session_rollback_open(jdir, jdir_path, name, rt, force, &j);
-	int ex = cli_exit(r);
+	int ex = cli_rollback_run(o, r, &j, rt, command, &st);
 
-	if (r < 0)
-		cli_error("%s", strerror(-r));
-	else if (r != VP_OUT_OK)
-		cli_error("%s", j.why);
-	if (ex)
-		goto out;
-	const char *jp = qp(&q, j.path);
-	out.restore_summary = true;
-	struct vp_jobs_choice jc;
-	j.rb.jobs = cli_jobs(o, rt->fd, &jc, &out);
-	vp_output_start(&out, rt->path, NULL);
-	if (!o->json && !o->quiet)
-		fprintf(stdout, "journal:   %s (%s, %llu entries)\n", jp, vp_jstate_name(vp_jr_state(j.r)),
-		        (unsigned long long)vp_jr_entries(j.r));
-	out.expected = vp_jr_entries(j.r);
-	j.rb.rep = (struct vp_reporter){ vp_output_event, vp_output_progress, &out };
-	j.rb.cancel = &cli_cancel;
-	ex = cli_exit(vp_session_rollback_run(&j, &st));
-	vp_output_summary(&out, rt->path, NULL, &st, NULL, ex, j.rb.why);
 	if (ex == VP_EXIT_OK)
 		cli_done("the %s itself finished: %llu entries restored (journal %s)",
-		         command, (unsigned long long)st.restored, jp);
-	cli_note_output(&out);
+		         command, (unsigned long long)st.restored, qp(&q, j.path));
 	if (st.conflicts && !force && !o->quiet)
 		cli_error("to restore those entries anyway: volperm rollback --force --journal %s %s",
-		          jp, qp(&q1, rt->path));
-out:
+		          qp(&q, j.path), qp(&q1, rt->path));
 	vp_session_rollback_close(&j);
 	return ex;
 }

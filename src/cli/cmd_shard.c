@@ -223,37 +223,14 @@ static void say_hot(const struct vp_hot *h, const char *jdir_path, const struct 
 static int rollback_one(const struct cli_opts *o, struct runctx *c, const char *name,
                         const char *command, bool run_journal)
 {
-	struct vp_output out = cli_output(o, command);
-	struct vp_stats st = { 0 };
+	struct vp_stats st;
 	struct vp_rbjob j;
-	struct qpath q;
 	int r = run_journal ? vp_session_rollback_open_run(c->jdir, c->jdir_path, name, &c->rt,
 	                                                   o->force, &j)
 	                    : vp_session_rollback_open(c->jdir, c->jdir_path, name, &c->rt,
 	                                               false, &j);
-	int ex = cli_exit(r);
+	int ex = cli_rollback_run(o, r, &j, &c->rt, command, &st);
 
-	if (r < 0)
-		cli_error("%s", strerror(-r));
-	else if (r != VP_OUT_OK)
-		cli_error("%s", j.why);
-	if (ex)
-		goto out;
-	const char *jp = qp(&q, j.path);
-	out.restore_summary = true;
-	struct vp_jobs_choice jc;
-	j.rb.jobs = cli_jobs(o, c->rt.fd, &jc, &out);
-	vp_output_start(&out, c->rt.path, NULL);
-	if (!o->json && !o->quiet)
-		fprintf(stdout, "journal:   %s (%s, %llu entries)\n", jp, vp_jstate_name(vp_jr_state(j.r)),
-		        (unsigned long long)vp_jr_entries(j.r));
-	out.expected = vp_jr_entries(j.r);
-	j.rb.rep = (struct vp_reporter){ vp_output_event, vp_output_progress, &out };
-	j.rb.cancel = &cli_cancel;
-	ex = cli_exit(vp_session_rollback_run(&j, &st));
-	vp_output_summary(&out, c->rt.path, NULL, &st, NULL, ex, j.rb.why);
-	cli_note_output(&out);
-out:
 	vp_session_rollback_close(&j);
 	if (!ex && vp_root_refresh(&c->rt) < 0)
 		ex = VP_EXIT_USAGE;
