@@ -7,8 +7,10 @@
 # finalize; rollback --run restores the original exactly; shard status says
 # each state; a policy given again must be the run's; a plain run on the
 # root sees a hot shard journal (exit 4); a shard killed mid-apply (the
-# fault build's SIGKILL) is recovered with --recover and finalized, or the
-# run is rolled back, snapshot for snapshot.
+# fault build's SIGKILL, at its first and last step and at random ones;
+# VOLPERM_SHARD_SEED repeats a run) is recovered with --recover and
+# finalized, or the run is rolled back, snapshot for snapshot; so is a run
+# whose finalize was killed.
 . "$(dirname "$0")/lib.sh"
 setup
 need_cmd chown cp setfacl
@@ -149,33 +151,40 @@ snap_eq "$W/one.snap" "$W/p.snap" "Slurm-indexed shards + finalize == one apply"
 if [ ! -x "$VPF" ]; then
 	skip "no fault-injection build at $VPF for the kill test (the rest passed: $CHECKS checks, $FAILS failed)"
 fi
-# kill_run NAME: a run of 3 whose shard 1 is SIGKILLed half way through its
-# changes; shards 0 and 2 commit. Leaves RUN, T, J.
+# kill_run NAME [STEP]: a run of 3 whose shard 1 is SIGKILLed at fault step
+# STEP (default: half way through its changes; the steps are the fault
+# build's points: journal writes and syncs, changes, the sightings, the
+# volume sync); shards 0 and 2 commit. Leaves RUN, T, J, and STEPS (the
+# trace of shard 1's steps on a copy of its own).
 kill_run() {
 	T=$W/$1
 	copy "$1"
 	J=$(new_jdir)
 	vp_expect 0 "[$1] plan" shard plan --shards 3 -q --owner 1001:1002 --journal-dir "$J" "$T"
 	RUN=$(cat "$OUT")
-	# how many steps shard 1 has, on a copy of its own
+	# shard 1's steps, on a copy of its own
 	copy probe
-	local JP steps
+	local JP steps at
 	JP=$(new_jdir)
 	"$VP" shard plan --shards 3 -q --owner 1001:1002 --journal-dir "$JP" "$W/probe" >"$W/probe.id" || die "probe plan"
-	VOLPERM_FAULT_TRACE=1 "$VPF" apply -q --run "$(cat "$W/probe.id")" --shard 1/3 --journal-dir "$JP" "$W/probe" 2>"$W/probe.trace" >/dev/null ||
+	# (--jobs 1: with more threads the steps come in another order, and
+	# another number of them, from run to run)
+	VOLPERM_FAULT_TRACE=1 "$VPF" apply -q --jobs 1 --run "$(cat "$W/probe.id")" --shard 1/3 --journal-dir "$JP" "$W/probe" 2>"$W/probe.trace" >/dev/null ||
 		die "probe apply"
+	STEPS=$(grep -c '^fault-step ' "$W/probe.trace")
 	steps=$(grep -c '^fault-step .* chown' "$W/probe.trace")
 	[ "$steps" -gt 10 ] || die "shard 1 has only $steps changes (test setup)"
-	VOLPERM_FAULT_AFTER=$(($(grep '^fault-step .* chown' "$W/probe.trace" | sed -n "$((steps / 2))p" | awk '{print $2}'))) \
-		"$VPF" apply -q --run "$RUN" --shard 1/3 --journal-dir "$J" "$T" >/dev/null 2>&1
-	assert_eq "$?" 137 "[$1] shard 1/3 was SIGKILLed mid-apply"
+	at=${2:-$(grep '^fault-step .* chown' "$W/probe.trace" | sed -n "$((steps / 2))p" | awk '{print $2}')}
+	say "# [$1] shard 1/3 killed at step $at of $STEPS ($(awk -v s="$at" '$2 == s { print $3 }' "$W/probe.trace"))"
+	VOLPERM_FAULT_AFTER=$at "$VPF" apply -q --jobs 1 --run "$RUN" --shard 1/3 --journal-dir "$J" "$T" >/dev/null 2>&1
+	assert_eq "$?" 137 "[$1] shard 1/3 was SIGKILLed at step $at"
 	vp_expect 0 "[$1] shard 0/3" apply -q --run "$RUN" --shard 0/3 --journal-dir "$J" "$T"
 	vp_expect 0 "[$1] shard 2/3" apply -q --run "$RUN" --shard 2/3 --journal-dir "$J" "$T"
-	vp_expect 0 "[$1] status" shard status --run "$RUN" --journal-dir "$J"
-	assert_file_match "^shard 1/3: hot" "$OUT" "[$1] status: shard 1 hot"
-	assert_file_match "^state: +failed" "$OUT" "[$1] status: the run failed"
 }
 kill_run k1
+vp_expect 0 "[k1] status" shard status --run "$RUN" --journal-dir "$J"
+assert_file_match "^shard 1/3: hot" "$OUT" "[k1] status: shard 1 hot"
+assert_file_match "^state: +failed" "$OUT" "[k1] status: the run failed"
 vp_expect 4 "a plain apply on the root sees the hot shard journal" apply --owner 1001:1002 --journal-dir "$J" "$T"
 vp_expect 4 "a plain plan too" plan --owner 1001:1002 --journal-dir "$J" "$T"
 vp_expect 4 "a plain apply --recover does not take it for its own" apply --recover --owner 1001:1002 --journal-dir "$J" "$T"
@@ -192,4 +201,72 @@ snap "$T" "$W/k2.snap"
 snap_eq "$W/orig.snap" "$W/k2.snap" "killed shard, rollback --run == the original"
 vp_expect 0 "status" shard status --run "$RUN" --journal-dir "$J"
 assert_file_match "^state: +rolled back" "$OUT" "status: rolled back"
+
+# More points: the first and the last step of shard 1 (before any change;
+# its COMMIT), its volume sync and its sightings' commit, and random ones
+# (the seed is printed: a failure is a bug at that step, whatever the
+# seed). Each ends either way: --recover + finalize == one apply, or
+# rollback --run == the original.
+SEED=${VOLPERM_SHARD_SEED:-$((RANDOM))}
+say "# random kill points: VOLPERM_SHARD_SEED=$SEED"
+RANDOM=$SEED
+points="1 $STEPS"
+for what in syncfs sightings; do
+	at=$(awk -v w="$what" '$1 == "fault-step" && $3 == w { print $2; exit }' "$W/probe.trace")
+	[ -n "$at" ] || die "no $what step in shard 1's trace (test setup)"
+	points+=" $at"
+done
+for _ in 1 2 3 4; do
+	points+=" $((RANDOM % STEPS + 1))"
+done
+i=0
+for at in $points; do
+	i=$((i + 1))
+	kill_run "p$i" "$at"
+	if [ $((i % 2)) = 1 ]; then
+		vp_expect 0 "[p$i] shard 1 --recover" apply -q --recover --run "$RUN" --shard 1/3 --journal-dir "$J" "$T"
+		vp_expect 5 "[p$i] finalize" shard finalize --run "$RUN" --journal-dir "$J" "$T"
+		snap "$T" "$W/p$i.snap"
+		snap_eq "$W/one.snap" "$W/p$i.snap" "[p$i] killed at step $at, --recover, finalize == one apply"
+	else
+		vp_expect 0 "[p$i] rollback --run" rollback --run "$RUN" --journal-dir "$J" "$T"
+		snap "$T" "$W/p$i.snap"
+		snap_eq "$W/orig.snap" "$W/p$i.snap" "[p$i] killed at step $at, rollback --run == the original"
+	fi
+done
+
+# finalize killed: at a random step of its own; run again it finishes
+# (its hot journal rolled back first), or the run rolls back whole.
+for mode in again rollback; do
+	T=$W/f$mode
+	copy "f$mode"
+	J=$(new_jdir)
+	vp_expect 0 "[f$mode] plan" shard plan --shards 3 -q --owner 1001:1002 --journal-dir "$J" "$T"
+	RUN=$(cat "$OUT")
+	for k in 0 1 2; do
+		vp_expect 0 "[f$mode] shard $k/3" apply -q --run "$RUN" --shard $k/3 --journal-dir "$J" "$T"
+	done
+	copy fprobe
+	JP=$(new_jdir)
+	"$VP" shard plan --shards 3 -q --owner 1001:1002 --journal-dir "$JP" "$W/fprobe" >"$W/fprobe.id" || die "probe plan"
+	for k in 0 1 2; do
+		"$VP" apply -q --run "$(cat "$W/fprobe.id")" --shard $k/3 --journal-dir "$JP" "$W/fprobe" || die "probe shard $k"
+	done
+	VOLPERM_FAULT_TRACE=1 "$VPF" shard finalize -q --jobs 1 --run "$(cat "$W/fprobe.id")" --journal-dir "$JP" "$W/fprobe" 2>"$W/fprobe.trace" >/dev/null
+	fsteps=$(grep -c '^fault-step ' "$W/fprobe.trace")
+	[ "$fsteps" -gt 3 ] || die "finalize has only $fsteps steps (test setup)"
+	at=$((RANDOM % fsteps + 1))
+	say "# [f$mode] finalize killed at step $at of $fsteps ($(awk -v s="$at" '$2 == s { print $3 }' "$W/fprobe.trace"))"
+	VOLPERM_FAULT_AFTER=$at "$VPF" shard finalize -q --jobs 1 --run "$RUN" --journal-dir "$J" "$T" >/dev/null 2>&1
+	assert_eq "$?" 137 "[f$mode] finalize was SIGKILLed at step $at"
+	if [ $mode = again ]; then
+		vp_expect 5 "[f$mode] finalize again" shard finalize --run "$RUN" --journal-dir "$J" "$T"
+		snap "$T" "$W/f$mode.snap"
+		snap_eq "$W/one.snap" "$W/f$mode.snap" "[f$mode] finalize killed at step $at, run again == one apply"
+	else
+		vp_expect 0 "[f$mode] rollback --run" rollback --run "$RUN" --journal-dir "$J" "$T"
+		snap "$T" "$W/f$mode.snap"
+		snap_eq "$W/orig.snap" "$W/f$mode.snap" "[f$mode] finalize killed at step $at, rollback --run == the original"
+	fi
+done
 finish
