@@ -469,8 +469,11 @@ static int restore_serial(struct vp_rollback *rb, struct vp_jreader *r, unsigned
 /* ---- several threads (see the top of the file) ---- */
 
 /* Entries read and handed out at a time: a multiple of VP_PROGRESS_EVERY,
- * so that progress is shown between chunks as often as one thread shows it. */
+ * so that progress is shown between chunks as often as one thread shows it;
+ * and at most RB_CHUNK_BYTES of copied records (paths, ACLs): a record of a
+ * deep tree holds a path of 100 kB, and 4096 of those would be 400 MB. */
 #define RB_CHUNK 4096u
+#define RB_CHUNK_BYTES (8u << 20)
 
 struct rb_item {
 	struct vp_jentry e; /* its pointers point into blk */
@@ -531,8 +534,9 @@ static void *rb_worker_main(void *arg)
 	}
 }
 
-/* Copy e (whose pointers borrow the reader's buffer) into it: one block. */
-static int rb_item_copy(struct rb_item *it, const struct vp_jentry *e)
+/* Copy e (whose pointers borrow the reader's buffer) into it: one block.
+ * Returns its size, or -ENOMEM. */
+static long rb_item_copy(struct rb_item *it, const struct vp_jentry *e)
 {
 	size_t len = (size_t)e->path_len + 1 + e->acl_access_len + e->acl_default_len +
 	             e->caps_len + e->new_acl_access_len + e->new_acl_default_len;
@@ -557,7 +561,7 @@ static int rb_item_copy(struct rb_item *it, const struct vp_jentry *e)
 	RB_TAKE(new_acl_access, e->new_acl_access_len);
 	RB_TAKE(new_acl_default, e->new_acl_default_len);
 #undef RB_TAKE
-	return 0;
+	return (long)len;
 }
 
 static bool same_path(const struct rb_item *a, const struct rb_item *b)
@@ -648,13 +652,15 @@ static int restore_parallel(struct vp_rollback *rb, struct vp_jreader *r, unsign
 	}
 	rb->report_mu = &report_mu;
 	while (!atomic_load(&p.stop)) {
-		size_t k = 0;
+		size_t k = 0, bytes = 0;
 		struct vp_jentry e;
-		while (k < RB_CHUNK && (n = vp_jr_prev(r, &e)) > 0) {
-			if (rb_item_copy(&p.items[k], &e) < 0) {
+		while (k < RB_CHUNK && bytes < RB_CHUNK_BYTES && (n = vp_jr_prev(r, &e)) > 0) {
+			long len = rb_item_copy(&p.items[k], &e);
+			if (len < 0) {
 				n = -ENOMEM;
 				break;
 			}
+			bytes += (size_t)len;
 			p.items[k].idx = k;
 			k++;
 		}
@@ -669,12 +675,16 @@ static int restore_parallel(struct vp_rollback *rb, struct vp_jreader *r, unsign
 			pthread_mutex_unlock(&p.mu);
 			for (size_t i = 0; i < k; i++)
 				free(p.items[i].blk);
+			uint64_t before = st->scanned;
 			for (unsigned i = 0; i < started; i++) {
 				rb_add_stats(st, &w[i].st);
 				*errors += w[i].errors;
 				w[i].errors = 0;
 			}
-			vp_report_progress(&rb->rep, st, st->scanned);
+			/* As often as one thread would: whenever the count passed
+			 * a multiple of VP_PROGRESS_EVERY (chunks may be smaller). */
+			if (before / VP_PROGRESS_EVERY != st->scanned / VP_PROGRESS_EVERY)
+				vp_report_progress(&rb->rep, st, 0);
 		}
 		if (n <= 0)
 			break;
