@@ -52,6 +52,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -816,6 +817,10 @@ int vp_manifest_check_root(const struct vp_manifest *m, int root_fd)
  *    parts are estimated again, closer to the leaves.
  * 3. While the largest candidate is more than half a shard's fair share
  *    and has subdirectories, it is expanded like in step 1 (N > 1 only).
+ *    Estimates are independent of each other: with cfg->jobs threads they
+ *    are made at once (on network storage each listing is a round trip),
+ *    each candidate's sampling seeded from the run's seed and its index,
+ *    so that the result is the same with any number of threads.
  * 4. Buckets are assigned largest first, each to the least loaded shard
  *    (LPT, as fpart's "-n" mode): the heaviest shard gets at most the mean
  *    plus the largest bucket, and at most 4/3 of the best possible.
@@ -1291,6 +1296,75 @@ static int estimate(struct plan *pl, size_t i)
 	return 0;
 }
 
+/* The sampling's seed for candidate i: the same with any number of threads. */
+static uint64_t seed_for(const struct plan *pl, size_t i)
+{
+	uint64_t x = (pl->cfg->seed ? pl->cfg->seed : 0x9E3779B97F4A7C15ull) ^
+	             ((uint64_t)i * 0xBF58476D1CE4E5B9ull);
+	return x ? x : 1;
+}
+
+struct est_job {
+	struct plan *pl;
+	size_t from, to;          /* the candidates pl->v[from, to) */
+	atomic_size_t next;
+	pthread_mutex_t mu;
+	int err;                  /* the first failure */
+};
+
+/* Estimate candidates until none is left: a shallow copy of the plan with
+ * its own path scratch and PRNG (the nodes themselves are distinct). */
+static void *est_worker(void *arg)
+{
+	struct est_job *j = arg;
+	struct plan mine = *j->pl;
+	size_t i;
+
+	mine.pbuf = NULL;
+	mine.pcap = 0;
+	while ((i = atomic_fetch_add(&j->next, 1)) < j->to) {
+		if (j->pl->v[i].state != P_CAND || j->pl->v[i].leaf)
+			continue;
+		mine.rng = seed_for(j->pl, i);
+		int r = estimate(&mine, i);
+		if (r < 0) {
+			pthread_mutex_lock(&j->mu);
+			if (!j->err)
+				j->err = r;
+			pthread_mutex_unlock(&j->mu);
+			break;
+		}
+	}
+	free(mine.pbuf);
+	return NULL;
+}
+
+/* Estimate the candidates pl->v[from, to) with up to cfg->jobs threads.
+ * (No node is added meanwhile: pl->v stays where it is.) */
+static int estimate_range(struct plan *pl, size_t from, size_t to)
+{
+	struct est_job j = { .pl = pl, .from = from, .to = to };
+	unsigned jobs = pl->cfg->jobs ? pl->cfg->jobs : 1;
+	pthread_t t[256];
+	unsigned started = 0;
+
+	if (jobs > 256)
+		jobs = 256;
+	if (jobs > to - from)
+		jobs = (unsigned)(to - from);
+	atomic_init(&j.next, from);
+	pthread_mutex_init(&j.mu, NULL);
+	/* This thread is one of them; no thread started is not an error. */
+	for (; started + 1 < jobs; started++)
+		if (pthread_create(&t[started], NULL, est_worker, &j) != 0)
+			break;
+	est_worker(&j);
+	for (unsigned k = 0; k < started; k++)
+		pthread_join(t[k], NULL);
+	pthread_mutex_destroy(&j.mu);
+	return j.err;
+}
+
 struct slot {
 	uint64_t load;
 	uint32_t k;
@@ -1446,9 +1520,8 @@ int vp_partition(int root_fd, const struct vp_partition_cfg *cfg, struct vp_mani
 			r = expand(&pl, i);
 	}
 	/* 2: estimates. */
-	for (size_t i = 0; r == 0 && i < pl.n; i++)
-		if (pl.v[i].state == P_CAND && !pl.v[i].leaf)
-			r = estimate(&pl, i);
+	if (r == 0)
+		r = estimate_range(&pl, 0, pl.n);
 	/* 3: split the subtrees too big for one shard's fair share. */
 	while (r == 0 && n > 1 && pl.n < max_buckets) {
 		uint64_t total = 0, best = 0;
@@ -1464,8 +1537,8 @@ int vp_partition(int root_fd, const struct vp_partition_cfg *cfg, struct vp_mani
 			break;
 		size_t before = pl.n;
 		r = expand(&pl, bi);
-		for (size_t i = before; r == 0 && i < pl.n; i++)
-			r = estimate(&pl, i);
+		if (r == 0)
+			r = estimate_range(&pl, before, pl.n);
 		if (r == 0 && pl.v[bi].state != P_ABOVE)
 			pl.v[bi].leaf = true; /* could not be split: keep it whole */
 	}

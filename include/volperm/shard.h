@@ -190,6 +190,8 @@ struct vp_partition_cfg {
 	unsigned probes;                 /* random descents per sampled subtree (0: 64) */
 	uint64_t seed;                   /* of the sampling's PRNG (the run id's bytes) */
 	size_t max_buckets;              /* stop splitting here (0: 64 * n_shards + 4096) */
+	unsigned jobs;                   /* threads estimating subtrees at once (0, 1:
+	                                  * one); the estimates do not depend on it */
 };
 
 /* Split the tree at root_fd (O_PATH or a read fd of a directory: -ENOTDIR

@@ -339,8 +339,14 @@ static int shard_plan(const struct cli_opts *o, const char *arg)
 	}
 	r = vp_manifest_prepare(&m, rt.fd, rt.path, &policy, n);
 	if (r == 0) {
+		/* The estimates' listings overlap their round trips like a
+		 * walk's (--jobs, or auto on the root). */
+		struct vp_jobs_choice jc = { .jobs = o->jobs };
+		if (!o->jobs)
+			vp_jobs_auto(rt.fd, &jc);
 		struct vp_partition_cfg pc = { .n_shards = n, .policy = &policy,
-		                               .forbid = fstat(jdir, &jst) == 0 ? &jst : NULL };
+		                               .forbid = fstat(jdir, &jst) == 0 ? &jst : NULL,
+		                               .jobs = jc.jobs };
 		memcpy(&pc.seed, m.id.b, sizeof(pc.seed));
 		r = vp_partition(rt.fd, &pc, &m);
 	}

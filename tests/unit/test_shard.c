@@ -781,6 +781,23 @@ static void partition_sampled(void **state)
 	print_message("2 shards: %" PRIu64 " %" PRIu64 "\n", per[0], per[1]);
 	assert_true((double)per[0] <= 1.3 * mean && (double)per[1] <= 1.3 * mean);
 	assert_int_equal(vp_manifest_lookup(&m, "big", 3, &idx), VP_WHERE_ABOVE);
+
+	/* With threads estimating at once, the same buckets, estimates and
+	 * shards: each candidate's sampling has its own seed. */
+	for (unsigned jobs = 2; jobs <= 16; jobs *= 4) {
+		struct vp_manifest mj;
+		cfg.jobs = jobs;
+		plan_cfg(&cfg, &mj);
+		assert_int_equal(mj.n_buckets, m.n_buckets);
+		assert_int_equal(mj.n_above, m.n_above);
+		for (size_t i = 0; i < m.n_buckets; i++) {
+			assert_string_equal(mj.buckets[i].path, m.buckets[i].path);
+			assert_int_equal(mj.buckets[i].kind, m.buckets[i].kind);
+			assert_int_equal(mj.buckets[i].estimate, m.buckets[i].estimate);
+			assert_int_equal(mj.buckets[i].shard, m.buckets[i].shard);
+		}
+		vp_manifest_free(&mj);
+	}
 	vp_manifest_free(&m);
 }
 
