@@ -246,28 +246,38 @@ void vp_jdir_name(char buf[VP_JNAME_MAX], uint64_t dev, uint64_t ino, uint64_t c
 	         created_ns, VP_JOURNAL_SUFFIX);
 }
 
-int vp_jdir_lock(int jdir_fd, uint64_t dev, uint64_t ino, int *ret_fd)
+void vp_jdir_lock_name(char buf[VP_JNAME_MAX], uint64_t dev, uint64_t ino)
 {
-	char name[VP_JNAME_MAX];
-	int fd, r;
+	snprintf(buf, VP_JNAME_MAX, "vp-%016" PRIx64 "-%016" PRIx64 ".lock", dev, ino);
+}
 
-	snprintf(name, sizeof(name), "vp-%016" PRIx64 "-%016" PRIx64 ".lock", dev, ino);
+int vp_jdir_lock_file(int jdir_fd, const char *name, int how, int *ret_fd)
+{
 	struct stat st;
-	fd = openat(jdir_fd, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK,
-	            0600);
+	int fd = openat(jdir_fd, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK,
+	                0600);
+
 	if (fd < 0)
 		return -errno;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
 		return -EINVAL;
 	}
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		r = -errno;
+	if (flock(fd, how | LOCK_NB) < 0) {
+		int r = -errno;
 		close(fd);
 		return r;
 	}
 	*ret_fd = fd;
 	return 0;
+}
+
+int vp_jdir_lock(int jdir_fd, uint64_t dev, uint64_t ino, int *ret_fd)
+{
+	char name[VP_JNAME_MAX];
+
+	vp_jdir_lock_name(name, dev, ino);
+	return vp_jdir_lock_file(jdir_fd, name, LOCK_EX, ret_fd);
 }
 
 /* A plain journal's name, or a shard journal's (the run id and K go to

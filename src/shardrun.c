@@ -514,22 +514,9 @@ static int add_fd(struct vp_shard_lock *l, int fd)
 
 static int lock_file(struct vp_shard_lock *l, int jdir_fd, const char *name, int how)
 {
-	struct stat st;
-	int fd = openat(jdir_fd, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK,
-	                0600);
+	int fd, r = vp_jdir_lock_file(jdir_fd, name, how, &fd);
 
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return -EINVAL;
-	}
-	if (flock(fd, how | LOCK_NB) < 0) {
-		int e = errno;
-		close(fd);
-		return e == EAGAIN ? -EWOULDBLOCK : -e;
-	}
-	return add_fd(l, fd);
+	return r < 0 ? r : add_fd(l, fd);
 }
 
 /* fd: a read fd of a directory, handed over. */
@@ -554,8 +541,7 @@ int vp_shard_lock(const struct vp_manifest *m, uint32_t k, int root_fd, int jdir
 	if (fstat(root_fd, &rst) < 0)
 		return -errno;
 	/* The per-root lock file, shared (vp_jdir_lock's name). */
-	snprintf(name, sizeof(name), "vp-%016" PRIx64 "-%016" PRIx64 ".lock", (uint64_t)rst.st_dev,
-	         (uint64_t)rst.st_ino);
+	vp_jdir_lock_name(name, (uint64_t)rst.st_dev, (uint64_t)rst.st_ino);
 	r = lock_file(l, jdir_fd, name, LOCK_SH);
 	vp_run_id_hex(&m->id, hex);
 	snprintf(name, sizeof(name), "run-%s-%08" PRIx32 ".lock", hex, k);

@@ -48,6 +48,12 @@ void vp_jdir_name(char buf[VP_JNAME_MAX], uint64_t dev, uint64_t ino, uint64_t c
 /* Take the per-volume lock (LOCK_EX|LOCK_NB on vp-<dev>-<ino>.lock).
  * -EWOULDBLOCK when another volperm holds it. */
 int vp_jdir_lock(int jdir_fd, uint64_t dev, uint64_t ino, int *ret_fd);
+/* That lock file's name, "vp-<dev>-<ino>.lock". */
+void vp_jdir_lock_name(char buf[VP_JNAME_MAX], uint64_t dev, uint64_t ino);
+/* Open (create, 0600, no symlink, a regular file only) lock file name of
+ * jdir_fd and flock(how | LOCK_NB) it: 0 with *ret_fd, -EWOULDBLOCK when
+ * held, or -errno. */
+int vp_jdir_lock_file(int jdir_fd, const char *name, int how, int *ret_fd);
 
 struct vp_jinfo {
 	char name[VP_JNAME_MAX];
