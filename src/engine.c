@@ -51,6 +51,7 @@
 #include "decide.h"
 #include "volperm/engine.h"
 #include "fault.h"
+#include "fstype.h"
 #include "volperm/jdir.h"
 #include "volperm/journal.h"
 #include "links.h"
@@ -686,9 +687,10 @@ static int ensure_started(struct ctx *c)
 	return r;
 }
 
-/* Has the directory dirfd changed since the walk's stat of it (parent)?
- * (Also asked of a delayed directory's own fd, with its own stat.)
- * Pinning from the directory's fd finds the entry even if the directory was
+/* Why apply asks whether the directory dirfd changed since the walk's stat
+ * of it (vp_dir_changed; also asked of a delayed directory's own fd, with
+ * its own stat), unless the walk pinned the entry and asked it already
+ * (walk.h, cfg->pin). Pinning from the directory's fd finds the entry even if the directory was
  * renamed away (and a symlink put in its place) after the walk; resolving
  * from the root would have failed there. The inode is the same either way
  * (pin.c), but its journaled path would no longer lead to it, so rollback
@@ -702,16 +704,6 @@ static int ensure_started(struct ctx *c)
  * containing directory only; a rename further up can make the journal path
  * stale, which rollback reports as a conflict, as it would for a rename
  * made just after the pin. */
-static bool parent_changed(int dirfd, const struct stat *parent)
-{
-	struct statx sx;
-
-	if (statx(dirfd, "", AT_EMPTY_PATH, STATX_CTIME, &sx) < 0 || !(sx.stx_mask & STATX_CTIME))
-		return false; /* cannot tell: the pin's own checks stand */
-	return sx.stx_ctime.tv_sec != parent->st_ctim.tv_sec ||
-	       sx.stx_ctime.tv_nsec != (uint32_t)parent->st_ctim.tv_nsec;
-}
-
 static int apply_change(struct wctx *w, const struct vp_walk_entry *e)
 {
 	struct ctx *c = w->c;
@@ -740,9 +732,17 @@ static int apply_change(struct wctx *w, const struct vp_walk_entry *e)
 	 * O(depth) each, and a tree can be made so that every directory of a
 	 * deep chain is delayed (1.86 million opens for 2,000 levels). */
 	bool from_root = false;
-	if (e->dirfd < 0 && e->fd >= 0 && !(e->relpath_len == 1 && e->relpath[0] == '.')) {
+	if (e->pinned) {
+		/* The walk pinned it by these rules and checked its directory
+		 * after: its stat is e->st, what was decided on. */
+		r = fcntl(e->pin_fd, F_DUPFD_CLOEXEC, 3);
+		if (r < 0)
+			r = -errno;
+		p.st = *e->st;
+		btime = e->pin_btime;
+	} else if (e->dirfd < 0 && e->fd >= 0 && !(e->relpath_len == 1 && e->relpath[0] == '.')) {
 		r = vp_pin(e->fd, ".", e->st->st_dev, e->st->st_ino, &p.st, &btime, pin_flags);
-		if (r >= 0 && parent_changed(r, e->st)) {
+		if (r >= 0 && vp_dir_changed(r, e->st)) {
 			close(r);
 			from_root = true;
 			changed = "it was renamed since the walk listed it";
@@ -751,7 +751,7 @@ static int apply_change(struct wctx *w, const struct vp_walk_entry *e)
 		r = vp_pin(e->dirfd, e->name, e->st->st_dev, e->st->st_ino, &p.st, &btime, pin_flags);
 		/* (In the root, journal paths start from the root's own fd.) */
 		if (r >= 0 && e->parent_st && memchr(e->relpath, '/', e->relpath_len) &&
-		    parent_changed(e->dirfd, e->parent_st)) {
+		    vp_dir_changed(e->dirfd, e->parent_st)) {
 			close(r);
 			from_root = true;
 			changed = "its directory was renamed since the walk listed it";
@@ -1043,6 +1043,7 @@ static int on_change(struct wctx *w, const struct vp_walk_entry *e, struct vp_de
 		if (v > 0) {
 			probe = *e;
 			probe.st = &probed;
+			probe.pinned = false; /* the walk's pin is of the lower inode */
 			e = &probe;
 			if (v == 1)
 				return apply_change(w, e);
@@ -1079,6 +1080,7 @@ static int on_change(struct wctx *w, const struct vp_walk_entry *e, struct vp_de
 		/* Pin against the sighting that settled the count. */
 		counted = *e;
 		counted.st = &now;
+		counted.pinned = false; /* pinned again, as this sighting */
 		e = &counted;
 	}
 	if (c->run->cmd != VP_CMD_APPLY) {
@@ -1364,6 +1366,14 @@ enum vp_outcome vp_engine_run(struct vp_run *run, struct vp_stats *st)
 		.root = run->root, .root_fd = run->root_fd, .root_st = &run->root_st,
 		.policy = run->policy, .forbid = run->has_jdir ? &run->jdir_st : NULL,
 		.jobs = c.jobs, .fn = on_entry, .barrier = on_barrier, .userdata = &c,
+		/* Where requests are round trips, pinning in the walk saves
+		 * three of the ~eight a changed entry costs. On a local disk
+		 * it costs instead: an open, a statx and a close for every
+		 * entry, changed or not, where fstatat is one syscall (a
+		 * re-apply of 100k entries on ext4 took 0.53 s instead of
+		 * 0.25 s), and apply's own pin is cheap there. */
+		.pin = run->cmd == VP_CMD_APPLY && vp_fs_round_trips(run->root_fd),
+		.pin_flags = run->policy->cross_mounts ? VP_PIN_XDEV : 0,
 	};
 	/* A shard's or finalize's journal exists even when nothing changes:
 	 * it is that part's state (shard.h, vp_run_status). */

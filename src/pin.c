@@ -160,10 +160,7 @@ static int stat_fd(int fd, struct stat *st, uint64_t *btime)
 	return 0;
 }
 
-/* Open path beneath at_fd with the rules of pin.h and stat it, whatever
- * inode it is. Returns the fd or -errno. */
-static int open_stat(int at_fd, const char *path, unsigned flags, struct stat *st,
-                     uint64_t *btime)
+int vp_pin_open(int at_fd, const char *path, unsigned flags, struct stat *st, uint64_t *btime)
 {
 	int fd = -ENAMETOOLONG, r;
 
@@ -190,7 +187,7 @@ static int open_stat(int at_fd, const char *path, unsigned flags, struct stat *s
 int vp_pin(int at_fd, const char *path, uint64_t dev, uint64_t ino, struct stat *st,
            uint64_t *btime, unsigned flags)
 {
-	int fd = open_stat(at_fd, path, flags, st, btime);
+	int fd = vp_pin_open(at_fd, path, flags, st, btime);
 
 	if (fd < 0)
 		return fd;
@@ -199,6 +196,16 @@ int vp_pin(int at_fd, const char *path, uint64_t dev, uint64_t ino, struct stat 
 		return -ESTALE;
 	}
 	return fd;
+}
+
+bool vp_dir_changed(int dirfd, const struct stat *was)
+{
+	struct statx sx;
+
+	if (statx(dirfd, "", AT_EMPTY_PATH, STATX_CTIME, &sx) < 0 || !(sx.stx_mask & STATX_CTIME))
+		return false; /* cannot tell: the pin's own checks stand */
+	return sx.stx_ctime.tv_sec != was->st_ctim.tv_sec ||
+	       sx.stx_ctime.tv_nsec != (uint32_t)was->st_ctim.tv_nsec;
 }
 
 uint64_t vp_fd_btime(int fd)
@@ -370,7 +377,7 @@ static int reopen(struct vp_pin_cache *c, long *kp)
 
 		memcpy(name, c->path + from, n);
 		name[n] = 0;
-		fd = open_stat(level_fd(c, i - 1), name, c->flags, &st, NULL);
+		fd = vp_pin_open(level_fd(c, i - 1), name, c->flags, &st, NULL);
 		if (fd >= 0 && (!S_ISDIR(st.st_mode) || !same(&st, &c->lv[i]))) {
 			close(fd);
 			fd = -ESTALE;
@@ -443,7 +450,7 @@ int vp_pin_cached(struct vp_pin_cache *c, const char *path, size_t len, uint64_t
 		name[n] = 0;
 		if (!slash)
 			break;
-		fd = open_stat(level_fd(c, (long)c->n - 1), name, c->flags, &dst, NULL);
+		fd = vp_pin_open(level_fd(c, (long)c->n - 1), name, c->flags, &dst, NULL);
 		if (fd < 0)
 			return fd;
 		if (!S_ISDIR(dst.st_mode)) {

@@ -2,6 +2,7 @@
 #ifndef VOLPERM_PIN_H
 #define VOLPERM_PIN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -29,6 +30,17 @@
 #define VP_PIN_XDEV 1u
 int vp_pin(int at_fd, const char *path, uint64_t dev, uint64_t ino, struct stat *st,
            uint64_t *btime, unsigned flags);
+
+/* As vp_pin(), whatever inode it finds: the fd with *st (and *btime)
+ * filled, for a caller that checks the identity itself (the walk, which pins
+ * each name of a listing as it first stats it: walk.h, cfg->pin). */
+int vp_pin_open(int at_fd, const char *path, unsigned flags, struct stat *st, uint64_t *btime);
+
+/* Has directory dirfd's ctime moved away from was's? A rename of it, or an
+ * entry created or removed in it, sets a new one (tmpfs, ext4, xfs, btrfs,
+ * and what FUSE and NFS servers report). false also when it cannot be told
+ * (no ctime from statx): callers' own identity checks stand then. */
+bool vp_dir_changed(int dirfd, const struct stat *was);
 
 /* The inode's birth time (statx STATX_BTIME) in ns, or 0 when the
  * filesystem does not record one. An inode number can be reused as soon as

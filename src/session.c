@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fstype.h"
 #include "volperm/quote.h"
 #include "volperm/session.h"
 #include "volperm/shard.h"
@@ -633,48 +634,6 @@ unsigned vp_jobs_default(void)
 	return 1;
 }
 
-/* Filesystems whose every request is served locally: the walk is CPU-bound
- * there, and threads beyond the CPUs only contend. (overlayfs and ecryptfs
- * stack on one of these.) */
-static const char *local_fs_name(unsigned long type)
-{
-	switch (type) {
-	case 0xEF53: return "ext4";            /* EXT2/3/4_SUPER_MAGIC */
-	case 0x58465342: return "xfs";
-	case 0x9123683E: return "btrfs";
-	case 0x01021994: return "tmpfs";
-	case 0x858458f6: return "ramfs";
-	case 0x794c7630: return "overlayfs";
-	case 0xF2F52010: return "f2fs";
-	case 0x2fc12fc1: return "zfs";
-	case 0x3153464a: return "jfs";
-	case 0x52654973: return "reiserfs";
-	case 0x4d44: return "vfat";
-	case 0x2011BAB0: return "exfat";
-	case 0x5346544e: return "ntfs";
-	case 0xcafe4a11: return "bcachefs";
-	case 0xf15f: return "ecryptfs";
-	default: return NULL;
-	}
-}
-
-static const char *remote_fs_name(unsigned long type)
-{
-	switch (type) {
-	case 0x6969: return "nfs";
-	case 0xFF534D42: return "cifs";
-	case 0xFE534D42: return "smb2";
-	case 0x00c36400: return "ceph";
-	case 0x65735546: return "fuse";
-	case 0x0BD00BD0: return "lustre";
-	case 0x47504653: return "gpfs";
-	case 0x01021997: return "9p";
-	case 0x5346414f: return "afs";
-	case 0x19830326: return "fhgfs";
-	default: return NULL;
-	}
-}
-
 static long long mono_ns(void)
 {
 	struct timespec t;
@@ -700,12 +659,12 @@ void vp_jobs_auto(int root_fd, struct vp_jobs_choice *c)
 		snprintf(c->why, sizeof(c->why), "auto: the CPUs (filesystem unknown)");
 		return;
 	}
-	name = local_fs_name((unsigned long)sf.f_type);
+	name = vp_fstype_local((unsigned long)sf.f_type);
 	if (name) {
 		snprintf(c->why, sizeof(c->why), "auto: %s, %u CPU%s", name, cpus, cpus == 1 ? "" : "s");
 		return;
 	}
-	name = remote_fs_name((unsigned long)sf.f_type);
+	name = vp_fstype_remote((unsigned long)sf.f_type);
 	if (!name) {
 		snprintf(other, sizeof(other), "type 0x%lx", (unsigned long)sf.f_type);
 		name = other;

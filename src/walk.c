@@ -15,6 +15,7 @@
 
 #include "meta.h"
 #include "mountinfo.h"
+#include "pin.h"
 #include "volperm/walk.h"
 
 const char *vp_skip_name(enum vp_skip s)
@@ -545,8 +546,29 @@ static int split(struct worker *k)
 	return 0;
 }
 
-/* One name of the top frame's listing. */
-static void visit(struct worker *k, const char *name)
+/* Why a non-directory e of the top frame is not to be changed, if it is
+ * not: into e->kind and e->skip. */
+static void skip_nondir(struct worker *k, struct vp_walk_entry *e)
+{
+	const struct vp_walk_cfg *cfg = k->w->cfg;
+	const struct vp_policy *p = cfg->policy;
+
+	if (vp_policy_excluded(p, e->relpath, e->name)) {
+		e->kind = VP_WALK_SKIP;
+		e->skip = VP_SKIP_EXCLUDED;
+	} else if (!p->cross_mounts &&
+	           nested_skip(&k->w->mounts, e->st, cfg->root_st->st_dev, e->dirfd, e->name)) {
+		e->kind = VP_WALK_SKIP; /* a bind-mounted file */
+		e->skip = VP_SKIP_MOUNT;
+	} else if ((S_ISCHR(e->st->st_mode) || S_ISBLK(e->st->st_mode)) && !p->include_devices) {
+		e->kind = VP_WALK_SKIP;
+		e->skip = VP_SKIP_DEVICE;
+	}
+}
+
+/* One name of the top frame's listing; pre: its stat, when the caller has
+ * just taken it (from its pin: visit_run), else NULL. */
+static void visit(struct worker *k, const char *name, const struct stat *pre)
 {
 	const struct vp_walk_cfg *cfg = k->w->cfg;
 	const struct vp_policy *p = cfg->policy;
@@ -565,24 +587,16 @@ static void visit(struct worker *k, const char *name)
 		.name = k->path + off, .dirfd = top->fd, .fd = -1, .st = &st, .parent_st = &top->st,
 	};
 	k->since_split++;
-	if (fstatat(top->fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+	if (pre) {
+		st = *pre;
+	} else if (fstatat(top->fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 		e.kind = VP_WALK_ERROR;
 		e.err = errno;
 		e.st = NULL;
 		goto out;
 	}
 	if (!S_ISDIR(st.st_mode)) {
-		if (vp_policy_excluded(p, e.relpath, e.name)) {
-			e.kind = VP_WALK_SKIP;
-			e.skip = VP_SKIP_EXCLUDED;
-		} else if (!p->cross_mounts &&
-		           nested_skip(&k->w->mounts, &st, cfg->root_st->st_dev, top->fd, name)) {
-			e.kind = VP_WALK_SKIP; /* a bind-mounted file */
-			e.skip = VP_SKIP_MOUNT;
-		} else if ((S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) && !p->include_devices) {
-			e.kind = VP_WALK_SKIP;
-			e.skip = VP_SKIP_DEVICE;
-		}
+		skip_nondir(k, &e);
 		goto out;
 	}
 	if (cfg->forbid && st.st_dev == cfg->forbid->st_dev && st.st_ino == cfg->forbid->st_ino) {
@@ -639,6 +653,79 @@ static void visit(struct worker *k, const char *name)
 out:
 	deliver(k, &e);
 	k->path[at] = 0;
+}
+
+/* cfg->pin: the next names of the top frame's listing, up to
+ * VP_WALK_PIN_RUN of them, each pinned as it is first stat'ed (vp_pin_open:
+ * an O_PATH open by pin.h's rules and a statx of the fd, where visit() has
+ * one fstatat). Then one look at the directory's ctime covers the whole run:
+ * a rename of the directory before that look moves it, so each name pinned
+ * before it was reached through the directory its relpath names (the check
+ * apply makes after each pin of its own, at one request for the run instead
+ * of one for each name). If it moved, the entries go out unpinned and apply
+ * pins them itself, from the root where it must. A name that turns out to
+ * be a directory ends the run and is visited with the stat its pin took; a
+ * name that cannot be pinned (gone, a mount point: EXDEV) ends it too and is
+ * visited as without cfg->pin, which stats it again and says what it is.
+ * Entries of the volume root have no directory to check (their relpath has
+ * no directory in it), as in apply. */
+static void visit_run(struct worker *k)
+{
+	const struct vp_walk_cfg *cfg = k->w->cfg;
+	struct frame *top = &k->stack[k->depth - 1];
+	struct pinned {
+		const char *name;
+		int fd;
+		struct stat st;
+		uint64_t btime;
+	} run[VP_WALK_PIN_RUN];
+	struct stat dir_st;
+	const char *next = NULL;
+	const struct stat *next_st = NULL;
+	size_t n = 0;
+
+	while (n < VP_WALK_PIN_RUN && top->pos < top->names_len) {
+		struct pinned *q = &run[n];
+		q->name = top->names + top->pos;
+		top->pos += strlen(q->name) + 1;
+		q->fd = vp_pin_open(top->fd, q->name, cfg->pin_flags, &q->st, &q->btime);
+		if (q->fd < 0) {
+			next = q->name;
+			break;
+		}
+		if (S_ISDIR(q->st.st_mode)) {
+			close(q->fd);
+			next = q->name;
+			dir_st = q->st;
+			next_st = &dir_st;
+			break;
+		}
+		n++;
+	}
+	bool checked = n && (top->path_len == 0 || !vp_dir_changed(top->fd, &top->st));
+	for (size_t i = 0; i < n; i++) {
+		struct pinned *q = &run[i];
+		size_t at = top->path_len;
+		long off = path_push(k, at, q->name);
+		if (off < 0) {
+			set_error(k->w, -ENOMEM);
+		} else {
+			struct vp_walk_entry e = {
+				.kind = VP_WALK_ENTRY, .relpath = k->path,
+				.relpath_len = (size_t)off + strlen(q->name), .name = k->path + off,
+				.dirfd = top->fd, .fd = -1, .st = &q->st, .parent_st = &top->st,
+				.pin_fd = q->fd, .pin_btime = q->btime,
+			};
+			k->since_split++;
+			skip_nondir(k, &e);
+			e.pinned = checked && e.kind == VP_WALK_ENTRY;
+			deliver(k, &e);
+			k->path[at] = 0;
+		}
+		close(q->fd);
+	}
+	if (next)
+		visit(k, next, next_st);
 }
 
 /* ---- leaving a directory: its listing is done ----
@@ -874,10 +961,12 @@ static void run_task(struct worker *k, struct task *t)
 			pop_frame(k); /* nothing more is delivered */
 			continue;
 		}
-		if (f->pos < f->names_len) {
+		if (f->pos < f->names_len && k->w->cfg->pin) {
+			visit_run(k);
+		} else if (f->pos < f->names_len) {
 			const char *name = f->names + f->pos;
 			f->pos += strlen(name) + 1;
-			visit(k, name);
+			visit(k, name, NULL);
 		} else {
 			leave(k);
 		}

@@ -71,6 +71,15 @@ struct vp_walk_entry {
 	const struct stat *st;    /* NULL for some errors */
 	const struct stat *parent_st; /* the containing directory; NULL for the root */
 	unsigned worker;          /* 0 .. jobs-1: who delivers it */
+	/* With cfg->pin, a non-directory may come pinned: pin_fd is an O_PATH
+	 * fd of it opened from dirfd by pin.h's rules (vp_pin_open), st is that
+	 * fd's statx, pin_btime its birth time (0: none recorded), and dirfd's
+	 * ctime was found unchanged (vp_dir_changed) after the open, so the
+	 * entry's relpath led to this inode then. The walk owns and closes
+	 * pin_fd after delivery; keep it with fcntl(F_DUPFD_CLOEXEC). */
+	bool pinned;
+	int pin_fd;
+	uint64_t pin_btime;
 };
 
 /* Return 0 to go on, or a negative errno to stop the walk with it. Called
@@ -102,7 +111,19 @@ struct vp_walk_cfg {
 	 * journal-directory check): true, and it is neither entered nor
 	 * delivered, silently (another bucket's). NULL: none is. */
 	bool (*prune)(const char *relpath, size_t len, const struct stat *st, void *userdata);
+	/* Pin non-directories as they are first stat'ed (an O_PATH open and a
+	 * statx of the fd instead of fstatat), in runs of up to VP_WALK_PIN_RUN
+	 * names of one listing whose directory's ctime is asked once after the
+	 * run: entry.pinned. For apply, which pins every entry it changes: it
+	 * then needs no lookup, stat or directory check of its own, which on
+	 * network storage is three round trips of the ~eight a changed entry
+	 * costs. Names that cannot be pinned so (errors, mount points, moved
+	 * directories) are stat'ed as without it. */
+	bool pin;
+	unsigned pin_flags;          /* VP_PIN_XDEV with --cross-mounts (pin.h) */
 };
+
+#define VP_WALK_PIN_RUN 8
 
 /* Walk. Returns 0, the first error a callback returned, or -errno when the
  * walk itself failed (threads, memory). */
