@@ -41,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <sys/xattr.h>
@@ -662,12 +663,6 @@ static int on_barrier(unsigned worker, void *userdata)
 	return c->run->cmd == VP_CMD_APPLY ? flush_batch(&c->w[worker]) : 0;
 }
 
-static bool tree_changed(int r)
-{
-	/* The entry is not where, or not what, the walk saw. */
-	return r == -ESTALE || r == -ELOOP || r == -EXDEV || r == -ENOENT || r == -ENOTDIR;
-}
-
 /* Preflight once, on the first entry that needs a change, whichever worker
  * meets it; the others wait for it, and share its failure. */
 static int ensure_started(struct ctx *c)
@@ -764,7 +759,7 @@ static int apply_change(struct wctx *w, const struct vp_walk_entry *e)
 		           pin_flags);
 	}
 	if (r < 0) {
-		if (tree_changed(r)) {
+		if (vp_pin_tree_changed(r)) {
 			report_skip(w, e->relpath, e->relpath_len, e->st->st_mode, VP_SKIP_CHANGED,
 			            changed ? changed : strerror(-r));
 			return 0;
@@ -1282,6 +1277,16 @@ static int ctx_init(struct ctx *c, struct vp_run *run)
 	 * RLIMIT_NOFILE, fewer workers. */
 	if (run->batch_max / c->jobs < 4)
 		c->jobs = run->batch_max >= 8 ? (unsigned)(run->batch_max / 4) : 1;
+	/* And the walk's own fds must fit beside the batches' (with room for
+	 * the journal, the lock and the libraries'): a walk that runs out of
+	 * fds stops the run. */
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+		rlim_t used = (rlim_t)run->batch_max + 64;
+		rlim_t most = rl.rlim_cur > used ? (rl.rlim_cur - used) / VP_WALK_FDS_PER_JOB : 0;
+		if (c->jobs > most)
+			c->jobs = most ? (unsigned)most : 1;
+	}
 	if (pthread_mutex_init(&c->mu, NULL) != 0)
 		return -ENOMEM;
 	if (pthread_mutex_init(&c->start_mu, NULL) != 0) {

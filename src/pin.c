@@ -198,6 +198,11 @@ int vp_pin(int at_fd, const char *path, uint64_t dev, uint64_t ino, struct stat 
 	return fd;
 }
 
+bool vp_pin_tree_changed(int r)
+{
+	return r == -ESTALE || r == -ELOOP || r == -EXDEV || r == -ENOENT || r == -ENOTDIR;
+}
+
 bool vp_dir_changed(int dirfd, const struct stat *was)
 {
 	struct statx sx;

@@ -42,6 +42,12 @@ int vp_pin_open(int at_fd, const char *path, unsigned flags, struct stat *st, ui
  * (no ctime from statx): callers' own identity checks stand then. */
 bool vp_dir_changed(int dirfd, const struct stat *was);
 
+/* Does a pin's error r say that the tree changed under us (the entry is
+ * not where, or not what, it was: a conflict or a skip), rather than that
+ * the pin could not be made (out of fds or memory, I/O, permission: an
+ * error, which a later run may not meet)? */
+bool vp_pin_tree_changed(int r);
+
 /* The inode's birth time (statx STATX_BTIME) in ns, or 0 when the
  * filesystem does not record one. An inode number can be reused as soon as
  * a file is deleted; a reused inode has a new birth time. */

@@ -60,6 +60,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -277,9 +278,12 @@ static int restore_one(struct vp_rollback *rb, struct vp_pin_cache *pins,
 
 	uint64_t btime;
 	fd = vp_pin_cached(pins, e->path, e->path_len, e->dev, e->ino, &st, &btime);
-	if (fd == -ENOMEM) {
-		report(rb, VP_EV_ERROR, e, NULL, "open", ENOMEM, NULL);
-		return -ENOMEM;
+	/* Out of fds (EMFILE), memory, I/O, permission: not the tree's doing,
+	 * and a re-run may not meet it, so an error (the journal stays
+	 * rolling-back), never a conflict, which would be final. */
+	if (fd < 0 && !vp_pin_tree_changed(fd)) {
+		report(rb, VP_EV_ERROR, e, NULL, "open", -fd, NULL);
+		return fd;
 	}
 	if (fd < 0) {
 		report(rb, VP_EV_CONFLICT, e, NULL, "open", -fd,
@@ -849,6 +853,15 @@ enum vp_outcome vp_rollback_run(struct vp_rollback *rb, struct vp_jreader *r, st
 	unsigned jobs = rb->jobs;
 	if (jobs > entries / 64)
 		jobs = (unsigned)(entries / 64);
+	/* Each thread's pin cache holds up to VP_PIN_CACHE_FDS directories
+	 * and the entry it restores: all of them must fit under
+	 * RLIMIT_NOFILE (with room for the journal and the libraries'). */
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+		rlim_t most = rl.rlim_cur > 64 ? (rl.rlim_cur - 64) / (VP_PIN_CACHE_FDS + 2) : 1;
+		if (jobs > most)
+			jobs = (unsigned)most;
+	}
 	n = 1;
 	if (jobs > 1 && (vp_cap_effective(CAP_DAC_READ_SEARCH) || vp_cap_effective(CAP_DAC_OVERRIDE)))
 		n = restore_parallel(rb, r, pin_flags, jobs, st, &errors);

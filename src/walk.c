@@ -78,7 +78,7 @@ long vp_walk_getxattr(const struct vp_walk_entry *e, const char *name, void *buf
  * worker brings the count to zero delivers it, after its own barrier. The
  * same worker then counts the directory above, and so on up. */
 
-enum { FD_KEEP = 16,        /* open directory fds per worker stack */
+enum { FD_KEEP = 16,        /* open directory fds per worker stack (VP_WALK_FDS_PER_JOB) */
        SPLIT_EVERY = 256,   /* entries a worker walks between two splits */
        NAMES_CHUNK = 32768 };
 /* ... or this long, whichever comes first. On a local disk 256 entries take

@@ -125,6 +125,11 @@ struct vp_walk_cfg {
 
 #define VP_WALK_PIN_RUN 8
 
+/* The most fds one worker of the walk holds at once: its newest 16
+ * directories, a directory being opened or reopened, a run of pins. A
+ * caller sizes --jobs to RLIMIT_NOFILE with it. */
+#define VP_WALK_FDS_PER_JOB (16 + 2 + VP_WALK_PIN_RUN)
+
 /* Walk. Returns 0, the first error a callback returned, or -errno when the
  * walk itself failed (threads, memory). */
 int vp_walk(const struct vp_walk_cfg *cfg);
