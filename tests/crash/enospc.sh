@@ -53,12 +53,12 @@ for kb in $FILL_KB $sizes; do
 	[ $((kb * 1024 + 4096)) -lt "$JBYTES" ] ||
 		die "PREMISE FAILED: VOLPERM_ENOSPC_ENTRIES=$ENTRIES is too small: a complete apply's journal ($JBYTES bytes) would fit in a ${kb}k journal file system"
 done
-say "# $ENTRIES entries, a complete apply's journal: $JBYTES bytes; journal file systems of ${FILL_KB}k and $(echo $sizes | sed 's/ /k /g')k"
+say "# $ENTRIES entries, a complete apply's journal: $JBYTES bytes; journal file systems of ${FILL_KB}k and ${sizes// /k }k"
 
 # ---- 1. ENOSPC mid-apply ----
 JT=$W/jtmpfs
 mkdir "$JT"
-mount -t tmpfs -o size=${FILL_KB}k,mode=0700 tmpfs "$JT" || skip "cannot mount tmpfs"
+mount -t tmpfs -o "size=${FILL_KB}k,mode=0700" tmpfs "$JT" || skip "cannot mount tmpfs"
 # A batch holds one pinned fd per entry, so the open-file limit sets its
 # size: 1024 gives batches of about 500 entries (shared out between the
 # workers), several of which fit in 400k (on 5000 entries; FILL_KB) before
@@ -89,7 +89,7 @@ umount "$JT"
 # of those paths must name the real error (it once said "out of memory" in
 # about half of these runs)
 for i in 1 2 3 4 5 6; do
-	mount -t tmpfs -o size=${FILL_KB}k,mode=0700 tmpfs "$JT" || die "mount tmpfs"
+	mount -t tmpfs -o "size=${FILL_KB}k,mode=0700" tmpfs "$JT" || die "mount tmpfs"
 	(ulimit -n 1024 && "$VP" apply -o 1001:1001 --jobs 4 --journal-dir "$JT" "$V") >"$W/j4.out" 2>"$W/j4.err"
 	RC=$? OUT=$W/j4.out ERR=$W/j4.err
 	expect_rc 3 "[--jobs 4, run $i] apply with a journal dir that fills up: rolled back"
