@@ -17,28 +17,52 @@
 #    naming the read-only file system (exit 2, nothing changed; or 6), the
 #    journal stays; once the volume is writable a re-run restores the
 #    pre-apply tree.
+#
+# VOLPERM_ENOSPC_ENTRIES: the tree's size (default 5000). The journal file
+# system sizes of 1. (400k, and CRASH_ENOSPC_SIZES's default 120k to 372k)
+# were chosen for 5000 entries and scale with it, so that the journal of a
+# complete apply never fits (checked first: the test refuses a size where it
+# would) and the smallest still holds a few hundred entries' records.
 . "$(dirname "$0")/../cli/lib.sh"
 . "$(dirname "$0")/crashlib.sh"
 setup
 need_cmd cp mount umount setfacl setcap dd
 snapd_start
 
+ENTRIES=${VOLPERM_ENOSPC_ENTRIES:-5000}
+case $ENTRIES in '' | *[!0-9]*) die "VOLPERM_ENOSPC_ENTRIES=$ENTRIES: expected a number of entries" ;; esac
+# scaled_kb KB: a journal fs size chosen for 5000 entries, for this tree
+scaled_kb() { echo $(($1 * ENTRIES / 5000)); }
+
 P=$W/pristine
-mktree "$P" 5000 --seed 5 --acl-every 30 --default-acl-every 10 --setid 5 --caps 2
+mktree "$P" "$ENTRIES" --seed 5 --acl-every 30 --default-acl-every 10 --setid 5 --caps 2
 fsnap "$P" "$W/pre.snap"
 V=$W/v
 fresh_copy "$P" "$V"
-vp_expect 0 "clean apply" apply -q -o 1001:1001 --journal-dir "$(new_jdir)" "$V"
+JC=$(new_jdir)
+vp_expect 0 "clean apply" apply -q -o 1001:1001 --journal-dir "$JC" "$V"
 fsnap "$V" "$W/post.snap"
 fresh_copy "$P" "$V"
+# The premise of 1.: the journal fills its file system before the apply is
+# done. A complete apply's journal is the measure: it must not fit in the
+# largest size (tmpfs counts whole pages: with one to spare).
+JBYTES=$(cat "$JC"/*.vpj | wc -c)
+sizes=${CRASH_ENOSPC_SIZES:-$(for kb in 120 156 192 228 264 300 336 372; do scaled_kb $kb; done)}
+FILL_KB=$(scaled_kb 400)
+for kb in $FILL_KB $sizes; do
+	[ $((kb * 1024 + 4096)) -lt "$JBYTES" ] ||
+		die "PREMISE FAILED: VOLPERM_ENOSPC_ENTRIES=$ENTRIES is too small: a complete apply's journal ($JBYTES bytes) would fit in a ${kb}k journal file system"
+done
+say "# $ENTRIES entries, a complete apply's journal: $JBYTES bytes; journal file systems of ${FILL_KB}k and ${sizes// /k }k"
 
 # ---- 1. ENOSPC mid-apply ----
 JT=$W/jtmpfs
 mkdir "$JT"
-mount -t tmpfs -o size=400k,mode=0700 tmpfs "$JT" || skip "cannot mount tmpfs"
+mount -t tmpfs -o "size=${FILL_KB}k,mode=0700" tmpfs "$JT" || skip "cannot mount tmpfs"
 # A batch holds one pinned fd per entry, so the open-file limit sets its
-# size: 1024 gives batches of about 500 entries, several of which fit in
-# 400k before the journal fills. With the limit CI machines have, one
+# size: 1024 gives batches of about 500 entries (shared out between the
+# workers), several of which fit in 400k (on 5000 entries; FILL_KB) before
+# the journal fills. With the limit CI machines have, one
 # batch of 4096 would fill it before any change.
 (ulimit -n 1024 && "$VP" apply -o 1001:1001 --journal-dir "$JT" "$V") >"$W/s1.out" 2>"$W/s1.err"
 RC=$? OUT=$W/s1.out ERR=$W/s1.err
@@ -65,10 +89,11 @@ umount "$JT"
 # of those paths must name the real error (it once said "out of memory" in
 # about half of these runs)
 for i in 1 2 3 4 5 6; do
-	mount -t tmpfs -o size=400k,mode=0700 tmpfs "$JT" || die "mount tmpfs"
+	mount -t tmpfs -o "size=${FILL_KB}k,mode=0700" tmpfs "$JT" || die "mount tmpfs"
 	(ulimit -n 1024 && "$VP" apply -o 1001:1001 --jobs 4 --journal-dir "$JT" "$V") >"$W/j4.out" 2>"$W/j4.err"
 	RC=$? OUT=$W/j4.out ERR=$W/j4.err
 	expect_rc 3 "[--jobs 4, run $i] apply with a journal dir that fills up: rolled back"
+	say "# [--jobs 4, run $i] $(grep "^rolled back:" "$OUT")"
 	assert_file_match "no space left on device" "$ERR" "[--jobs 4, run $i] the error names ENOSPC"
 	assert_file_nomatch "out of memory" "$ERR" "[--jobs 4, run $i] ... and not 'out of memory'"
 	fcheck "$V" "$W/pre.snap" "[--jobs 4, run $i] tree == pre-apply snapshot"
@@ -79,7 +104,6 @@ done
 # the journal file system: the failure lands deep inside the run, after
 # hundreds of small batches, at a different offset within a page each time
 # (the rollback's marks must still find room: see invariant 4)
-sizes=${CRASH_ENOSPC_SIZES:-120 156 192 228 264 300 336 372}
 n_sizes=0 bad_sizes=()
 for kb in $sizes; do
 	n_sizes=$((n_sizes + 1))
