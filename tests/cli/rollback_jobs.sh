@@ -100,4 +100,20 @@ clones=$(grep -c 'clone' "$W/strace_nocap" || true)
 assert_true "without them the rollback uses one thread ($clones clones: capsh's own)" [ "$clones" -le 1 ]
 snap "$W/b" "$W/nocap.snap"
 snap_eq "$W/pristine.snap" "$W/nocap.snap" "one-thread rollback without them restores everything"
+
+# Under a low open-file limit: --jobs 64 ran 39 threads whose pin caches
+# met EMFILE; each such entry was reported as a conflict ("gone or
+# moved"), the journal marked rolled back, and ~2/3 of the tree stayed
+# changed. The threads must fit the limit, and a pin that fails for want
+# of fds must never be a final conflict.
+vp_expect 0 "apply again" apply --owner 1002:1002 --jobs 8 --journal-dir "$W/jb" "$W/b"
+NRUN=$((NRUN + 1))
+(ulimit -n 48 && exec env "$NOLEAK" "$VP" rollback --jobs 64 --journal-dir "$W/jb" "$W/b") \
+	>"$W/run$NRUN.out" 2>"$W/run$NRUN.err"
+RC=$?
+say "+ (ulimit -n 48) volperm rollback --jobs 64 -> exit $RC"
+expect_rc 0 "rollback --jobs 64 under ulimit -n 48"
+assert_eq "$(grep -c 'gone or moved' "$W/run$NRUN.err")" 0 "under ulimit -n 48: no entry called gone or moved"
+snap "$W/b" "$W/fdlimit.snap"
+snap_eq "$W/pristine.snap" "$W/fdlimit.snap" "rollback --jobs 64 under ulimit -n 48 restores everything"
 finish
