@@ -81,6 +81,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <linux/fs.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -1068,6 +1069,35 @@ static void usage(const char *prog)
 	fuse_lowlevel_help();
 }
 
+/* One backing O_PATH fd per inode the kernel holds a lookup on (the scheme
+ * of passthrough_ll): a walk of N entries can hold N of them until the
+ * kernel forgets, so the soft limit goes to the hard one, and for root (as
+ * the tests and the bench run it) to fs.nr_open. Without this a 20,000-entry
+ * tree under a 20,000 limit answered EMFILE to lookups, which the client
+ * sees as its own "Too many open files". (libfuse's passthrough_hp does the
+ * same.) Best effort: a failure leaves the limit as it was. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+	unsigned long nr_open = 0;
+	FILE *f = fopen("/proc/sys/fs/nr_open", "re");
+
+	if (f) {
+		if (fscanf(f, "%lu", &nr_open) != 1)
+			nr_open = 0;
+		fclose(f);
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	if (nr_open > rl.rlim_max) {
+		struct rlimit want = { (rlim_t)nr_open, (rlim_t)nr_open };
+		if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+			return;
+	}
+	rl.rlim_cur = rl.rlim_max;
+	(void)setrlimit(RLIMIT_NOFILE, &rl);
+}
+
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
@@ -1087,6 +1117,7 @@ int main(int argc, char *argv[])
 	fs.threads = 256;
 	fs.root.fd = -1;
 	pthread_mutex_init(&fs.lock, NULL);
+	raise_fd_limit();
 	for (i = 0; i < OP_NOPS; i++)
 		atomic_init(&fs.count[i], 0);
 
