@@ -259,7 +259,16 @@ for mode in again rollback; do
 	say "# [f$mode] finalize killed at step $at of $fsteps ($(awk -v s="$at" '$2 == s { print $3 }' "$W/fprobe.trace"))"
 	VOLPERM_FAULT_AFTER=$at "$VPF" shard finalize -q --jobs 1 --run "$RUN" --journal-dir "$J" "$T" >/dev/null 2>&1
 	assert_eq "$?" 137 "[f$mode] finalize was SIGKILLed at step $at"
-	if [ $mode = again ]; then
+	# The last two steps write and sync the commit mark: killed after its
+	# write (the page cache outlives a SIGKILL) the run is committed, and
+	# finalize again says so (exit 0); killed before, it finishes the run.
+	commit_at=$(awk '$1 == "fault-step" && $3 == "journal-write" { s = $2 } END { print s }' "$W/fprobe.trace")
+	if [ $mode = again ] && [ "$at" -ge "$commit_at" ]; then
+		vp_expect 0 "[f$mode] finalize again after the commit mark (step $commit_at)" shard finalize --run "$RUN" --journal-dir "$J" "$T"
+		assert_file_match "^run $RUN is already committed\$" "$OUT" "[f$mode] finalize again: the run is already committed"
+		snap "$T" "$W/f$mode.snap"
+		snap_eq "$W/one.snap" "$W/f$mode.snap" "[f$mode] finalize killed at step $at, run again == one apply"
+	elif [ $mode = again ]; then
 		vp_expect 5 "[f$mode] finalize again" shard finalize --run "$RUN" --journal-dir "$J" "$T"
 		snap "$T" "$W/f$mode.snap"
 		snap_eq "$W/one.snap" "$W/f$mode.snap" "[f$mode] finalize killed at step $at, run again == one apply"
