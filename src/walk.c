@@ -566,9 +566,19 @@ static void skip_nondir(struct worker *k, struct vp_walk_entry *e)
 	}
 }
 
-/* One name of the top frame's listing; pre: its stat, when the caller has
- * just taken it (from its pin: visit_run), else NULL. */
-static void visit(struct worker *k, const char *name, const struct stat *pre)
+/* A name visit_run() pinned: fd (-1 once closed: a directory's) and the
+ * statx of it. */
+struct pinned {
+	const char *name;
+	int fd;
+	struct stat st;
+	uint64_t btime;
+};
+
+/* One name of the top frame's listing. pre: its pin, when visit_run() has
+ * just taken it (its stat is the entry's; vouched: the directory's ctime
+ * was checked after it), else NULL (fstatat). */
+static void visit(struct worker *k, const char *name, const struct pinned *pre, bool vouched)
 {
 	const struct vp_walk_cfg *cfg = k->w->cfg;
 	const struct vp_policy *p = cfg->policy;
@@ -588,7 +598,7 @@ static void visit(struct worker *k, const char *name, const struct stat *pre)
 	};
 	k->since_split++;
 	if (pre) {
-		st = *pre;
+		st = pre->st;
 	} else if (fstatat(top->fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 		e.kind = VP_WALK_ERROR;
 		e.err = errno;
@@ -597,6 +607,11 @@ static void visit(struct worker *k, const char *name, const struct stat *pre)
 	}
 	if (!S_ISDIR(st.st_mode)) {
 		skip_nondir(k, &e);
+		if (pre && pre->fd >= 0) {
+			e.pin_fd = pre->fd;
+			e.pin_btime = pre->btime;
+			e.pinned = vouched && e.kind == VP_WALK_ENTRY;
+		}
 		goto out;
 	}
 	if (cfg->forbid && st.st_dev == cfg->forbid->st_dev && st.st_ino == cfg->forbid->st_ino) {
@@ -673,15 +688,9 @@ static void visit_run(struct worker *k)
 {
 	const struct vp_walk_cfg *cfg = k->w->cfg;
 	struct frame *top = &k->stack[k->depth - 1];
-	struct pinned {
-		const char *name;
-		int fd;
-		struct stat st;
-		uint64_t btime;
-	} run[VP_WALK_PIN_RUN];
-	struct stat dir_st;
+	struct pinned run[VP_WALK_PIN_RUN];
+	const struct pinned *dir = NULL;
 	const char *next = NULL;
-	const struct stat *next_st = NULL;
 	size_t n = 0;
 
 	while (n < VP_WALK_PIN_RUN && top->pos < top->names_len) {
@@ -695,37 +704,20 @@ static void visit_run(struct worker *k)
 		}
 		if (S_ISDIR(q->st.st_mode)) {
 			close(q->fd);
+			q->fd = -1;
 			next = q->name;
-			dir_st = q->st;
-			next_st = &dir_st;
+			dir = q;
 			break;
 		}
 		n++;
 	}
-	bool checked = n && (top->path_len == 0 || !vp_dir_changed(top->fd, &top->st));
+	bool vouched = n && (top->path_len == 0 || !vp_dir_changed(top->fd, &top->st));
 	for (size_t i = 0; i < n; i++) {
-		struct pinned *q = &run[i];
-		size_t at = top->path_len;
-		long off = path_push(k, at, q->name);
-		if (off < 0) {
-			set_error(k->w, -ENOMEM);
-		} else {
-			struct vp_walk_entry e = {
-				.kind = VP_WALK_ENTRY, .relpath = k->path,
-				.relpath_len = (size_t)off + strlen(q->name), .name = k->path + off,
-				.dirfd = top->fd, .fd = -1, .st = &q->st, .parent_st = &top->st,
-				.pin_fd = q->fd, .pin_btime = q->btime,
-			};
-			k->since_split++;
-			skip_nondir(k, &e);
-			e.pinned = checked && e.kind == VP_WALK_ENTRY;
-			deliver(k, &e);
-			k->path[at] = 0;
-		}
-		close(q->fd);
+		visit(k, run[i].name, &run[i], vouched);
+		close(run[i].fd);
 	}
 	if (next)
-		visit(k, next, next_st);
+		visit(k, next, dir, false);
 }
 
 /* ---- leaving a directory: its listing is done ----
@@ -966,7 +958,7 @@ static void run_task(struct worker *k, struct task *t)
 		} else if (f->pos < f->names_len) {
 			const char *name = f->names + f->pos;
 			f->pos += strlen(name) + 1;
-			visit(k, name, NULL);
+			visit(k, name, NULL, false);
 		} else {
 			leave(k);
 		}
